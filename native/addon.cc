@@ -1,0 +1,437 @@
+// tsrun's Node-API addon: the few kernel calls Node cannot make itself. Everything that happens inside
+// a container is done by tsrun-init (native/helper); this file only gives the TypeScript side what it
+// needs to start that helper safely and to talk to processes and sockets.
+//
+// Every failure throws an Error whose message names the step and the path, with `code` set to the errno
+// name (e.g. "ESRCH").
+#include <errno.h>
+#include <fcntl.h>
+#include <napi.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 2U
+#endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+extern char** environ;
+
+namespace {
+
+const char* errno_name(int e) {
+  switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case ECHILD: return "ECHILD";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EEXIST: return "EEXIST";
+    case ENOTDIR: return "ENOTDIR";
+    case EINVAL: return "EINVAL";
+    case EMFILE: return "EMFILE";
+    case ENOSPC: return "ENOSPC";
+    case EPIPE: return "EPIPE";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ENOSYS: return "ENOSYS";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOTSOCK: return "ENOTSOCK";
+    case ENOTTY: return "ENOTTY";
+    default: return "EUNKNOWN";
+  }
+}
+
+Napi::Error sys_error(Napi::Env env, const std::string& step, int e) {
+  Napi::Error err = Napi::Error::New(env, step + ": " + strerror(e));
+  err.Set("code", Napi::String::New(env, errno_name(e)));
+  err.Set("errno", Napi::Number::New(env, e));
+  return err;
+}
+
+[[noreturn]] void throw_sys(Napi::Env env, const std::string& step, int e = errno) { throw sys_error(env, step, e); }
+
+std::vector<std::string> string_array(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array of strings");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<std::string> out;
+  out.reserve(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value item = arr.Get(i);
+    if (!item.IsString()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array of strings");
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+int int_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+std::vector<char*> cstrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(&s[0]);
+  out.push_back(nullptr);
+  return out;
+}
+
+// spawn(path, argv, env, fds): starts `path` with child fd i = fds[i] (-1: closed). Signals are reset to
+// their defaults and the mask emptied in the child (Node ignores SIGPIPE and blocks some signals).
+// Returns the pid. Synchronous (posix_spawn uses CLONE_VFORK: no copy of Node's address space).
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString()) throw Napi::TypeError::New(env, "spawn(path, argv, env, fds)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::vector<std::string> argv = string_array(info[1], "argv");
+  std::vector<std::string> envv = string_array(info[2], "env");
+  if (!info[3].IsArray()) throw Napi::TypeError::New(env, "fds must be an array of numbers");
+  Napi::Array fdarr = info[3].As<Napi::Array>();
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < fdarr.Length(); i++) fds.push_back(fdarr.Get(i).As<Napi::Number>().Int32Value());
+
+  // Move every source out of the target range first, so dup2(src, i) never clobbers a later source.
+  int floor = static_cast<int>(fds.size()) + 3;
+  std::vector<int> temps(fds.size(), -1);
+  auto cleanup = [&]() {
+    for (int t : temps)
+      if (t >= 0) close(t);
+  };
+  for (size_t i = 0; i < fds.size(); i++) {
+    if (fds[i] < 0) continue;
+    temps[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, floor);
+    if (temps[i] < 0) {
+      int e = errno;
+      cleanup();
+      throw_sys(env, "spawn " + path + ": duplicate fd " + std::to_string(fds[i]), e);
+    }
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (size_t i = 0; i < fds.size(); i++) {
+    if (temps[i] >= 0)
+      posix_spawn_file_actions_adddup2(&fa, temps[i], static_cast<int>(i));
+    else
+      posix_spawn_file_actions_addclose(&fa, static_cast<int>(i));
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  auto cargv = cstrings(argv);
+  auto cenv = cstrings(envv);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, path.c_str(), &fa, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  cleanup();
+  if (rc != 0) throw_sys(env, "spawn " + path, rc);
+  return Napi::Number::New(env, pid);
+}
+
+// sealedCopy(path): a sealed, close-on-exec memfd holding a copy of the file, to be executed through
+// /proc/self/fd/N. The running helper is then never a host file a container could open for writing.
+Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) throw_sys(env, "open helper " + path);
+  struct stat st;
+  if (fstat(src, &st) != 0) {
+    int e = errno;
+    close(src);
+    throw_sys(env, "stat helper " + path, e);
+  }
+  int mfd = static_cast<int>(syscall(SYS_memfd_create, "tsrun-init", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (mfd < 0) {
+    int e = errno;
+    close(src);
+    throw_sys(env, "memfd_create for helper", e);
+  }
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mfd, src, &off, static_cast<size_t>(st.st_size - off));
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      close(src);
+      close(mfd);
+      throw_sys(env, "copy helper " + path + " into memfd", e);
+    }
+  }
+  close(src);
+  if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    int e = errno;
+    close(mfd);
+    throw_sys(env, "seal helper memfd", e);
+  }
+  return Napi::Number::New(env, mfd);
+}
+
+// socketpair(): [a, b], a connected AF_UNIX stream pair, both close-on-exec and blocking.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw_sys(env, "socketpair");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, sv[0]);
+  out.Set(1u, sv[1]);
+  return out;
+}
+
+// connectUnix(path): a blocking, close-on-exec stream socket connected to `path`. Paths longer than
+// sun_path are reached through an O_PATH fd of their directory.
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) throw_sys(env, "socket for " + path);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  int dirfd = -1;
+  if (path.size() < sizeof(addr.sun_path)) {
+    memcpy(addr.sun_path, path.c_str(), path.size());
+  } else {
+    size_t slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+      int e = errno;
+      close(s);
+      throw_sys(env, "connect to " + path + ": open directory", e);
+    }
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dirfd, name.c_str());
+  }
+  int rc;
+  do {
+    rc = connect(s, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  int e = errno;
+  if (dirfd >= 0) close(dirfd);
+  if (rc != 0) {
+    close(s);
+    throw_sys(env, "connect to " + path, e);
+  }
+  return Napi::Number::New(env, s);
+}
+
+// sendFd(sock, fd, name) / recvFd(sock): SCM_RIGHTS. recvFd returns -1 at end of stream.
+Napi::Value SendFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = int_arg(info, 0, "sock"), fd = int_arg(info, 1, "fd");
+  std::string name = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string("fd");
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  struct iovec iov = {&name[0], name.size()};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof(cbuf));
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof(cbuf);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) throw_sys(env, "send fd over socket");
+  return env.Undefined();
+}
+
+Napi::Value RecvFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = int_arg(info, 0, "sock");
+  char name[4096];
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  struct iovec iov = {name, sizeof(name)};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof(cbuf);
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw_sys(env, "receive fd from socket");
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof(int));
+      return Napi::Number::New(env, fd);
+    }
+  }
+  if (n == 0) return Napi::Number::New(env, -1);
+  throw Napi::Error::New(env, "receive fd from socket: message carried no fd");
+}
+
+// flock(fd, exclusive, wait): false when `wait` is false and the lock is held elsewhere.
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = int_arg(info, 0, "fd");
+  bool exclusive = info[1].ToBoolean();
+  bool wait = info[2].ToBoolean();
+  int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+  int rc;
+  do {
+    rc = flock(fd, op);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    throw_sys(env, "lock fd " + std::to_string(fd));
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Object wait_result(Napi::Env env, pid_t pid, int status) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", pid);
+  if (pid > 0) {
+    if (WIFEXITED(status)) {
+      o.Set("code", WEXITSTATUS(status));
+      o.Set("signal", 0);
+    } else if (WIFSIGNALED(status)) {
+      o.Set("code", 128 + WTERMSIG(status));
+      o.Set("signal", WTERMSIG(status));
+    }
+  }
+  return o;
+}
+
+// waitpid(pid, nohang): {pid, code, signal}; pid 0 when nohang and still running.
+Napi::Value WaitPid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = int_arg(info, 0, "pid");
+  bool nohang = info.Length() > 1 && info[1].ToBoolean();
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, nohang ? WNOHANG : 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) throw_sys(env, "wait for pid " + std::to_string(pid));
+  return wait_result(env, r, status);
+}
+
+// waitAsync(pid): Promise of {pid, code, signal}, waiting on a libuv worker thread.
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, pid_t pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    do {
+      r_ = waitpid(pid_, &status_, 0);
+    } while (r_ < 0 && errno == EINTR);
+    err_ = r_ < 0 ? errno : 0;
+  }
+  void OnOK() override {
+    if (err_) {
+      deferred_.Reject(sys_error(Env(), "wait for pid " + std::to_string(pid_), err_).Value());
+    } else {
+      deferred_.Resolve(wait_result(Env(), r_, status_));
+    }
+  }
+
+ private:
+  pid_t pid_;
+  pid_t r_ = -1;
+  int status_ = 0;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
+  auto* w = new WaitWorker(info.Env(), int_arg(info, 0, "pid"));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// pidfdOpen(pid) / pidfdSendSignal(pidfd, sig): signals that cannot hit a recycled pid.
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = int_arg(info, 0, "pid");
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) throw_sys(env, "pidfd_open " + std::to_string(pid));
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    int e = errno;
+    close(fd);
+    throw_sys(env, "pidfd cloexec", e);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = int_arg(info, 0, "pidfd"), sig = int_arg(info, 1, "signal");
+  if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) != 0) throw_sys(env, "send signal " + std::to_string(sig));
+  return env.Undefined();
+}
+
+// Terminal sizes: getWinsize(fd) -> [rows, cols] or null; setWinsize(fd, rows, cols).
+Napi::Value GetWinsize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct winsize ws;
+  if (ioctl(int_arg(info, 0, "fd"), TIOCGWINSZ, &ws) != 0) return env.Null();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, ws.ws_row);
+  out.Set(1u, ws.ws_col);
+  return out;
+}
+
+Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct winsize ws;
+  memset(&ws, 0, sizeof(ws));
+  ws.ws_row = static_cast<unsigned short>(int_arg(info, 1, "rows"));
+  ws.ws_col = static_cast<unsigned short>(int_arg(info, 2, "cols"));
+  if (ioctl(int_arg(info, 0, "fd"), TIOCSWINSZ, &ws) != 0) throw_sys(env, "set terminal size");
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("waitpid", Napi::Function::New(env, WaitPid));
+  exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  exports.Set("getWinsize", Napi::Function::New(env, GetWinsize));
+  exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tsrun_native, Init)

@@ -1,0 +1,223 @@
+// The tsrun command line: runc's commands, flags, output and exit codes, as a thin shell over the
+// library. Modules are loaded per command, so `state` or `kill` never pays for config validation.
+import { Command, CommanderError, Option } from "commander";
+import * as fs from "fs";
+import * as path from "path";
+import { TsrunError, messageOf } from "./errors";
+import { Logger, type LogFormat } from "./log";
+import type { Context } from "./runtime/context";
+
+const VERSION = "0.1.0";
+const SPEC_VERSION = "1.2.0";
+
+interface GlobalOpts {
+  root: string;
+  log?: string;
+  logFormat: LogFormat;
+  debug?: boolean;
+  systemdCgroup?: boolean;
+}
+
+let logger = new Logger();
+let exitCode = 0;
+
+function ctxOf(program: Command): Context {
+  const g = program.opts<GlobalOpts>();
+  const { makeContext } = require("./runtime/context") as typeof import("./runtime/context");
+  return makeContext({ root: g.root, logger, systemdCgroup: g.systemdCgroup === true });
+}
+
+function intOption(v: string): number {
+  if (!/^\d+$/.test(v)) throw new TsrunError(`invalid number: ${v}`);
+  return Number(v);
+}
+
+function commitOf(): string {
+  for (const f of [path.resolve(__dirname, "..", "commit.txt"), path.resolve(__dirname, "commit.txt")]) {
+    try {
+      return fs.readFileSync(f, "utf8").trim();
+    } catch {
+      // next
+    }
+  }
+  return "unknown";
+}
+
+function write(text: string): void {
+  fs.writeSync(1, text);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("tsrun");
+  program
+    .description("tsrun: a low-level OCI container runtime (runc-compatible)")
+    .version(`tsrun version ${VERSION}\ncommit: ${commitOf()}\nspec: ${SPEC_VERSION}`, "-v, --version", "print the version")
+    .option("--root <dir>", "root directory for storage of container state (this should be located in tmpfs)", "/run/tsrun")
+    .option("--log <file>", "set the log file to write tsrun logs to (default is stderr)")
+    .addOption(new Option("--log-format <format>", "set the log format").choices(["text", "json"]).default("text"))
+    .option("--debug", "enable debug logging")
+    .option("--systemd-cgroup", "enable systemd cgroup support (not available: no systemd on this host)")
+    .addOption(new Option("--rootless <value>", "ignore cgroup permission errors ('true', 'false', or 'auto')").default("auto").hideHelp())
+    .addOption(new Option("--criu <path>", "path to the criu binary (unused)").hideHelp())
+    .showSuggestionAfterError(false)
+    .hook("preAction", () => {
+      const g = program.opts<GlobalOpts>();
+      logger = new Logger({ ...(g.log ? { file: g.log } : {}), format: g.logFormat, debug: g.debug === true });
+    });
+
+  const createFlags = (c: Command) =>
+    c
+      .option("-b, --bundle <dir>", "path to the root of the bundle directory", ".")
+      .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal")
+      .option("--pid-file <path>", "specify the file to write the process id to")
+      .option("--no-pivot", "do not use pivot root to jail process inside rootfs")
+      .option("--no-new-keyring", "do not create a new session keyring for the container")
+      .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0);
+
+  interface CreateCli {
+    bundle: string;
+    consoleSocket?: string;
+    pidFile?: string;
+    pivot: boolean;
+    newKeyring: boolean;
+    preserveFds: number;
+  }
+  const createOpts = (id: string, o: CreateCli) => ({
+    id,
+    bundle: o.bundle,
+    ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
+    ...(o.pidFile ? { pidFile: o.pidFile } : {}),
+    noPivot: !o.pivot,
+    noNewKeyring: !o.newKeyring,
+    preserveFds: o.preserveFds,
+  });
+
+  createFlags(program.command("create").argument("<container-id>").description("create a container")).action((id: string, o: CreateCli) => {
+    (require("./runtime/create") as typeof import("./runtime/create")).create(ctxOf(program), createOpts(id, o));
+  });
+
+  program
+    .command("start")
+    .argument("<container-id>")
+    .description("executes the user defined process in a created container")
+    .action((id: string) => {
+      (require("./runtime/start") as typeof import("./runtime/start")).start(ctxOf(program), id);
+    });
+
+  createFlags(program.command("run").argument("<container-id>").description("create and run a container"))
+    .option("-d, --detach", "detach from the container's process")
+    .option("--keep", "do not delete the container after it exits")
+    .action(async (id: string, o: CreateCli & { detach?: boolean; keep?: boolean }) => {
+      const { run } = require("./runtime/run") as typeof import("./runtime/run");
+      exitCode = await run(ctxOf(program), { ...createOpts(id, o), detach: o.detach === true, keep: o.keep === true });
+    });
+
+  program
+    .command("state")
+    .argument("<container-id>")
+    .description("output the state of a container")
+    .action((id: string) => {
+      const s = (require("./runtime/query") as typeof import("./runtime/query")).state(ctxOf(program), id);
+      write(JSON.stringify(s, null, 2) + "\n");
+    });
+
+  program
+    .command("list")
+    .alias("ls")
+    .description("lists containers started by tsrun with the given root")
+    .addOption(new Option("-f, --format <format>", "select one of: table or json").choices(["table", "json"]).default("table"))
+    .option("-q, --quiet", "display only container IDs")
+    .action((o: { format: string; quiet?: boolean }) => {
+      const q = require("./runtime/query") as typeof import("./runtime/query");
+      const states = q.list(ctxOf(program));
+      if (o.quiet) write(states.map((s) => s.id + "\n").join(""));
+      else if (o.format === "json") write(JSON.stringify(states) + "\n");
+      else write(q.formatTable(states));
+    });
+
+  program
+    .command("kill")
+    .argument("<container-id>")
+    .argument("[signal]", "signal name (with or without SIG) or number", "SIGTERM")
+    .description("kill sends the specified signal (default: SIGTERM) to the container's init process")
+    .option("-a, --all", "send the specified signal to all processes inside the container")
+    .action((id: string, signal: string, o: { all?: boolean }) => {
+      (require("./runtime/kill") as typeof import("./runtime/kill")).kill(ctxOf(program), id, signal, { all: o.all === true });
+    });
+
+  program
+    .command("delete")
+    .argument("<container-id>")
+    .description("delete any resources held by the container often used with detached container")
+    .option("-f, --force", "forcibly deletes the container if it is still running (uses SIGKILL)")
+    .action((id: string, o: { force?: boolean }) => {
+      (require("./runtime/delete") as typeof import("./runtime/delete")).remove(ctxOf(program), id, { force: o.force === true });
+    });
+
+  program
+    .command("spec")
+    .description("create a new specification file (config.json)")
+    .option("-b, --bundle <dir>", "path to the root of the bundle directory")
+    .option("--rootless", "generate a configuration for a rootless container")
+    .action((o: { bundle?: string; rootless?: boolean }) => {
+      const { defaultSpec, specJson } = require("./spec/default") as typeof import("./spec/default");
+      const dir = path.resolve(o.bundle ?? ".");
+      const file = path.join(dir, "config.json");
+      if (fs.existsSync(file)) throw new TsrunError("File config.json exists. Remove it first");
+      try {
+        fs.writeFileSync(file, specJson(defaultSpec({ rootless: o.rootless === true })), { mode: 0o666 });
+      } catch (e) {
+        throw new TsrunError(`write ${file}: ${messageOf(e)}`);
+      }
+    });
+
+  program
+    .command("features")
+    .description("show the enabled features")
+    .action(() => {
+      const { features } = require("./runtime/features") as typeof import("./runtime/features");
+      write(JSON.stringify(features(), null, "    ") + "\n");
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => write(s),
+    writeErr: (s) => {
+      // commander's own usage errors go through the logger so --log gets them too
+      if (/^error: /.test(s)) return;
+      fs.writeSync(2, s);
+    },
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      const g = program.opts<GlobalOpts>();
+      logger = new Logger({ ...(g.log ? { file: g.log } : {}), format: g.logFormat ?? "text" });
+      logger.error(e.message.replace(/^error: /, ""));
+      return 1;
+    }
+    logger.error(messageOf(e));
+    return e instanceof TsrunError ? e.exitCode : 1;
+  } finally {
+    logger.close();
+  }
+}
+
+// The bin entry: run and exit with the command's code.
+export function runCli(): void {
+  main(process.argv).then(
+    (code) => process.exit(code),
+    (e) => {
+      fs.writeSync(2, `${messageOf(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,52 @@
+// tsrun's library API: every CLI command is a function here. A Node program can drive containers
+// exactly as the CLI does:
+//   const rt = new Tsrun({ root: "/run/tsrun" });
+//   rt.create({ id: "c1", bundle: "/path/to/bundle" }); rt.start("c1"); rt.state("c1"); rt.delete("c1");
+import { Logger, type LogOptions } from "./log";
+import type { ContainerState } from "./state/store";
+import { makeContext, type Context, type RuntimeOptions } from "./runtime/context";
+import { create, type CreateOptions, type Created } from "./runtime/create";
+import { run, type RunOptions } from "./runtime/run";
+import { kill, type KillOptions } from "./runtime/kill";
+import { remove, type DeleteOptions } from "./runtime/delete";
+import { start } from "./runtime/start";
+import { list, state } from "./runtime/query";
+
+export class Tsrun {
+  readonly ctx: Context;
+  constructor(o: RuntimeOptions & { log?: LogOptions } = {}) {
+    this.ctx = makeContext({ ...o, logger: o.logger ?? new Logger(o.log ?? {}) });
+  }
+  create(o: CreateOptions): Created {
+    return create(this.ctx, o);
+  }
+  start(id: string): void {
+    start(this.ctx, id);
+  }
+  run(o: RunOptions): Promise<number> {
+    return run(this.ctx, o);
+  }
+  state(id: string): ContainerState {
+    return state(this.ctx, id);
+  }
+  list(): ContainerState[] {
+    return list(this.ctx);
+  }
+  kill(id: string, signal?: string | number, o?: KillOptions): void {
+    kill(this.ctx, id, signal, o);
+  }
+  delete(id: string, o?: DeleteOptions): void {
+    remove(this.ctx, id, o);
+  }
+}
+
+export { TsrunError } from "./errors";
+export { Logger } from "./log";
+export type { LogOptions, LogFormat } from "./log";
+export type { ContainerState, Status } from "./state/store";
+export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions };
+export { features } from "./runtime/features";
+export { formatTable } from "./runtime/query";
+export { defaultSpec, specJson } from "./spec/default";
+export { parseSpec, parseProcess, SpecError } from "./spec/schema";
+export type { Spec, Process } from "./spec/schema";

@@ -1,0 +1,54 @@
+// The addon's typed surface, loaded on first use so commands that need no native call stay fast.
+import * as fs from "fs";
+import * as path from "path";
+
+export interface WaitResult {
+  pid: number;
+  code?: number;
+  signal?: number;
+}
+
+export interface NativeApi {
+  spawn(file: string, argv: string[], env: string[], fds: number[]): number;
+  sealedCopy(file: string): number;
+  socketpair(): [number, number];
+  connectUnix(file: string): number;
+  sendFd(sock: number, fd: number, name?: string): void;
+  recvFd(sock: number): number;
+  flock(fd: number, exclusive: boolean, wait: boolean): boolean;
+  waitpid(pid: number, nohang?: boolean): WaitResult;
+  waitAsync(pid: number): Promise<WaitResult>;
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  getWinsize(fd: number): [number, number] | null;
+  setWinsize(fd: number, rows: number, cols: number): void;
+}
+
+let buildDir: string | undefined;
+
+// build/Release of the package: dist/src/native.js sits two levels below the package root.
+export function nativeBuildDir(): string {
+  if (buildDir) return buildDir;
+  const candidates = [process.env.TSRUN_NATIVE_DIR, path.resolve(__dirname, "..", "..", "build", "Release"), path.resolve(__dirname, "..", "build", "Release")];
+  for (const c of candidates) {
+    if (c && fs.existsSync(path.join(c, "tsrun_native.node"))) return (buildDir = c);
+  }
+  throw new Error("tsrun's native addon is not built: run `npm ci` (or `npm run install`) in the package directory");
+}
+
+let api: NativeApi | undefined;
+export function native(): NativeApi {
+  if (!api) api = require(path.join(nativeBuildDir(), "tsrun_native.node")) as NativeApi;
+  return api;
+}
+
+export function helperBinary(): string {
+  return path.join(nativeBuildDir(), "tsrun-init");
+}
+
+// One sealed copy per tsrun process: it is executed through /proc/self/fd/N.
+let sealedFd: number | undefined;
+export function sealedHelper(): string {
+  if (sealedFd === undefined) sealedFd = native().sealedCopy(helperBinary());
+  return `/proc/self/fd/${sealedFd}`;
+}

@@ -1,0 +1,337 @@
+// spec -> plan: every decision about how a config.json becomes syscalls is made here, in order, as data
+// the helper executes. The order follows runc (nsexec + standard_init) so behaviour carries over:
+//   host context:   close stray fds, oom_score_adj, cgroups, join namespaces, user namespace + maps,
+//                   new namespaces, time offsets, rlimits, clone the init;
+//   init, pre-pivot: propagation, rootfs bind, lo up, mounts, /dev, prestart/createRuntime (via tsrun),
+//                   createContainer hooks, pivot_root;
+//   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
+//                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
+//   wait for start: startContainer hooks, seccomp, signals, fds, exec.
+import * as fs from "fs";
+import * as path from "path";
+import type { Hook, LinuxDevice, Mount, Spec } from "../spec/schema";
+import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask } from "./linux";
+import { containerPath, parseMountOptions } from "./mounts";
+import { Op } from "./opcodes";
+import { Plan } from "./writer";
+
+export interface BuildOptions {
+  id: string;
+  spec: Spec;
+  bundle: string; // absolute
+  rootfs: string; // absolute, resolved
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  // fds in the helper: 0-2 stdio, 3..3+extraFds-1 passed through, then the fds below
+  extraFds: number;
+  syncFd: number;
+  stateDirFd: number;
+  consoleFd?: number;
+  cgroupProcs: string[];
+  // For a mount of type "cgroup": the container's cgroup directory per hierarchy, and the host mode.
+  cgroupDirs: Record<string, string>;
+  cgroupMode: "v1" | "v2" | "hybrid";
+  seccomp?: { program: Buffer; flags: number };
+  warn: (msg: string) => void;
+}
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+// The devices every container gets (runc's defaults).
+const DEFAULT_DEVICES: { path: string; major: number; minor: number }[] = [
+  { path: "/dev/null", major: 1, minor: 3 },
+  { path: "/dev/zero", major: 1, minor: 5 },
+  { path: "/dev/full", major: 1, minor: 7 },
+  { path: "/dev/random", major: 1, minor: 8 },
+  { path: "/dev/urandom", major: 1, minor: 9 },
+  { path: "/dev/tty", major: 5, minor: 0 },
+];
+
+export interface NamespacePlan {
+  create: NamespaceKind[];
+  join: { kind: NamespaceKind; path: string }[];
+}
+
+export function namespacePlan(spec: Spec): NamespacePlan {
+  const create: NamespaceKind[] = [];
+  const join: { kind: NamespaceKind; path: string }[] = [];
+  for (const ns of spec.linux?.namespaces ?? []) {
+    const kind = ns.type as NamespaceKind;
+    if (ns.path) join.push({ kind, path: ns.path });
+    else create.push(kind);
+  }
+  return { create, join };
+}
+
+export function hasNewNamespace(spec: Spec, kind: NamespaceKind): boolean {
+  return namespacePlan(spec).create.includes(kind);
+}
+
+function hasNamespace(spec: Spec, kind: NamespaceKind): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === kind);
+}
+
+// Checks the runtime-spec's cross-field rules the schema cannot see.
+export function validateForLinux(spec: Spec): void {
+  const fail = (m: string) => {
+    throw new Error(m);
+  };
+  if (!spec.process) fail("config.json: process is required to create a container");
+  if (spec.hostname && !hasNewNamespace(spec, "uts") && spec.hostname !== "") fail("config.json: hostname is set but the container has no new uts namespace");
+  if (spec.domainname && !hasNewNamespace(spec, "uts")) fail("config.json: domainname is set but the container has no new uts namespace");
+  const linux = spec.linux;
+  if (linux?.timeOffsets && Object.keys(linux.timeOffsets).length > 0 && !hasNewNamespace(spec, "time"))
+    fail("config.json: linux.timeOffsets is set but the container has no new time namespace");
+  const userns = hasNamespace(spec, "user");
+  if (hasNewNamespace(spec, "user") && !(linux?.uidMappings?.length && linux?.gidMappings?.length))
+    fail("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
+  if (!userns && (linux?.uidMappings?.length || linux?.gidMappings?.length)) fail("config.json: linux.uidMappings are set but there is no user namespace");
+  for (const [key] of Object.entries(linux?.sysctl ?? {})) {
+    if (key.startsWith("net.") && !hasNamespace(spec, "network")) fail(`config.json: linux.sysctl ${key} needs a network namespace`);
+    if ((key.startsWith("kernel.msg") || key.startsWith("kernel.sem") || key.startsWith("kernel.shm") || key.startsWith("fs.mqueue.")) && !hasNamespace(spec, "ipc"))
+      fail(`config.json: linux.sysctl ${key} needs an ipc namespace`);
+  }
+  const p = spec.process!;
+  if (p.apparmorProfile) fail("config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
+  if (p.scheduler) fail("config.json: process.scheduler is not supported by tsrun");
+  if (p.ioPriority) fail("config.json: process.ioPriority is not supported by tsrun");
+  if (p.execCPUAffinity) fail("config.json: process.execCPUAffinity is not supported by tsrun");
+  if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
+  for (const m of spec.mounts ?? []) {
+    if (m.uidMappings || m.gidMappings) fail(`config.json: mount ${m.destination}: idmapped mounts are not supported by tsrun`);
+  }
+}
+
+function rlimitValue(v: number): number {
+  return v >= 2 ** 63 ? -1 : v;
+}
+
+function splitMask(m: bigint): [number, number] {
+  return [Number(m & 0xffffffffn), Number((m >> 32n) & 0xffffffffn)];
+}
+
+function hookOp(plan: Plan, kind: string, h: Hook): void {
+  const args = h.args && h.args.length > 0 ? h.args : [h.path];
+  plan.add(Op.HOOK, kind, h.path, ...Plan.list(args), ...Plan.list(h.env ?? []), h.timeout ?? 0);
+}
+
+function deviceType(d: LinuxDevice): number {
+  switch (d.type) {
+    case "b":
+      return S_IFBLK;
+    case "p":
+      return S_IFIFO;
+    default:
+      return S_IFCHR;
+  }
+}
+
+// HOME from the container's /etc/passwd (runc does this when the env has none), "/" otherwise. The file
+// is read only if it resolves inside the rootfs.
+function homeOf(rootfs: string, uid: number): string {
+  try {
+    const file = fs.realpathSync(path.join(rootfs, "etc/passwd"));
+    if (!file.startsWith(fs.realpathSync(rootfs) + "/")) return "/";
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f.length >= 7 && Number(f[2]) === uid && f[5]) return f[5];
+    }
+  } catch {
+    // no passwd file
+  }
+  return "/";
+}
+
+export function processEnv(spec: Spec, rootfs: string): string[] {
+  const env = [...(spec.process?.env ?? [])];
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(rootfs, spec.process?.user?.uid ?? 0)}`);
+  return env;
+}
+
+function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
+  const where = `config.json: mounts[${index}]`;
+  const dest = containerPath(m.destination, where);
+  const parsed = parseMountOptions(m.options, m.type, where);
+  if (m.type === "cgroup" || m.type === "cgroup2") {
+    cgroupMountOps(plan, o, dest, parsed.flags);
+    return;
+  }
+  let source = m.source ?? "";
+  if (parsed.bind) {
+    if (!source) throw new Error(`${where}: a bind mount needs a source`);
+    if (!path.isAbsolute(source)) source = path.join(o.bundle, source);
+    if (!fs.existsSync(source)) throw new Error(`${where}: bind source ${source} does not exist`);
+  }
+  const kind = parsed.bind ? 2 : 0;
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0));
+}
+
+// A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
+// cgroup when it has a cgroup namespace); on v1/hybrid a tmpfs with each hierarchy's container directory
+// bound in, read-only unless the mount asks for rw.
+function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number): void {
+  const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  if (o.cgroupMode === "v2") {
+    if (hasNewNamespace(o.spec, "cgroup")) {
+      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0);
+    } else {
+      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 1 | 2);
+    }
+    return;
+  }
+  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0);
+  for (const [key, dir] of Object.entries(o.cgroupDirs)) {
+    const name = key === "" ? "unified" : key.replace(/^name=/, "");
+    const sub = path.posix.join(dest, name);
+    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 1);
+    // co-mounted controllers (cpu,cpuacct) are also reachable by each name, as on the host
+    if (key.includes(",")) for (const c of key.split(",")) plan.add(Op.SYMLINK, name, path.posix.join(dest, c));
+  }
+}
+
+export function buildPlan(o: BuildOptions): Plan {
+  const { spec } = o;
+  validateForLinux(spec);
+  const proc = spec.process!;
+  const linux = spec.linux ?? {};
+  const plan = new Plan();
+  const ns = namespacePlan(spec);
+  const userns = hasNamespace(spec, "user");
+
+  // ---- host context (the set-up helper)
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
+  if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
+  for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
+  plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
+
+  // Join existing namespaces first (user first, mount last: paths are opened before any is joined).
+  const order: NamespaceKind[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
+  const joins = [...ns.join].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+  for (const j of joins) plan.add(Op.OPEN_NS, NAMESPACES[j.kind].flag, j.path);
+  for (const j of joins) {
+    plan.add(Op.SETNS, NAMESPACES[j.kind].flag);
+    if (j.kind === "user") plan.add(Op.BECOME_ROOT);
+  }
+  if (ns.create.includes("user")) {
+    plan.add(Op.UNSHARE, CLONE.NEWUSER);
+    plan.add(Op.USERMAP_SYNC);
+    plan.add(Op.BECOME_ROOT);
+  }
+  const flags = ns.create.filter((k) => k !== "user").reduce((f, k) => f | NAMESPACES[k].flag, 0);
+  if (flags) plan.add(Op.UNSHARE, flags);
+  if (ns.create.includes("time") && linux.timeOffsets) {
+    const lines = Object.entries(linux.timeOffsets).map(([clock, off]) => `${clock} ${off.secs ?? 0} ${off.nanosecs ?? 0}`);
+    if (lines.length) plan.add(Op.WRITE_FILE, "/proc/self/timens_offsets", lines.join("\n") + "\n", 0);
+  }
+  for (const r of proc.rlimits ?? []) plan.add(Op.RLIMIT, RLIMITS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard), r.type);
+  plan.add(Op.CLONE_INIT);
+
+  // ---- the init, before pivot_root
+  const newMountNs = ns.create.includes("mount");
+  if (!newMountNs && !ns.join.some((j) => j.kind === "mount")) throw new Error("config.json: the container needs a mount namespace");
+  const rootProp: Record<string, number> = {
+    private: MS.PRIVATE | MS.REC,
+    rprivate: MS.PRIVATE | MS.REC,
+    shared: MS.SHARED | MS.REC,
+    rshared: MS.SHARED | MS.REC,
+    slave: MS.SLAVE | MS.REC,
+    rslave: MS.SLAVE | MS.REC,
+    unbindable: MS.UNBINDABLE | MS.REC,
+    runbindable: MS.UNBINDABLE | MS.REC,
+  };
+  plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
+  plan.add(Op.ROOTFS, o.rootfs);
+  if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
+
+  const mounts = spec.mounts ?? [];
+  mounts.forEach((m, i) => mountOps(plan, o, m, i));
+
+  // /dev: unless the host's /dev is bound in, make the default nodes, the configured devices, links.
+  const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);
+  if (!devBound) {
+    const seen = new Set<string>();
+    const configured = linux.devices ?? [];
+    for (const d of configured) seen.add(path.posix.normalize(d.path));
+    for (const d of DEFAULT_DEVICES) {
+      if (seen.has(d.path)) continue;
+      plan.add(Op.DEVICE, d.path, S_IFCHR, 0o666, d.major, d.minor, 0, 0, userns ? 1 : 0);
+    }
+    configured.forEach((d, i) => {
+      const p = containerPath(d.path, `config.json: linux.devices[${i}]`);
+      if (!p.startsWith("/dev/")) throw new Error(`config.json: linux.devices[${i}]: path ${d.path} is not under /dev`);
+      plan.add(Op.DEVICE, p, deviceType(d), d.fileMode ?? 0o666, d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0, userns ? 1 : 0);
+    });
+    const links: [string, string][] = [
+      ["/proc/self/fd", "/dev/fd"],
+      ["/proc/self/fd/0", "/dev/stdin"],
+      ["/proc/self/fd/1", "/dev/stdout"],
+      ["/proc/self/fd/2", "/dev/stderr"],
+      ["pts/ptmx", "/dev/ptmx"],
+    ];
+    if (fs.existsSync("/proc/kcore")) links.push(["/proc/kcore", "/dev/core"]);
+    for (const [target, link] of links) plan.add(Op.SYMLINK, target, link);
+  }
+
+  const hooks = spec.hooks ?? {};
+  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0) plan.add(Op.SYNC_HOOKS);
+  for (const h of hooks.createContainer ?? []) hookOp(plan, "createContainer", h);
+
+  plan.add(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
+
+  // ---- the init, after pivot_root
+  const uid = proc.user?.uid ?? 0;
+  const gid = proc.user?.gid ?? 0;
+  if (proc.terminal) {
+    if (o.consoleFd === undefined) throw new Error("config.json: process.terminal is true but no console socket was given (--console-socket)");
+    plan.add(Op.CONSOLE, o.consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, uid, gid);
+  }
+  if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
+  if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
+  if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.add(Op.WRITE_FILE, `/proc/sys/${key.replace(/\./g, "/")}`, value, 0);
+  for (const p of linux.readonlyPaths ?? []) plan.add(Op.READONLY_PATH, p);
+  for (const p of linux.maskedPaths ?? []) plan.add(Op.MASK_PATH, p);
+  if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
+  if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
+  plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
+
+  const warnCap = (n: string) => o.warn(`unknown capability ${n} ignored`);
+  const caps = proc.capabilities ?? {};
+  plan.add(Op.CAPS_BOUNDING, ...splitMask(capMask(caps.bounding, warnCap)));
+  plan.add(Op.KEEPCAPS, 1);
+  // setgroups is refused in a user namespace whose setgroups file says "deny" (rootless maps).
+  const groups = proc.user?.additionalGids ?? [];
+  const setgroupsDenied = userns && process.getuid?.() !== 0;
+  plan.add(Op.SET_USER, uid, gid, ...(setgroupsDenied ? [-1] : Plan.list(groups)));
+  plan.add(Op.CHDIR, proc.cwd);
+  plan.add(Op.KEEPCAPS, 0);
+  plan.add(
+    Op.CAPS,
+    ...splitMask(capMask(caps.effective, warnCap)),
+    ...splitMask(capMask(caps.permitted, warnCap)),
+    ...splitMask(capMask(caps.inheritable, warnCap)),
+    ...splitMask(capMask(caps.ambient, warnCap)),
+  );
+  const env = processEnv(spec, o.rootfs);
+  const pathEnv = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
+  plan.add(Op.LOOKUP_EXEC, proc.args[0]!, pathEnv);
+  if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS);
+  plan.add(Op.PDEATHSIG, 0);
+
+  // ---- wait for `tsrun start`, then exec
+  plan.add(Op.READY);
+  for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
+  plan.add(Op.RESET_SIGNALS);
+  for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
+  plan.add(Op.CLOEXEC_FROM, 3 + o.extraFds);
+  if (o.seccomp) plan.add(Op.SECCOMP, o.seccomp.program, o.seccomp.flags);
+  plan.add(Op.EXEC, ...Plan.list(proc.args), ...Plan.list(env));
+  return plan;
+}
+
+export function idMapText(maps: readonly { containerID: number; hostID: number; size: number }[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}`).join("\n") + "\n";
+}

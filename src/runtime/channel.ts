@@ -1,0 +1,64 @@
+// Framed messages (u32 length | u32 type | payload) over a blocking socket, read synchronously:
+// create's whole handshake with tsrun-init runs without the event loop.
+import * as fs from "fs";
+import { Msg } from "../plan/opcodes";
+
+export interface Frame {
+  type: number;
+  payload: Buffer;
+}
+
+export class Channel {
+  constructor(readonly fd: number) {}
+
+  send(type: number, payload: Buffer = Buffer.alloc(0)): void {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(4 + payload.length, 0);
+    head.writeUInt32LE(type, 4);
+    writeAll(this.fd, Buffer.concat([head, payload]));
+  }
+
+  // undefined at end of stream (the peer exited or closed).
+  recv(): Frame | undefined {
+    const head = readExactly(this.fd, 8);
+    if (!head) return undefined;
+    const len = head.readUInt32LE(0);
+    if (len < 4 || len > 64 << 20) throw new Error(`tsrun-init sent a malformed message (length ${len})`);
+    const payload = len > 4 ? readExactly(this.fd, len - 4) : Buffer.alloc(0);
+    if (!payload) return undefined;
+    return { type: head.readUInt32LE(4), payload };
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+export function writeAll(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+function readExactly(fd: number, n: number): Buffer | undefined {
+  const buf = Buffer.alloc(n);
+  let off = 0;
+  while (off < n) {
+    let got: number;
+    try {
+      got = fs.readSync(fd, buf, off, n - off, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN" || (e as NodeJS.ErrnoException).code === "EINTR") continue;
+      if ((e as NodeJS.ErrnoException).code === "ECONNRESET") return undefined;
+      throw e;
+    }
+    if (got === 0) return undefined;
+    off += got;
+  }
+  return buf;
+}
+
+export { Msg };

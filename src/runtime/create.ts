@@ -1,0 +1,267 @@
+// create: bundle -> validated spec -> plan -> tsrun-init, which becomes the container's init and waits.
+// Anything that fails leaves nothing behind: the init is killed, cgroups and the state directory removed,
+// and poststop hooks run (as runc's destroy does).
+import * as fs from "fs";
+import * as path from "path";
+import { createCgroups, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
+import { detectLayout } from "../cgroups/layout";
+import { TsrunError, messageOf } from "../errors";
+import { runHooks } from "../hooks";
+import { native, sealedHelper } from "../native";
+import { buildPlan, idMapText } from "../plan/build";
+import { Msg } from "../plan/opcodes";
+import type { Spec } from "../spec/schema";
+import { ContainerRecord, OCI_VERSION, procStat } from "../state/store";
+import { Channel } from "./channel";
+import type { Context } from "./context";
+import { type Bundle, loadBundle } from "./bundle";
+import { writePidFile } from "./pidfile";
+
+export interface CreateOptions {
+  id: string;
+  bundle?: string; // default "."
+  consoleSocket?: string; // path of a unix socket that receives the pty master
+  pidFile?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  // For `run` with a terminal and no --console-socket: an fd of tsrun's own to send the master to.
+  consoleFd?: number;
+  // A bundle the caller has already read.
+  loaded?: Bundle;
+}
+
+export interface Created {
+  record: ContainerRecord;
+  pid: number;
+}
+
+export function create(ctx: Context, o: CreateOptions): Created {
+  const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
+  const lock = ctx.store.claim(o.id);
+  const record: ContainerRecord = {
+    id: o.id,
+    pid: 0,
+    startTime: "",
+    bundle,
+    rootfs,
+    created: new Date().toISOString(),
+    owner: "",
+    annotations: spec.annotations ?? {},
+    creating: true,
+    cgroup: { dirs: {}, created: [] },
+    config: spec,
+  };
+  const cleanup: (() => void)[] = [];
+  try {
+    ctx.store.write(record);
+    createInit(ctx, o, spec, record, cleanup);
+    record.creating = false;
+    ctx.store.write(record);
+    if (o.pidFile) writePidFile(o.pidFile, record.pid);
+    return { record, pid: record.pid };
+  } catch (e) {
+    abortCreate(ctx, record, cleanup);
+    throw e instanceof TsrunError ? e : new TsrunError(messageOf(e));
+  } finally {
+    lock.release();
+  }
+}
+
+function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void)[]): void {
+  for (const f of cleanup.reverse()) {
+    try {
+      f();
+    } catch (e) {
+      ctx.logger.warn(`cleanup after failed create: ${messageOf(e)}`);
+    }
+  }
+  try {
+    removeCgroups(record.cgroup.created);
+  } catch (e) {
+    ctx.logger.warn(messageOf(e));
+  }
+  if (record.pid > 0) {
+    try {
+      runHooks("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 });
+    } catch (e) {
+      ctx.logger.warn(messageOf(e));
+    }
+  }
+  ctx.store.remove(record.id);
+}
+
+export function stateOf(record: ContainerRecord, status: "creating" | "created" | "running" | "stopped") {
+  return {
+    ociVersion: OCI_VERSION,
+    id: record.id,
+    pid: record.pid,
+    status,
+    bundle: record.bundle,
+    rootfs: record.rootfs,
+    created: record.created,
+    owner: record.owner,
+    ...(Object.keys(record.annotations).length ? { annotations: record.annotations } : {}),
+  };
+}
+
+// fds handed to the helper: 0-2, then --preserve-fds (and systemd's LISTEN_FDS) as they are, then ours.
+function extraFdCount(o: CreateOptions): number {
+  const listen = Number(process.env.LISTEN_FDS ?? 0);
+  return (o.preserveFds ?? 0) + (Number.isInteger(listen) && listen > 0 ? listen : 0);
+}
+
+function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[]): void {
+  const n = native();
+  const layout = detectLayout();
+  if (ctx.systemdCgroup) throw new TsrunError("--systemd-cgroup: systemd is not running on this host; tsrun manages cgroups through cgroupfs only");
+  const dirs = resolveCgroupPaths(spec.linux?.cgroupsPath, record.id, layout);
+  record.cgroup = createCgroups(dirs);
+  ctx.store.write(record);
+
+  const extra = extraFdCount(o);
+  for (let fd = 3; fd < 3 + extra; fd++) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new TsrunError(`--preserve-fds: fd ${fd} is not open`);
+    }
+  }
+  const syncFd = 3 + extra;
+  const stateDirFd = syncFd + 1;
+  let consoleFd: number | undefined;
+  let consoleSock: number | undefined;
+  if (spec.process?.terminal) {
+    if (o.consoleSocket) {
+      try {
+        consoleSock = n.connectUnix(path.resolve(o.consoleSocket));
+      } catch (e) {
+        throw new TsrunError(`--console-socket: ${messageOf(e)}`);
+      }
+      cleanup.push(() => fs.closeSync(consoleSock!));
+    } else if (o.consoleFd !== undefined) {
+      consoleSock = o.consoleFd;
+    } else {
+      throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
+    }
+    consoleFd = stateDirFd + 1;
+  } else if (o.consoleSocket) {
+    throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
+  }
+
+  const plan = buildPlan({
+    id: record.id,
+    spec,
+    bundle: record.bundle,
+    rootfs: record.rootfs,
+    noPivot: o.noPivot === true,
+    noNewKeyring: o.noNewKeyring === true,
+    extraFds: extra,
+    syncFd,
+    stateDirFd,
+    ...(consoleFd !== undefined ? { consoleFd } : {}),
+    cgroupProcs: procsFiles(record.cgroup),
+    cgroupDirs: record.cgroup.dirs,
+    cgroupMode: layout.mode,
+    warn: (m) => ctx.logger.warn(m),
+  });
+  if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
+
+  const [ours, theirs] = n.socketpair();
+  const chan = new Channel(ours);
+  cleanup.push(() => chan.close());
+  const dirFd = fs.openSync(ctx.store.dir(record.id), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const fds = [0, 1, 2];
+  for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
+  fds.push(theirs, dirFd);
+  if (consoleSock !== undefined) fds.push(consoleSock);
+  let helper: number;
+  try {
+    helper = n.spawn(sealedHelper(), ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])], [], fds);
+  } finally {
+    fs.closeSync(theirs);
+    fs.closeSync(dirFd);
+  }
+  let helperReaped = false;
+  cleanup.push(() => {
+    if (!helperReaped) {
+      try {
+        process.kill(helper, "SIGKILL");
+      } catch {
+        // gone
+      }
+      n.waitpid(helper);
+    }
+  });
+  cleanup.push(() => {
+    if (record.pid > 0) {
+      try {
+        process.kill(record.pid, "SIGKILL");
+        n.waitpid(record.pid);
+      } catch {
+        // gone or not our child any more
+      }
+    }
+  });
+
+  chan.send(Msg.PLAN, plan.encode());
+  for (;;) {
+    const f = chan.recv();
+    if (!f) {
+      const why = !helperReaped ? n.waitpid(helper) : undefined;
+      helperReaped = true;
+      throw new TsrunError(`container init exited during set-up without reporting an error${why?.code !== undefined ? ` (status ${why.code})` : ""}`);
+    }
+    switch (f.type) {
+      case Msg.LOG:
+        ctx.logger.debug(`init: ${f.payload.toString()}`);
+        break;
+      case Msg.ERROR:
+        throw new TsrunError(f.payload.toString());
+      case Msg.USERMAP_REQ: {
+        writeIdMaps(f.payload.readInt32LE(0), spec);
+        chan.send(Msg.ACK);
+        break;
+      }
+      case Msg.PID: {
+        record.pid = f.payload.readInt32LE(0);
+        record.startTime = procStat(record.pid)?.startTime ?? "";
+        n.waitpid(helper);
+        helperReaped = true;
+        ctx.store.write(record);
+        break;
+      }
+      case Msg.HOOKS_REQ: {
+        const state = stateOf(record, "creating");
+        try {
+          runHooks("prestart", spec.hooks?.prestart, state);
+          runHooks("createRuntime", spec.hooks?.createRuntime, state);
+        } catch (e) {
+          chan.send(Msg.ABORT);
+          throw e;
+        }
+        chan.send(Msg.ACK, Buffer.from(JSON.stringify(state)));
+        break;
+      }
+      case Msg.READY:
+        if (!(record.pid > 0)) throw new TsrunError("container init reported ready before its pid");
+        chan.close();
+        return;
+      default:
+        throw new TsrunError(`unexpected message ${f.type} from container init`);
+    }
+  }
+}
+
+// Written by tsrun (a process in the parent user namespace), as the kernel requires for full maps.
+function writeIdMaps(pid: number, spec: Spec): void {
+  const linux = spec.linux ?? {};
+  try {
+    if (process.getuid?.() !== 0) fs.writeFileSync(`/proc/${pid}/setgroups`, "deny");
+    fs.writeFileSync(`/proc/${pid}/uid_map`, idMapText(linux.uidMappings ?? []));
+    fs.writeFileSync(`/proc/${pid}/gid_map`, idMapText(linux.gidMappings ?? []));
+  } catch (e) {
+    throw new TsrunError(`write user namespace maps of pid ${pid}: ${messageOf(e)}`);
+  }
+}
+

@@ -1,0 +1,73 @@
+// delete: undo everything create made (processes, cgroups, state) and run poststop hooks.
+import * as fs from "fs";
+import { removeCgroups } from "../cgroups/manager";
+import { TsrunError, messageOf } from "../errors";
+import { runHooks } from "../hooks";
+import type { Context } from "./context";
+import { stateOf } from "./create";
+import { signalAll, signalInit, waitGone } from "./signal";
+import { hasNewNamespace } from "../plan/build";
+import { ContainerRecord, Lock, notExist } from "../state/store";
+
+export interface DeleteOptions {
+  force?: boolean;
+}
+
+export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
+  if (!ctx.store.exists(id)) {
+    // A create that died before writing its state leaves a bare directory: clear it either way (as runc).
+    if (fs.existsSync(ctx.store.dir(id)) && !Lock.isHeld(ctx.store.dir(id))) ctx.store.remove(id);
+    if (o.force) return;
+    throw notExist(id);
+  }
+  const { lock, record } = ctx.store.open(id);
+  try {
+    const status = ctx.store.status(record);
+    if ((status === "running" || status === "paused") && !o.force)
+      throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
+    if (status !== "stopped") killAndWait(record, status === "paused");
+    else if (!hasNewNamespace(record.config, "pid")) signalAll(record, 9); // leftovers sharing our pid namespace
+    destroy(ctx, record);
+  } finally {
+    lock.release();
+  }
+}
+
+function killAndWait(record: ContainerRecord, paused: boolean): void {
+  signalAll(record, 9);
+  try {
+    signalInit(record, 9);
+  } catch {
+    // already gone
+  }
+  if (paused) thaw(record);
+  if (!waitGone(record, 10_000)) throw new TsrunError(`container ${record.id}: init ${record.pid} did not exit after SIGKILL`);
+}
+
+function thaw(record: ContainerRecord): void {
+  for (const [key, dir] of Object.entries(record.cgroup.dirs)) {
+    try {
+      if (key === "") fs.writeFileSync(`${dir}/cgroup.freeze`, "0");
+      else if (key.split(",").includes("freezer")) fs.writeFileSync(`${dir}/freezer.state`, "THAWED");
+    } catch {
+      // no freezer in this hierarchy
+    }
+  }
+}
+
+export function destroy(ctx: Context, record: ContainerRecord): void {
+  const errors: string[] = [];
+  try {
+    removeCgroups(record.cgroup.created);
+  } catch (e) {
+    errors.push(messageOf(e));
+  }
+  try {
+    runHooks("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 });
+  } catch (e) {
+    // runtime-spec: a failing poststop hook is a warning; delete goes on.
+    ctx.logger.warn(messageOf(e));
+  }
+  ctx.store.remove(record.id);
+  if (errors.length) throw new TsrunError(errors.join("; "));
+}

@@ -1,0 +1,56 @@
+// start: connect to the waiting init's start socket and send the state for startContainer hooks. The
+// init execs the user process (the connection closes with close-on-exec) or reports why it could not.
+import * as fs from "fs";
+import * as path from "path";
+import { TsrunError, messageOf } from "../errors";
+import { runHooks } from "../hooks";
+import { native } from "../native";
+import { Msg } from "../plan/opcodes";
+import { START_SOCKET } from "../state/store";
+import { Channel } from "./channel";
+import type { Context } from "./context";
+import { stateOf } from "./create";
+
+export function start(ctx: Context, id: string): void {
+  const { lock, record } = ctx.store.open(id);
+  try {
+    const status = ctx.store.status(record);
+    switch (status) {
+      case "created":
+        break;
+      case "stopped":
+        throw new TsrunError("cannot start a container that has stopped");
+      case "running":
+        throw new TsrunError("cannot start an already running container");
+      case "paused":
+        throw new TsrunError("cannot start a paused container");
+      case "creating":
+        throw new TsrunError("cannot start a container that is still being created");
+    }
+    const sockPath = path.join(ctx.store.dir(id), START_SOCKET);
+    let fd: number;
+    try {
+      fd = native().connectUnix(sockPath);
+    } catch (e) {
+      throw new TsrunError(`start container ${id}: ${messageOf(e)}`);
+    }
+    // From here the container is no longer "created": whatever happens, start is not retried.
+    fs.rmSync(sockPath, { force: true });
+    const chan = new Channel(fd);
+    try {
+      chan.send(Msg.START, Buffer.from(JSON.stringify(stateOf(record, "created"))));
+      const reply = chan.recv();
+      if (reply && reply.type === Msg.ERROR) throw new TsrunError(reply.payload.toString());
+    } finally {
+      chan.close();
+    }
+    try {
+      runHooks("poststart", record.config.hooks?.poststart, stateOf(record, "running"));
+    } catch (e) {
+      // runtime-spec: a failing poststart hook is logged as a warning; the lifecycle continues.
+      ctx.logger.warn(messageOf(e));
+    }
+  } finally {
+    lock.release();
+  }
+}
