@@ -60,6 +60,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--rootless <value>", "ignore cgroup permission errors ('true', 'false', or 'auto')").default("auto").hideHelp())
     .addOption(new Option("--criu <path>", "path to the criu binary (unused)").hideHelp())
     .showSuggestionAfterError(false)
+    .enablePositionalOptions()
     .hook("preAction", () => {
       const g = program.opts<GlobalOpts>();
       logger = new Logger({ ...(g.log ? { file: g.log } : {}), format: g.logFormat, debug: g.debug === true });

@@ -1,0 +1,163 @@
+// Shared test fixtures: a static probe compiled once, bundles whose rootfs holds only that probe, a private
+// --root, unique ids, and cleanup that runs even when a test fails.
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { defaultSpec } from "../src/spec/default";
+import type { Spec } from "../src/spec/schema";
+
+export const REPO = path.resolve(__dirname, "..", "..");
+export const TSRUN = path.join(REPO, "bin", "tsrun");
+export const CGROUP_PARENT = "tsrun-test";
+
+let workDir: string | undefined;
+export function work(): string {
+  if (!workDir) workDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-test-"));
+  return workDir;
+}
+
+let probeBin: string | undefined;
+export function probe(): string {
+  if (probeBin) return probeBin;
+  const out = path.join(work(), "probe");
+  execFileSync("cc", ["-static", "-O2", "-o", out, path.join(REPO, "spec-tests", "probe", "probe.c")]);
+  return (probeBin = out);
+}
+
+let seq = 0;
+export function uniqueId(prefix = "t"): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${seq++}`;
+}
+
+export interface Bundle {
+  dir: string;
+  rootfs: string;
+  spec: Spec;
+  id: string;
+  write(): void;
+}
+
+// A bundle with rootfs/probe and runc's default config, patched for tests: no terminal, a cgroup under
+// /tsrun-test/, the probe as the process.
+export function makeBundle(args: string[] = ["facts"], patch?: (s: Spec) => void): Bundle {
+  const id = uniqueId();
+  const dir = path.join(work(), id);
+  const rootfs = path.join(dir, "rootfs");
+  fs.mkdirSync(rootfs, { recursive: true });
+  fs.copyFileSync(probe(), path.join(rootfs, "probe"));
+  fs.chmodSync(path.join(rootfs, "probe"), 0o755);
+  for (const d of ["proc", "sys", "dev", "tmp", "etc"]) fs.mkdirSync(path.join(rootfs, d));
+  const spec = defaultSpec({});
+  spec.process!.terminal = false;
+  spec.process!.args = ["/probe", ...args];
+  spec.linux!.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
+  patch?.(spec);
+  const b: Bundle = {
+    dir,
+    rootfs,
+    spec,
+    id,
+    write() {
+      fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(b.spec, null, 1));
+    },
+  };
+  b.write();
+  return b;
+}
+
+export function stateRoot(): string {
+  const r = path.join(work(), "state");
+  fs.mkdirSync(r, { recursive: true });
+  return r;
+}
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+// stdout/stderr go to files, not pipes: a detached container keeps its stdio open after tsrun exits,
+// and a pipe would keep the caller waiting for an end of file that never comes.
+export function tsrun(args: string[], opts: { cwd?: string; root?: string; timeout?: number } = {}): RunResult {
+  const out = path.join(work(), `out-${process.pid}-${seq}`);
+  const err = path.join(work(), `err-${process.pid}-${seq++}`);
+  const o = fs.openSync(out, "w+");
+  const e = fs.openSync(err, "w+");
+  try {
+    const r: SpawnSyncReturns<Buffer> = spawnSync(TSRUN, ["--root", opts.root ?? stateRoot(), ...args], {
+      cwd: opts.cwd ?? work(),
+      timeout: opts.timeout ?? 30_000,
+      stdio: ["ignore", o, e],
+    });
+    if (r.error) throw r.error;
+    return { status: r.status ?? 128 + (r.signal ? os.constants.signals[r.signal] : 0), stdout: fs.readFileSync(out, "utf8"), stderr: fs.readFileSync(err, "utf8") };
+  } finally {
+    fs.closeSync(o);
+    fs.closeSync(e);
+    fs.rmSync(out, { force: true });
+    fs.rmSync(err, { force: true });
+  }
+}
+
+export function tsrunAsync(args: string[], opts: { root?: string } = {}) {
+  return spawn(TSRUN, ["--root", opts.root ?? stateRoot(), ...args], { cwd: work(), stdio: ["pipe", "pipe", "pipe"] });
+}
+
+// Runs the bundle's process to completion and parses its first stdout line as JSON.
+export function runJson<T = Record<string, unknown>>(b: Bundle): T {
+  const r = tsrun(["run", "--bundle", b.dir, b.id]);
+  if (r.status !== 0) throw new Error(`tsrun run failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.split("\n")[0]!) as T;
+}
+
+export function ok(r: RunResult): RunResult {
+  if (r.status !== 0) throw new Error(`tsrun failed with ${r.status}: ${r.stderr}`);
+  return r;
+}
+
+export function cgroupDirsOf(id: string): string[] {
+  return ["memory", "pids", "cpu", "unified", "freezer"].map((c) => `/sys/fs/cgroup/${c}/${CGROUP_PARENT}/${id}`).filter((d) => fs.existsSync(d));
+}
+
+// Deletes every container of the private root, then the test cgroups and the work directory.
+export function cleanup(): void {
+  const root = stateRoot();
+  for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) tsrun(["delete", "--force", id]);
+  for (const c of fs.readdirSync("/sys/fs/cgroup")) {
+    const d = `/sys/fs/cgroup/${c}/${CGROUP_PARENT}`;
+    if (!fs.existsSync(d)) continue;
+    for (const sub of fs.readdirSync(d, { withFileTypes: true })) if (sub.isDirectory()) rmdirRetry(path.join(d, sub.name));
+    rmdirRetry(d);
+  }
+  if (workDir) {
+    for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+      const mp = line.split(" ")[4];
+      if (mp && mp.startsWith(workDir)) spawnSync("umount", ["-l", mp]);
+    }
+    fs.rmSync(workDir, { recursive: true, force: true });
+    workDir = undefined;
+    probeBin = undefined;
+  }
+}
+
+function rmdirRetry(d: string): void {
+  for (let i = 0; i < 50; i++) {
+    try {
+      fs.rmdirSync(d);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      spawnSync("sleep", ["0.02"]);
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function nsInode(pid: number | "self", ns: string): number {
+  return Number(/\[(\d+)\]/.exec(fs.readlinkSync(`/proc/${pid}/ns/${ns}`))![1]);
+}
