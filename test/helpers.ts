@@ -13,7 +13,10 @@ export const CGROUP_PARENT = "tsrun-test";
 
 let workDir: string | undefined;
 export function work(): string {
-  if (!workDir) workDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-test-"));
+  if (!workDir) {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-test-"));
+    fs.chmodSync(workDir, 0o755); // a user-namespaced container's root must be able to reach its bundle
+  }
   return workDir;
 }
 
@@ -50,6 +53,7 @@ export function makeBundle(args: string[] = ["facts"], patch?: (s: Spec) => void
   for (const d of ["proc", "sys", "dev", "tmp", "etc"]) fs.mkdirSync(path.join(rootfs, d));
   const spec = defaultSpec({});
   spec.process!.terminal = false;
+  spec.root!.readonly = false;
   spec.process!.args = ["/probe", ...args];
   spec.linux!.cgroupsPath = `/${CGROUP_PARENT}/${id}`;
   patch?.(spec);

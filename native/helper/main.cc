@@ -769,9 +769,10 @@ void op_hook(Args a) {
   output[got] = 0;
   for (size_t k = 0; k < got; k++)
     if (output[k] == '\n' || output[k] == '\r') output[k] = ' ';
-  if (timed_out) die("%s hook %s: timed out after %lld s", kind, path, static_cast<long long>(timeout));
-  if (WIFSIGNALED(status)) die("%s hook %s: killed by signal %d: %s", kind, path, WTERMSIG(status), output);
-  if (WEXITSTATUS(status) != 0) die("%s hook %s: exit status %d: %s", kind, path, WEXITSTATUS(status), output);
+  const char* sep = got ? ": " : "";
+  if (timed_out) die("error running %s hook %s: timed out after %lld s", kind, path, static_cast<long long>(timeout));
+  if (WIFSIGNALED(status)) die("error running %s hook %s: killed by signal %d%s%s", kind, path, WTERMSIG(status), sep, output);
+  if (WEXITSTATUS(status) != 0) die("error running %s hook %s: exit status %d%s%s", kind, path, WEXITSTATUS(status), sep, output);
 }
 
 // Resolve argv[0] as execvp would, in the container's filesystem, so a missing binary fails `create`.
@@ -1021,7 +1022,12 @@ void op_write_file(Args a) {
   const char* path = a.s();
   const Arg& content = a.raw_s();
   int64_t flags = a.i();
+  // A non-dumpable process's /proc/self files belong to the host's root; after entering a user namespace
+  // we are root of that namespace only, so be dumpable for the moment of the open.
+  bool self = strncmp(path, "/proc/self/", 11) == 0;
+  if (self) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (self) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (fd < 0) {
     if (errno == ENOENT && (flags & 1)) return;
     die("write %s: open: %s", path, err());
@@ -1118,6 +1124,13 @@ void run(const Plan& plan) {
       case OP_PIVOT_ROOT: op_pivot_root(); break;
       case OP_MOVE_ROOT: op_move_root(); break;
       case OP_LOOPBACK_UP: op_loopback_up(); break;
+      case OP_MKDIR: {
+        const char* path = a.s();
+        int fd = open_in_root(path, true, 0);
+        if (fd < 0) die("create directory %s in rootfs: %s", path, err());
+        close(fd);
+        break;
+      }
       case OP_MASK_PATH: op_mask_path(a); break;
       case OP_READONLY_PATH: op_readonly_path(a); break;
       case OP_REMOUNT_RO: op_remount_ro(a); break;

@@ -49,6 +49,7 @@
   X(OP_PIVOT_ROOT, 27)       /* pivot_root into the root, detach the old one */ \
   X(OP_MOVE_ROOT, 28)        /* --no-pivot: MS_MOVE the root onto / and chroot */ \
   X(OP_LOOPBACK_UP, 29)      /* bring "lo" up in a new network namespace */ \
+  X(OP_MKDIR, 30)            /* s:path in rootfs — mkdir -p (the process cwd, as runc makes it) */ \
   /* --- container init, after pivot_root --- */ \
   X(OP_MASK_PATH, 40)        /* s:path */ \
   X(OP_READONLY_PATH, 41)    /* s:path */ \

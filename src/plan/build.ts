@@ -279,6 +279,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0) plan.add(Op.SYNC_HOOKS);
   for (const h of hooks.createContainer ?? []) hookOp(plan, "createContainer", h);
 
+  plan.add(Op.MKDIR, containerPath(proc.cwd, "config.json: process.cwd"));
   plan.add(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
 
   // ---- the init, after pivot_root

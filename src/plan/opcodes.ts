@@ -35,6 +35,7 @@ export const Op = {
   PIVOT_ROOT: 27,
   MOVE_ROOT: 28,
   LOOPBACK_UP: 29,
+  MKDIR: 30,
   MASK_PATH: 40,
   READONLY_PATH: 41,
   REMOUNT_RO: 42,
