@@ -49,6 +49,16 @@ function write(text: string): void {
 
 export function buildProgram(): Command {
   const program = new Command("tsrun");
+  // Set before the subcommands are added: they inherit these settings when created.
+  program.exitOverride();
+  program.configureOutput({
+    writeOut: (s) => write(s),
+    writeErr: (s) => {
+      // commander's own usage errors go through the logger so --log gets them too
+      if (/^error: /.test(s)) return;
+      fs.writeSync(2, s);
+    },
+  });
   program
     .description("tsrun: a low-level OCI container runtime (runc-compatible)")
     .version(`tsrun version ${VERSION}\ncommit: ${commitOf()}\nspec: ${SPEC_VERSION}`, "-v, --version", "print the version")
@@ -185,15 +195,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => write(s),
-    writeErr: (s) => {
-      // commander's own usage errors go through the logger so --log gets them too
-      if (/^error: /.test(s)) return;
-      fs.writeSync(2, s);
-    },
-  });
   try {
     await program.parseAsync(argv);
     return exitCode;
