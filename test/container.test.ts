@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { cleanup, makeBundle, nsInode, ok, runJson, stateRoot, tsrun, work } from "./helpers";
+import { CGROUP_PARENT, cleanup, makeBundle, nsInode, ok, runJson, stateRoot, tsrun, work } from "./helpers";
 
 after(cleanup);
 
@@ -267,7 +267,7 @@ describe("inside the container", () => {
       assert.equal(r.stderr.trim().split("\n").length, 1, "one line");
       assert.ok(Date.now() - t0 < 8000);
       assert.equal(fs.existsSync(path.join(stateRoot(), b.id)), false, "no state left");
-      assert.equal(fs.existsSync(`/sys/fs/cgroup/memory/tsrun-test/${b.id}`), false, "no cgroup left");
+      assert.equal(fs.existsSync(`/sys/fs/cgroup/memory/${CGROUP_PARENT}/${b.id}`), false, "no cgroup left");
     }
   });
 

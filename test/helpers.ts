@@ -9,7 +9,7 @@ import type { Spec } from "../src/spec/schema";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 export const TSRUN = path.join(REPO, "bin", "tsrun");
-export const CGROUP_PARENT = "tsrun-test";
+export const CGROUP_PARENT = `tsrun-test-${process.pid}`; // per test process: parallel runs never touch each other
 
 let workDir: string | undefined;
 export function work(): string {

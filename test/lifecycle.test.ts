@@ -4,7 +4,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { cgroupDirsOf, cleanup, makeBundle, ok, sleep, stateRoot, tsrun, tsrunAsync, work } from "./helpers";
+import { CGROUP_PARENT, cgroupDirsOf, cleanup, makeBundle, ok, sleep, stateRoot, tsrun, tsrunAsync, work } from "./helpers";
 
 after(cleanup);
 
@@ -31,7 +31,7 @@ describe("lifecycle", () => {
     const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
     assert.ok(rss < 10 * 1024, `waiting init RSS ${rss} kB`);
     assert.ok(cgroupDirsOf(b.id).length > 0, "cgroup created");
-    assert.match(fs.readFileSync(`/sys/fs/cgroup/memory/tsrun-test/${b.id}/cgroup.procs`, "utf8"), new RegExp(`^${pid}$`, "m"));
+    assert.match(fs.readFileSync(`/sys/fs/cgroup/memory/${CGROUP_PARENT}/${b.id}/cgroup.procs`, "utf8"), new RegExp(`^${pid}$`, "m"));
 
     ok(tsrun(["start", b.id]));
     s = stateOf(b.id);
