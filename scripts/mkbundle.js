@@ -44,9 +44,10 @@ function copyInto(rootfs, file) {
   fs.chmodSync(dest, fs.statSync(real).mode & 0o7777);
 }
 
-function main() {
-  const dir = path.resolve(process.argv[2] || "demo-bundle");
-  const bins = process.argv.length > 3 ? process.argv.slice(3) : ["sh", "ls", "cat", "echo", "hostname", "id", "ps", "uname", "sleep"];
+const DEFAULT_BINARIES = ["sh", "ls", "cat", "echo", "hostname", "id", "ps", "uname", "sleep"];
+
+function makeBundle(target, bins = DEFAULT_BINARIES) {
+  const dir = path.resolve(target);
   const rootfs = path.join(dir, "rootfs");
   fs.mkdirSync(rootfs, { recursive: true });
   for (const d of ["bin", "proc", "sys", "dev", "tmp", "etc", "root"]) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
@@ -66,7 +67,8 @@ function main() {
 }
 
 if (require.main === module) {
-  const dir = main();
+  const args = process.argv.slice(2);
+  const dir = makeBundle(args[0] || "demo-bundle", args.length > 1 ? args.slice(1) : DEFAULT_BINARIES);
   process.stdout.write(`${dir}\n`);
 }
-module.exports = { main };
+module.exports = { makeBundle };

@@ -29,6 +29,7 @@ let buildDir: string | undefined;
 // build/Release of the package: dist/src/native.js sits two levels below the package root.
 export function nativeBuildDir(): string {
   if (buildDir) return buildDir;
+  // dist/src/native.js, or the bundle dist/tsrun-snapshot.js
   const candidates = [process.env.TSRUN_NATIVE_DIR, path.resolve(__dirname, "..", "..", "build", "Release"), path.resolve(__dirname, "..", "build", "Release")];
   for (const c of candidates) {
     if (c && fs.existsSync(path.join(c, "tsrun_native.node"))) return (buildDir = c);
@@ -38,7 +39,12 @@ export function nativeBuildDir(): string {
 
 let api: NativeApi | undefined;
 export function native(): NativeApi {
-  if (!api) api = require(path.join(nativeBuildDir(), "tsrun_native.node")) as NativeApi;
+  if (!api) {
+    // process.dlopen rather than require: it also works from a bundle or a startup snapshot.
+    const mod = { exports: {} as NativeApi };
+    process.dlopen(mod, path.join(nativeBuildDir(), "tsrun_native.node"));
+    api = mod.exports;
+  }
   return api;
 }
 

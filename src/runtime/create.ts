@@ -11,7 +11,7 @@ import { native, sealedHelper } from "../native";
 import { buildPlan, idMapText } from "../plan/build";
 import { Msg } from "../plan/opcodes";
 import type { Spec } from "../spec/schema";
-import { ContainerRecord, OCI_VERSION, procStat } from "../state/store";
+import { ContainerRecord, procStat, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
@@ -89,20 +89,6 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
     }
   }
   ctx.store.remove(record.id);
-}
-
-export function stateOf(record: ContainerRecord, status: "creating" | "created" | "running" | "stopped") {
-  return {
-    ociVersion: OCI_VERSION,
-    id: record.id,
-    pid: record.pid,
-    status,
-    bundle: record.bundle,
-    rootfs: record.rootfs,
-    created: record.created,
-    owner: record.owner,
-    ...(Object.keys(record.annotations).length ? { annotations: record.annotations } : {}),
-  };
 }
 
 // fds handed to the helper: 0-2, then --preserve-fds (and systemd's LISTEN_FDS) as they are, then ours.

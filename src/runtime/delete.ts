@@ -4,10 +4,9 @@ import { removeCgroups } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks } from "../hooks";
 import type { Context } from "./context";
-import { stateOf } from "./create";
 import { signalAll, signalInit, waitGone } from "./signal";
 import { hasNewNamespace } from "../plan/build";
-import { ContainerRecord, Lock, notExist } from "../state/store";
+import { ContainerRecord, Lock, notExist, stateOf } from "../state/store";
 
 export interface DeleteOptions {
   force?: boolean;

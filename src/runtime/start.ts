@@ -6,10 +6,9 @@ import { TsrunError, messageOf } from "../errors";
 import { runHooks } from "../hooks";
 import { native } from "../native";
 import { Msg } from "../plan/opcodes";
-import { START_SOCKET } from "../state/store";
+import { START_SOCKET, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
-import { stateOf } from "./create";
 
 export function start(ctx: Context, id: string): void {
   const { lock, record } = ctx.store.open(id);

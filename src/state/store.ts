@@ -145,19 +145,23 @@ export class Store {
 
   state(record: ContainerRecord): ContainerState {
     const status = this.status(record);
-    const s: ContainerState = {
-      ociVersion: OCI_VERSION,
-      id: record.id,
-      pid: status === "stopped" ? 0 : record.pid,
-      status,
-      bundle: record.bundle,
-      rootfs: record.rootfs,
-      created: record.created,
-      owner: record.owner,
-    };
-    if (Object.keys(record.annotations).length > 0) s.annotations = record.annotations;
-    return s;
+    return { ...stateOf(record, status), pid: status === "stopped" ? 0 : record.pid };
   }
+}
+
+// The state as hooks and `start` see it at a given step (status given, not read from the process).
+export function stateOf(record: ContainerRecord, status: Status): ContainerState {
+  return {
+    ociVersion: OCI_VERSION,
+    id: record.id,
+    pid: record.pid,
+    status,
+    bundle: record.bundle,
+    rootfs: record.rootfs,
+    created: record.created,
+    owner: record.owner,
+    ...(Object.keys(record.annotations).length ? { annotations: record.annotations } : {}),
+  };
 }
 
 export function notExist(id: string): TsrunError {

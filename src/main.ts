@@ -1,0 +1,3 @@
+// The plain (non-snapshot) entry of bin/tsrun.
+import { runCli } from "./cli";
+runCli();
