@@ -23,6 +23,8 @@ try {
     target: "node20",
     outfile: bundle,
     logLevel: "warning",
+    minify: true,
+    keepNames: true,
   });
   execFileSync(process.execPath, ["--no-warnings", "--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: dist, stdio: ["ignore", "inherit", "inherit"] });
   const st = fs.statSync(process.execPath);

@@ -15,7 +15,8 @@ export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded"> 
   keep?: boolean;
 }
 
-const FORWARDED: NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGPWR"];
+// (not SIGPROF: V8's profiler uses it, and a handler removed afterwards would leave it fatal)
+const FORWARDED: NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGVTALRM", "SIGXCPU", "SIGXFSZ", "SIGPWR"];
 
 // Returns the exit code tsrun should exit with.
 export async function run(ctx: Context, o: RunOptions): Promise<number> {
