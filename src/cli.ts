@@ -123,6 +123,54 @@ export function buildProgram(): Command {
       exitCode = await run(ctxOf(program), { ...createOpts(id, o), detach: o.detach === true, keep: o.keep === true });
     });
 
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  program
+    .command("exec")
+    .argument("<container-id>")
+    .argument("[command...]", "the command and its arguments (or use --process)")
+    .description("execute new process inside the container")
+    .passThroughOptions()
+    .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal")
+    .option("--cwd <dir>", "current working directory in the container")
+    .option("-e, --env <KEY=value>", "set environment variables", collect)
+    .option("-t, --tty", "allocate a pseudo-TTY")
+    .option("-u, --user <uid[:gid]>", "UID (format: <uid>[:<gid>])")
+    .option("-g, --additional-gids <gid>", "additional gids", collect)
+    .option("-p, --process <file>", "path to the process.json")
+    .option("-d, --detach", "detach from the container's process")
+    .option("--pid-file <path>", "specify the file to write the process id to")
+    .option("--process-label <label>", "set the asm process label for the process commonly used with selinux (ignored: no SELinux)")
+    .option("--apparmor <profile>", "set the apparmor profile for the process (refused: no AppArmor)")
+    .option("--no-new-privs", "set the no new privileges value for the process")
+    .option("-c, --cap <cap>", "add a capability to the bounding set for the process", collect)
+    .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0)
+    .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.")
+    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string }) => {
+      if (o.apparmor) throw new TsrunError("exec: --apparmor: AppArmor is not enabled on this host");
+      const gids = (o.additionalGids ?? []).map((g) => {
+        if (!/^\d+$/.test(g)) throw new TsrunError(`exec: --additional-gids: invalid gid "${g}"`);
+        return Number(g);
+      });
+      const { exec } = require("./runtime/exec") as typeof import("./runtime/exec");
+      exitCode = await exec(ctxOf(program), {
+        id,
+        args: command,
+        ...(o.process ? { processFile: o.process } : {}),
+        tty: o.tty === true,
+        ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
+        detach: o.detach === true,
+        ...(o.pidFile ? { pidFile: o.pidFile } : {}),
+        ...(o.cwd ? { cwd: o.cwd } : {}),
+        ...(o.env ? { env: o.env } : {}),
+        ...(o.user ? { user: o.user } : {}),
+        ...(gids.length ? { additionalGids: gids } : {}),
+        ...(o.cap ? { caps: o.cap } : {}),
+        noNewPrivs: o.newPrivs === false,
+        preserveFds: o.preserveFds,
+        ...(o.cgroup ? { cgroup: o.cgroup } : {}),
+      });
+    });
+
   program
     .command("state")
     .argument("<container-id>")

@@ -10,6 +10,7 @@ import { run, type RunOptions } from "./runtime/run";
 import { kill, type KillOptions } from "./runtime/kill";
 import { remove, type DeleteOptions } from "./runtime/delete";
 import { start } from "./runtime/start";
+import { exec, type ExecOptions } from "./runtime/exec";
 import { list, state } from "./runtime/query";
 
 export class Tsrun {
@@ -25,6 +26,10 @@ export class Tsrun {
   }
   run(o: RunOptions): Promise<number> {
     return run(this.ctx, o);
+  }
+  // Resolves to the process's exit code (0 at once when detached).
+  exec(o: ExecOptions): Promise<number> {
+    return exec(this.ctx, o);
   }
   state(id: string): ContainerState {
     return state(this.ctx, id);
@@ -44,7 +49,7 @@ export { TsrunError } from "./errors";
 export { Logger } from "./log";
 export type { LogOptions, LogFormat } from "./log";
 export type { ContainerState, Status } from "./state/store";
-export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions };
+export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions, ExecOptions };
 export { features } from "./runtime/features";
 export { formatTable } from "./runtime/query";
 export { defaultSpec, specJson } from "./spec/default";

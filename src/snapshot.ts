@@ -5,6 +5,7 @@ import * as v8 from "v8";
 import { runCli } from "./cli";
 import "./runtime/create";
 import "./runtime/run";
+import "./runtime/exec";
 import "./runtime/start";
 import "./runtime/delete";
 import { defaultSpec } from "./spec/default";

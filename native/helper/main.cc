@@ -657,6 +657,7 @@ void op_console(Args a) {
   int cols = static_cast<int>(a.i());
   uid_t uid = static_cast<uid_t>(a.i());
   gid_t gid = static_cast<gid_t>(a.i());
+  bool bind_console = a.i() != 0;
   int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) die("console: open /dev/ptmx in container: %s", err());
   int unlock = 0;
@@ -676,7 +677,7 @@ void op_console(Args a) {
   // /dev/console is the pty, as on a real system.
   char pts[64];
   snprintf(pts, sizeof(pts), "/dev/pts/%u", ptn);
-  int cfd = open_in_root("/dev/console", true, 1);
+  int cfd = bind_console ? open_in_root("/dev/console", true, 1) : -1;
   if (cfd >= 0) {
     FdPath t(cfd);
     if (mount(pts, t.buf, nullptr, MS_BIND, nullptr) != 0) die("console: bind %s on /dev/console: %s", pts, err());
@@ -927,7 +928,7 @@ void op_set_user(Args a) {
 
 void op_chdir(Args a) {
   const char* cwd = a.s();
-  if (chdir(cwd) != 0) die("chdir to cwd (\"%s\") set in config.json: %s", cwd, err());
+  if (chdir(cwd) != 0) die("chdir to cwd (\"%s\") set in the process spec: %s", cwd, err());
   // A cwd reached through a leaked fd would lie outside the root: getcwd then fails or says "(unreachable)".
   char buf[4096];
   if (!getcwd(buf, sizeof(buf))) die("cwd %s: getcwd: %s (is it outside the container's root?)", cwd, err());
@@ -1084,6 +1085,21 @@ void run(const Plan& plan) {
         break;
       }
       case OP_OPEN_NS: op_open_ns(a); break;
+      case OP_SETNS_FD: {
+        int fd = static_cast<int>(a.i());
+        int64_t flags = a.i();
+        if (setns(fd, static_cast<int>(flags)) != 0) die("join the container's namespaces (flags 0x%llx) through its pidfd: %s", static_cast<unsigned long long>(flags), err());
+        close(fd);
+        break;
+      }
+      case OP_ENTER_ROOT: {
+        int fd = static_cast<int>(a.i());
+        if (fchdir(fd) != 0) die("enter the container's root: fchdir: %s", err());
+        if (chroot(".") != 0) die("enter the container's root: chroot: %s", err());
+        if (chdir("/") != 0) die("enter the container's root: chdir /: %s", err());
+        close(fd);
+        break;
+      }
       case OP_SETNS: op_setns(a); break;
       case OP_UNSHARE: {
         int64_t flags = a.i();

@@ -38,6 +38,8 @@
   X(OP_CLONE_INIT, 10)       /* fork the container init (CLONE_PARENT); the helper reports its pid and exits */ \
   X(OP_BIND_START_SOCKET, 11)/* i:dirfd, s:name — listening socket `start` connects to */ \
   X(OP_PDEATHSIG, 12)        /* i:signal (0 clears) */ \
+  X(OP_SETNS_FD, 13)         /* i:fd (a pidfd or an nsfs fd), i:CLONE_NEW* flags — join them at once */ \
+  X(OP_ENTER_ROOT, 14)       /* i:fd of the container's root directory — fchdir + chroot (exec) */ \
   /* --- container init, before pivot_root --- */ \
   X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive) */ \
   X(OP_ROOT_PROPAGATION, 21) /* i:flags — applied to "/" (MS_SLAVE|MS_REC by default) */ \
@@ -56,7 +58,7 @@
   X(OP_REMOUNT_RO, 42)       /* s:path ("/" for root.readonly) */ \
   X(OP_HOSTNAME, 43)         /* s:name */ \
   X(OP_DOMAINNAME, 44)       /* s:name */ \
-  X(OP_CONSOLE, 45)          /* i:socket fd, i:rows, i:cols, i:uid, i:gid — pty master to the console socket */ \
+  X(OP_CONSOLE, 45)          /* i:socket fd, i:rows, i:cols, i:uid, i:gid, i:bind /dev/console (1 init, 0 exec) — pty master to the console socket */ \
   X(OP_KEYRING, 46)          /* s:name — join a new session keyring */ \
   X(OP_PERSONALITY, 47)      /* i:persona */ \
   X(OP_UMASK, 48)            /* i:mask */ \

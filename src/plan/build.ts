@@ -9,7 +9,7 @@
 //   wait for start: startContainer hooks, seccomp, signals, fds, exec.
 import * as fs from "fs";
 import * as path from "path";
-import type { Hook, LinuxDevice, Mount, Spec } from "../spec/schema";
+import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask } from "./linux";
 import { containerPath, parseMountOptions } from "./mounts";
 import { Op } from "./opcodes";
@@ -103,6 +103,16 @@ export function validateForLinux(spec: Spec): void {
   for (const m of spec.mounts ?? []) {
     if (m.uidMappings || m.gidMappings) fail(`config.json: mount ${m.destination}: idmapped mounts are not supported by tsrun`);
   }
+}
+
+function consoleOps(plan: Plan, proc: Process, consoleFd: number | undefined, bindConsole: boolean): void {
+  if (!proc.terminal) return;
+  if (consoleFd === undefined) throw new Error("process.terminal is true but no console socket was given (--console-socket)");
+  plan.add(Op.CONSOLE, consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, proc.user?.uid ?? 0, proc.user?.gid ?? 0, bindConsole ? 1 : 0);
+}
+
+function rlimitOps(plan: Plan, proc: Process): void {
+  for (const r of proc.rlimits ?? []) plan.add(Op.RLIMIT, RLIMITS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard), r.type);
 }
 
 function rlimitValue(v: number): number {
@@ -226,7 +236,7 @@ export function buildPlan(o: BuildOptions): Plan {
     const lines = Object.entries(linux.timeOffsets).map(([clock, off]) => `${clock} ${off.secs ?? 0} ${off.nanosecs ?? 0}`);
     if (lines.length) plan.add(Op.WRITE_FILE, "/proc/self/timens_offsets", lines.join("\n") + "\n", 0);
   }
-  for (const r of proc.rlimits ?? []) plan.add(Op.RLIMIT, RLIMITS[r.type]!, rlimitValue(r.soft), rlimitValue(r.hard), r.type);
+  rlimitOps(plan, proc);
   plan.add(Op.CLONE_INIT);
 
   // ---- the init, before pivot_root
@@ -283,12 +293,7 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
 
   // ---- the init, after pivot_root
-  const uid = proc.user?.uid ?? 0;
-  const gid = proc.user?.gid ?? 0;
-  if (proc.terminal) {
-    if (o.consoleFd === undefined) throw new Error("config.json: process.terminal is true but no console socket was given (--console-socket)");
-    plan.add(Op.CONSOLE, o.consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, uid, gid);
-  }
+  consoleOps(plan, proc, o.consoleFd, true);
   if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
   if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);
@@ -297,9 +302,25 @@ export function buildPlan(o: BuildOptions): Plan {
   for (const p of linux.maskedPaths ?? []) plan.add(Op.MASK_PATH, p);
   if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
-  plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
+  const env = processEnv(spec, o.rootfs);
+  credentialOps(plan, proc, env, userns, o.warn);
+  plan.add(Op.PDEATHSIG, 0);
 
-  const warnCap = (n: string) => o.warn(`unknown capability ${n} ignored`);
+  // ---- wait for `tsrun start`, then exec
+  plan.add(Op.READY);
+  for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
+  execOps(plan, proc, env, o.extraFds, o.seccomp);
+  return plan;
+}
+
+// The user process's identity, in runc's order: umask, bounding set, keep capabilities across the uid
+// change, groups/gid/uid, cwd (after the uid change, so it is checked with the user's rights), the
+// capability sets, the executable looked up (so a missing one fails now), no_new_privs.
+export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, warn: (m: string) => void): void {
+  const uid = proc.user?.uid ?? 0;
+  const gid = proc.user?.gid ?? 0;
+  plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
+  const warnCap = (n: string) => warn(`unknown capability ${n} ignored`);
   const caps = proc.capabilities ?? {};
   plan.add(Op.CAPS_BOUNDING, ...splitMask(capMask(caps.bounding, warnCap)));
   plan.add(Op.KEEPCAPS, 1);
@@ -316,23 +337,61 @@ export function buildPlan(o: BuildOptions): Plan {
     ...splitMask(capMask(caps.inheritable, warnCap)),
     ...splitMask(capMask(caps.ambient, warnCap)),
   );
-  const env = processEnv(spec, o.rootfs);
   const pathEnv = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
   plan.add(Op.LOOKUP_EXEC, proc.args[0]!, pathEnv);
   if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS);
-  plan.add(Op.PDEATHSIG, 0);
+}
 
-  // ---- wait for `tsrun start`, then exec
-  plan.add(Op.READY);
-  for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
+// The last steps before the user's program: default signals, blocking stdio, every fd but stdio and the
+// passed ones close-on-exec, the seccomp filter last, exec.
+export function execOps(plan: Plan, proc: Process, env: readonly string[], extraFds: number, seccomp?: { program: Buffer; flags: number }): void {
   plan.add(Op.RESET_SIGNALS);
   for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
-  plan.add(Op.CLOEXEC_FROM, 3 + o.extraFds);
-  if (o.seccomp) plan.add(Op.SECCOMP, o.seccomp.program, o.seccomp.flags);
+  plan.add(Op.CLOEXEC_FROM, 3 + extraFds);
+  if (seccomp) plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
   plan.add(Op.EXEC, ...Plan.list(proc.args), ...Plan.list(env));
-  return plan;
 }
 
 export function idMapText(maps: readonly { containerID: number; hostID: number; size: number }[]): string {
   return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}`).join("\n") + "\n";
+}
+
+export interface ExecBuildOptions {
+  spec: Spec; // the container's config
+  proc: Process; // the process to start
+  rootfs: string;
+  // fds in the helper: 0-2 stdio, 3..3+extraFds-1 passed through, then these
+  extraFds: number;
+  syncFd: number;
+  pidFd: number; // pidfd of the container's init
+  rootFd: number; // the init's root directory (/proc/PID/root)
+  consoleFd?: number;
+  nsFlags: number; // CLONE_NEW* of the namespaces to join (those that differ from tsrun's own)
+  cgroupProcs: string[];
+  seccomp?: { program: Buffer; flags: number };
+  warn: (msg: string) => void;
+}
+
+// exec: join the init's cgroups and namespaces (all at once, through its pidfd), fork so the new pid
+// namespace applies, enter its root, then the same identity and exec steps as the init.
+export function buildExecPlan(o: ExecBuildOptions): Plan {
+  const plan = new Plan();
+  const { proc } = o;
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
+  if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
+  for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
+  rlimitOps(plan, proc);
+  if (o.nsFlags) plan.add(Op.SETNS_FD, o.pidFd, o.nsFlags);
+  const userns = (o.nsFlags & CLONE.NEWUSER) !== 0;
+  if (userns) plan.add(Op.BECOME_ROOT);
+  plan.add(Op.CLONE_INIT);
+  plan.add(Op.ENTER_ROOT, o.rootFd);
+  consoleOps(plan, proc, o.consoleFd, false);
+  const env = [...(proc.env ?? [])];
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(o.rootfs, proc.user?.uid ?? 0)}`);
+  credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.warn);
+  if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
+  plan.add(Op.PDEATHSIG, 0);
+  execOps(plan, proc, env, o.extraFds, o.seccomp);
+  return plan;
 }

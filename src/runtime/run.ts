@@ -8,15 +8,13 @@ import type { Context } from "./context";
 import { loadBundle } from "./bundle";
 import { create, type CreateOptions } from "./create";
 import { remove } from "./delete";
+import { waitForeground } from "./foreground";
 import { start } from "./start";
 
 export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded"> {
   detach?: boolean;
   keep?: boolean;
 }
-
-// (not SIGPROF: V8's profiler uses it, and a handler removed afterwards would leave it fatal)
-const FORWARDED: NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGVTALRM", "SIGXCPU", "SIGXFSZ", "SIGPWR"];
 
 // Returns the exit code tsrun should exit with.
 export async function run(ctx: Context, o: RunOptions): Promise<number> {
@@ -48,19 +46,7 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   }
   if (o.detach) return 0;
 
-  const pid = created.pid;
-  const forward = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // exited
-    }
-  };
-  for (const s of FORWARDED) process.on(s, forward);
-  const bridge = master !== undefined && master >= 0 ? attachTerminal(master) : undefined;
-  const result = await n.waitAsync(pid);
-  for (const s of FORWARDED) process.off(s, forward);
-  if (bridge) await bridge.done();
+  const code = await waitForeground(created.pid, master);
   if (!o.keep) {
     try {
       remove(ctx, o.id, { force: true });
@@ -68,42 +54,6 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
       ctx.logger.warn(messageOf(e));
     }
   }
-  return result.code ?? 255;
+  return code;
 }
 
-// Connects tsrun's stdin/stdout to the pty master; raw mode on a terminal; window size followed.
-function attachTerminal(master: number): { done(): Promise<void> } {
-  const n = native();
-  const stdinTty = process.stdin.isTTY === true;
-  const size = n.getWinsize(1) ?? n.getWinsize(0);
-  if (size) n.setWinsize(master, size[0], size[1]);
-  const onResize = () => {
-    const s = n.getWinsize(1) ?? n.getWinsize(0);
-    if (s) n.setWinsize(master, s[0], s[1]);
-  };
-  process.on("SIGWINCH", onResize);
-  if (stdinTty) process.stdin.setRawMode(true);
-  const out = fs.createReadStream("", { fd: master, autoClose: false, highWaterMark: 16384 });
-  const input = fs.createWriteStream("", { fd: master, autoClose: false });
-  process.stdin.pipe(input);
-  const finished = new Promise<void>((resolve) => {
-    out.on("data", (chunk) => process.stdout.write(chunk));
-    out.on("error", () => resolve()); // EIO once the last slave fd closes
-    out.on("end", () => resolve());
-  });
-  return {
-    async done() {
-      await finished;
-      process.off("SIGWINCH", onResize);
-      process.stdin.unpipe(input);
-      if (stdinTty) process.stdin.setRawMode(false);
-      process.stdin.pause();
-      process.stdin.destroy();
-      try {
-        fs.closeSync(master);
-      } catch {
-        // closed
-      }
-    },
-  };
-}
