@@ -192,23 +192,25 @@ Napi::Value SealedCopy(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mfd);
 }
 
-// socketpair(): [a, b], a connected AF_UNIX stream pair, both close-on-exec and blocking.
+// socketpair(seqpacket?): [a, b], a connected AF_UNIX pair (stream, or seqpacket when asked), both
+// close-on-exec and blocking.
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw_sys(env, "socketpair");
+  int type = info.Length() > 0 && info[0].ToBoolean() ? SOCK_SEQPACKET : SOCK_STREAM;
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) throw_sys(env, "socketpair");
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, sv[0]);
   out.Set(1u, sv[1]);
   return out;
 }
 
-// connectUnix(path): a blocking, close-on-exec stream socket connected to `path`. Paths longer than
+// connectUnix(path, seqpacket?): a blocking, close-on-exec socket connected to `path`. Paths longer than
 // sun_path are reached through an O_PATH fd of their directory.
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int s = socket(AF_UNIX, (info.Length() > 1 && info[1].ToBoolean() ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
   if (s < 0) throw_sys(env, "socket for " + path);
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
@@ -239,6 +241,40 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
     throw_sys(env, "connect to " + path, e);
   }
   return Napi::Number::New(env, s);
+}
+
+// sendFds(sock, data, fds): one message carrying `data` and the fds (SCM_RIGHTS).
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = int_arg(info, 0, "sock");
+  if (!info[1].IsBuffer() || !info[2].IsArray()) throw Napi::TypeError::New(env, "sendFds(sock, data: Buffer, fds: number[])");
+  Napi::Buffer<char> data = info[1].As<Napi::Buffer<char>>();
+  Napi::Array arr = info[2].As<Napi::Array>();
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < arr.Length(); i++) fds.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+  if (fds.size() > 16) throw Napi::RangeError::New(env, "sendFds: at most 16 fds");
+  struct iovec iov = {data.Data(), data.Length()};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+  memset(cbuf, 0, sizeof(cbuf));
+  if (!fds.empty()) {
+    msg.msg_control = cbuf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw_sys(env, "send message with fds");
+  return env.Undefined();
 }
 
 // sendFd(sock, fd, name) / recvFd(sock): SCM_RIGHTS. recvFd returns -1 at end of stream.
@@ -421,6 +457,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("waitpid", Napi::Function::New(env, WaitPid));

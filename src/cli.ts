@@ -103,9 +103,11 @@ export function buildProgram(): Command {
     preserveFds: o.preserveFds,
   });
 
-  createFlags(program.command("create").argument("<container-id>").description("create a container")).action((id: string, o: CreateCli) => {
-    (require("./runtime/create") as typeof import("./runtime/create")).create(ctxOf(program), createOpts(id, o));
-  });
+  createFlags(program.command("create").argument("<container-id>").description("create a container"))
+    .option("--shim", "supervise the container with a tsrun shim: its parent and subreaper, holding its stdio (tsrun logs) or pty (tsrun attach) and recording its exit in state")
+    .action((id: string, o: CreateCli & { shim?: boolean }) => {
+      (require("./runtime/create") as typeof import("./runtime/create")).create(ctxOf(program), { ...createOpts(id, o), shim: o.shim === true });
+    });
 
   program
     .command("start")
@@ -116,11 +118,32 @@ export function buildProgram(): Command {
     });
 
   createFlags(program.command("run").argument("<container-id>").description("create and run a container"))
-    .option("-d, --detach", "detach from the container's process")
+    .option("-d, --detach", "detach from the container's process (it is then supervised by a tsrun shim)")
+    .option("--no-shim", "with --detach: no shim; the container keeps tsrun's stdio, as runc's run -d")
     .option("--keep", "do not delete the container after it exits")
-    .action(async (id: string, o: CreateCli & { detach?: boolean; keep?: boolean }) => {
+    .action(async (id: string, o: CreateCli & { detach?: boolean; keep?: boolean; shim: boolean }) => {
       const { run } = require("./runtime/run") as typeof import("./runtime/run");
-      exitCode = await run(ctxOf(program), { ...createOpts(id, o), detach: o.detach === true, keep: o.keep === true });
+      exitCode = await run(ctxOf(program), { ...createOpts(id, o), detach: o.detach === true, keep: o.keep === true, noShim: o.shim === false });
+    });
+
+  program
+    .command("logs")
+    .argument("<container-id>")
+    .description("print the output of a container supervised by a tsrun shim")
+    .option("-f, --follow", "follow the output until the container exits")
+    .option("-t, --timestamps", "prefix each chunk with its time")
+    .action(async (id: string, o: { follow?: boolean; timestamps?: boolean }) => {
+      const { logs } = require("./runtime/logs") as typeof import("./runtime/logs");
+      await logs(ctxOf(program), id, { follow: o.follow === true, timestamps: o.timestamps === true });
+    });
+
+  program
+    .command("attach")
+    .argument("<container-id>")
+    .description("connect this terminal to the pty of a container supervised by a tsrun shim")
+    .action(async (id: string) => {
+      const { attach } = require("./runtime/attach") as typeof import("./runtime/attach");
+      await attach(ctxOf(program), id);
     });
 
   const collect = (v: string, prev: string[] = []) => [...prev, v];

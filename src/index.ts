@@ -11,6 +11,8 @@ import { kill, type KillOptions } from "./runtime/kill";
 import { remove, type DeleteOptions } from "./runtime/delete";
 import { start } from "./runtime/start";
 import { exec, type ExecOptions } from "./runtime/exec";
+import { logs, type LogsOptions } from "./runtime/logs";
+import { attach } from "./runtime/attach";
 import { list, state } from "./runtime/query";
 
 export class Tsrun {
@@ -31,6 +33,12 @@ export class Tsrun {
   exec(o: ExecOptions): Promise<number> {
     return exec(this.ctx, o);
   }
+  logs(id: string, o?: LogsOptions, out?: (stream: "stdout" | "stderr", text: string) => void): Promise<void> {
+    return logs(this.ctx, id, o, out);
+  }
+  attach(id: string): Promise<void> {
+    return attach(this.ctx, id);
+  }
   state(id: string): ContainerState {
     return state(this.ctx, id);
   }
@@ -49,7 +57,7 @@ export { TsrunError } from "./errors";
 export { Logger } from "./log";
 export type { LogOptions, LogFormat } from "./log";
 export type { ContainerState, Status } from "./state/store";
-export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions, ExecOptions };
+export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions, ExecOptions, LogsOptions };
 export { features } from "./runtime/features";
 export { formatTable } from "./runtime/query";
 export { defaultSpec, specJson } from "./spec/default";

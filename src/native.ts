@@ -11,9 +11,10 @@ export interface WaitResult {
 export interface NativeApi {
   spawn(file: string, argv: string[], env: string[], fds: number[]): number;
   sealedCopy(file: string): number;
-  socketpair(): [number, number];
-  connectUnix(file: string): number;
+  socketpair(seqpacket?: boolean): [number, number];
+  connectUnix(file: string, seqpacket?: boolean): number;
   sendFd(sock: number, fd: number, name?: string): void;
+  sendFds(sock: number, data: Buffer, fds: number[]): void;
   recvFd(sock: number): number;
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   waitpid(pid: number, nohang?: boolean): WaitResult;

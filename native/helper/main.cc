@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "plan.h"
 
 #ifndef CLONE_NEWTIME
@@ -67,67 +68,6 @@ int g_listen = -1;   // listening start socket
 char* g_state = nullptr;  // state JSON for hooks
 uint32_t g_state_len = 0;
 char g_exec_path[4096];
-
-bool write_full(int fd, const void* buf, size_t len) {
-  const char* p = static_cast<const char*>(buf);
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool read_full(int fd, void* buf, size_t len) {
-  char* p = static_cast<char*>(buf);
-  while (len > 0) {
-    ssize_t n = read(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (n == 0) {
-      errno = EPIPE;
-      return false;
-    }
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool send_frame(int fd, uint32_t type, const void* payload, uint32_t len) {
-  if (fd < 0) return false;
-  uint32_t head[2] = {4 + len, type};
-  char buf[512];
-  if (len <= sizeof(buf) - sizeof(head)) {  // one write, so messages never interleave
-    memcpy(buf, head, sizeof(head));
-    if (len) memcpy(buf + sizeof(head), payload, len);
-    return write_full(fd, buf, sizeof(head) + len);
-  }
-  return write_full(fd, head, sizeof(head)) && write_full(fd, payload, len);
-}
-
-// Reads one frame; the payload is malloc'd and NUL-terminated (the caller owns it).
-bool recv_frame(int fd, uint32_t* type, char** payload, uint32_t* len) {
-  uint32_t head[2];
-  if (!read_full(fd, head, sizeof(head))) return false;
-  if (head[0] < 4 || head[0] > (64u << 20)) {
-    errno = EPROTO;
-    return false;
-  }
-  *type = head[1];
-  *len = head[0] - 4;
-  *payload = static_cast<char*>(malloc(*len + 1));
-  if (!*payload) return false;
-  if (!read_full(fd, *payload, *len)) return false;
-  (*payload)[*len] = 0;
-  return true;
-}
 
 [[noreturn]] void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void die(const char* fmt, ...) {
@@ -629,28 +569,6 @@ void op_loopback_up() {
 // ---------------------------------------------------------------------------------------------------------
 // Console
 
-void send_fd(int sock, int fd, const char* name) {
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  struct iovec iov = {const_cast<char*>(name), strlen(name)};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof(cbuf));
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof(cbuf);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do {
-    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) die("send pty master to console socket: %s", err());
-}
-
 void op_console(Args a) {
   int sock = static_cast<int>(a.i());
   int rows = static_cast<int>(a.i());
@@ -683,7 +601,7 @@ void op_console(Args a) {
     if (mount(pts, t.buf, nullptr, MS_BIND, nullptr) != 0) die("console: bind %s on /dev/console: %s", pts, err());
     close(cfd);
   }
-  send_fd(sock, master, "/dev/ptmx");
+  if (!send_fds(sock, &master, 1, "/dev/ptmx", 9)) die("send pty master to console socket: %s", err());
   close(master);
   close(sock);
   if (ioctl(slave, TIOCSCTTY, 0) != 0) die("console: set controlling terminal: %s", err());
@@ -1206,10 +1124,16 @@ void run(const Plan& plan) {
 
 }  // namespace
 
+int shim_main(int ctl, int dirfd);  // shim.cc
+
 int main(int argc, char** argv) {
   // Nothing of the container may reach this process while it is being set up, and nothing of ours may
-  // leak into the container: not dumpable, and die with tsrun.
+  // leak into the container: not dumpable, and (but for the shim, which outlives tsrun) die with tsrun.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (argc >= 4 && strcmp(argv[1], "shim") == 0) {
+    reset_signals();
+    return shim_main(atoi(argv[2]), atoi(argv[3]));
+  }
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("tsrun-init"), 0, 0, 0);
   reset_signals();

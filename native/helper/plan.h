@@ -22,7 +22,10 @@
   X(MSG_HOOKS_REQ, 7)     /* init -> tsrun: run prestart/createRuntime hooks now */ \
   X(MSG_READY, 8)         /* init -> tsrun: set-up done, waiting for start */ \
   X(MSG_START, 9)         /* tsrun start -> init: go (payload: state JSON for startContainer hooks) */ \
-  X(MSG_ABORT, 10)        /* tsrun -> init: give up and exit */
+  X(MSG_ABORT, 10)        /* tsrun -> init: give up and exit */ \
+  X(MSG_SHIM_SPAWN, 20)   /* tsrun -> shim: start a helper as the shim's child (see shim.cc) */ \
+  X(MSG_SHIM_SPAWNED, 21) /* shim -> tsrun: i32 pid */ \
+  X(MSG_SHIM_INIT, 22)    /* tsrun -> shim: i32 pid of the container's init */
 
 #define TSRUN_OPS(X) \
   /* --- set-up helper, host context --- */ \

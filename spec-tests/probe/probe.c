@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -1175,6 +1176,34 @@ static int cmd_cat(int argc, char **argv)
     }
 }
 
+/* probe winsize [PATH]: the terminal size of fd 0, or of PATH (e.g. /dev/pts/0). */
+static int cmd_winsize(int argc, char **argv)
+{
+    int fd = 0;
+    if (argc > 0) {
+        fd = open(argv[0], O_RDONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            j_obj();
+            jk_i64("errno", errno);
+            j_obj_end();
+            j_line_end();
+            return 1;
+        }
+    }
+    struct winsize ws;
+    int ok = ioctl(fd, TIOCGWINSZ, &ws) == 0;
+    int err = ok ? 0 : errno;
+    j_obj();
+    jk_i64("rows", ok ? ws.ws_row : -1);
+    jk_i64("cols", ok ? ws.ws_col : -1);
+    jk_i64("errno", err);
+    j_obj_end();
+    j_line_end();
+    if (fd > 0)
+        close(fd);
+    return ok ? 0 : 1;
+}
+
 static void sleep_seconds(double secs)
 {
     struct timespec ts;
@@ -1423,10 +1452,11 @@ static const struct command commands[] = {
     {"sysctl", 1, 1, 0, cmd_sysctl},
     {"exit", 1, 1, 1, cmd_exit},
     {"kill-self", 1, 1, 1, cmd_kill_self},
-    {"sleep", 1, 1, 1, cmd_sleep},
+    {"sleep", 1, 1, 0, cmd_sleep},
     {"wait-signal", 0, 0, 1, cmd_wait_signal},
     {"echo", 0, -1, 0, cmd_echo},
     {"cat", 0, 0, 0, cmd_cat},
+    {"winsize", 0, 1, 0, cmd_winsize},
     {"fork-orphans", 1, 1, 0, cmd_fork_orphans},
     {"syscall", 1, -1, 0, cmd_syscall},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},

@@ -10,6 +10,9 @@ export const Msg = {
   READY: 8,
   START: 9,
   ABORT: 10,
+  SHIM_SPAWN: 20,
+  SHIM_SPAWNED: 21,
+  SHIM_INIT: 22,
 } as const;
 
 export const Op = {

@@ -16,6 +16,7 @@ import { Channel } from "./channel";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
 import { writePidFile } from "./pidfile";
+import { ShimClient } from "./shim";
 
 export interface CreateOptions {
   id: string;
@@ -29,6 +30,8 @@ export interface CreateOptions {
   consoleFd?: number;
   // A bundle the caller has already read.
   loaded?: Bundle;
+  // Supervise the container with a tsrun shim (its parent and subreaper; holds stdio, logs, the pty).
+  shim?: boolean;
 }
 
 export interface Created {
@@ -117,7 +120,13 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   const stateDirFd = syncFd + 1;
   let consoleFd: number | undefined;
   let consoleSock: number | undefined;
-  if (spec.process?.terminal) {
+  const shimConsole = o.shim === true && spec.process?.terminal === true && !o.consoleSocket;
+  if (shimConsole) {
+    // The shim swaps this placeholder for the socket it receives the pty master on.
+    consoleSock = fs.openSync("/dev/null", "r");
+    cleanup.push(() => fs.closeSync(consoleSock!));
+    consoleFd = stateDirFd + 1;
+  } else if (spec.process?.terminal) {
     if (o.consoleSocket) {
       try {
         consoleSock = n.connectUnix(path.resolve(o.consoleSocket));
@@ -161,14 +170,25 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
   fds.push(theirs, dirFd);
   if (consoleSock !== undefined) fds.push(consoleSock);
+  const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
   let helper: number;
+  let shim: ShimClient | undefined;
   try {
-    helper = n.spawn(sealedHelper(), ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])], [], fds);
+    if (o.shim) {
+      shim = ShimClient.start(ctx.store.dir(record.id));
+      cleanup.push(() => shim!.close());
+      record.shimPid = shim.pid;
+      record.shimStartTime = procStat(shim.pid)?.startTime ?? "";
+      helper = shim.spawn(argv, fds, { logs: !spec.process?.terminal, ...(shimConsole ? { consoleIndex: consoleFd! } : {}) });
+    } else {
+      helper = n.spawn(sealedHelper(), argv, [], fds);
+    }
   } finally {
     fs.closeSync(theirs);
     fs.closeSync(dirFd);
   }
-  let helperReaped = false;
+  // The shim reaps its own children; tsrun reaps only what it started itself.
+  let helperReaped = shim !== undefined;
   cleanup.push(() => {
     if (!helperReaped) {
       try {
@@ -195,6 +215,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     const f = chan.recv();
     if (!f) {
       const why = !helperReaped ? n.waitpid(helper) : undefined;
+      // (a helper under the shim is not ours to wait for)
       helperReaped = true;
       throw new TsrunError(`container init exited during set-up without reporting an error${why?.code !== undefined ? ` (status ${why.code})` : ""}`);
     }
@@ -212,7 +233,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
       case Msg.PID: {
         record.pid = f.payload.readInt32LE(0);
         record.startTime = procStat(record.pid)?.startTime ?? "";
-        n.waitpid(helper);
+        if (!helperReaped) n.waitpid(helper);
         helperReaped = true;
         ctx.store.write(record);
         break;
@@ -232,6 +253,10 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
       case Msg.READY:
         if (!(record.pid > 0)) throw new TsrunError("container init reported ready before its pid");
         chan.close();
+        if (shim) {
+          shim.setInit(record.pid);
+          shim.close();
+        }
         return;
       default:
         throw new TsrunError(`unexpected message ${f.type} from container init`);

@@ -14,6 +14,7 @@ import { Channel } from "./channel";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
 import { writePidFile } from "./pidfile";
+import { ShimClient } from "./shim";
 
 export interface ExecOptions {
   id: string;
@@ -173,12 +174,24 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
     fds.push(theirs, pidfd, rootFd);
     if (consoleSock !== undefined) fds.push(consoleSock);
+    const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
+    // A detached process of a shim-supervised container is started by the shim, which then reaps it.
+    const shim = o.detach && record.shimPid ? ShimClient.connect(ctx.store.dir(o.id)) : undefined;
     let helper: number;
     try {
-      helper = n.spawn(sealedHelper(), ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])], [], fds);
+      if (shim) {
+        try {
+          helper = shim.spawn(argv, fds, { logs: false });
+        } finally {
+          shim.close();
+        }
+      } else {
+        helper = n.spawn(sealedHelper(), argv, [], fds);
+      }
     } finally {
       fs.closeSync(theirs);
     }
+    if (shim) helper = 0; // not ours to reap
     let pid = 0;
     try {
       chan.send(Msg.PLAN, plan.encode());
@@ -188,13 +201,13 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
         if (f.type === Msg.LOG) ctx.logger.debug(`exec: ${f.payload.toString()}`);
         else if (f.type === Msg.PID) {
           pid = f.payload.readInt32LE(0);
-          n.waitpid(helper);
+          if (helper > 0) n.waitpid(helper);
           helper = 0;
         } else if (f.type === Msg.ERROR) throw new TsrunError(f.payload.toString());
         else throw new TsrunError(`unexpected message ${f.type} from tsrun-init`);
       }
     } catch (e) {
-      if (pid > 0) {
+      if (pid > 0 && !shim) {
         try {
           n.waitpid(pid);
         } catch {

@@ -11,9 +11,10 @@ import { remove } from "./delete";
 import { waitForeground } from "./foreground";
 import { start } from "./start";
 
-export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded"> {
+export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded" | "shim"> {
   detach?: boolean;
   keep?: boolean;
+  noShim?: boolean; // with detach: no shim, the container keeps tsrun's stdio (runc's behaviour)
 }
 
 // Returns the exit code tsrun should exit with.
@@ -22,13 +23,14 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   let ptyPair: [number, number] | undefined;
   const loaded = loadBundle(o.bundle ?? ".");
   const wantsTty = loaded.spec.process?.terminal === true;
+  // Detached, the container goes under a tsrun shim (which also holds its pty).
   if (wantsTty && !o.consoleSocket) {
-    if (o.detach) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
-    ptyPair = n.socketpair();
+    if (o.detach && o.noShim) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
+    if (!o.detach) ptyPair = n.socketpair();
   }
   let created;
   try {
-    created = create(ctx, { ...o, loaded, ...(ptyPair ? { consoleFd: ptyPair[1] } : {}) });
+    created = create(ctx, { ...o, loaded, shim: o.detach === true && o.noShim !== true, ...(ptyPair ? { consoleFd: ptyPair[1] } : {}) });
   } finally {
     if (ptyPair) fs.closeSync(ptyPair[1]);
   }

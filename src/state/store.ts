@@ -25,7 +25,15 @@ export interface ContainerRecord {
   creating: boolean; // true until create has finished
   cgroup: { dirs: Record<string, string>; created: string[] };
   config: Spec;
-  exit?: { code: number; signal: number; time: string }; // recorded by a supervising shim
+  shimPid?: number; // the supervising shim, when there is one
+  shimStartTime?: string;
+  exit?: ExitRecord; // recorded by the shim (exit.json) when the init exits
+}
+
+export interface ExitRecord {
+  code: number; // exit status, or 128+signal
+  signal: number; // 0 unless killed by a signal
+  time: string; // RFC 3339
 }
 
 // The runtime-spec state, with runc's extra fields.
@@ -39,6 +47,7 @@ export interface ContainerState {
   created: string;
   owner: string;
   annotations?: Record<string, string>;
+  exit?: ExitRecord; // only for containers supervised by a tsrun shim, once stopped
 }
 
 // runc accepts [\w+-.]+ and not "." or "..".
@@ -103,7 +112,15 @@ export class Store {
       throw new TsrunError(`read state of ${id}: ${(e as Error).message}`);
     }
     try {
-      return JSON.parse(text) as ContainerRecord;
+      const record = JSON.parse(text) as ContainerRecord;
+      if (record.shimPid) {
+        try {
+          record.exit = JSON.parse(fs.readFileSync(path.join(this.dir(id), "exit.json"), "utf8")) as ExitRecord;
+        } catch {
+          // still running (or the shim could not record it)
+        }
+      }
+      return record;
     } catch (e) {
       throw new TsrunError(`state of ${id} is corrupt (${path.join(this.dir(id), "state.json")}): ${(e as Error).message}`);
     }
@@ -137,7 +154,7 @@ export class Store {
       // A create that died leaves its directory unlocked: that container is as good as stopped.
       return Lock.isHeld(this.dir(record.id)) ? "creating" : "stopped";
     }
-    if (!processAlive(record.pid, record.startTime)) return "stopped";
+    if (record.exit || !processAlive(record.pid, record.startTime)) return "stopped";
     if (fs.existsSync(path.join(this.dir(record.id), START_SOCKET))) return "created";
     if (isFrozen(record)) return "paused";
     return "running";
@@ -145,7 +162,9 @@ export class Store {
 
   state(record: ContainerRecord): ContainerState {
     const status = this.status(record);
-    return { ...stateOf(record, status), pid: status === "stopped" ? 0 : record.pid };
+    const s: ContainerState = { ...stateOf(record, status), pid: status === "stopped" ? 0 : record.pid };
+    if (status === "stopped" && record.exit) s.exit = record.exit;
+    return s;
   }
 }
 
