@@ -23,8 +23,8 @@ function which(name) {
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-bench-"));
 const cgParent = `tsrun-bench-${process.pid}`;
 
-function makeBundle() {
-  const dir = require("./mkbundle").makeBundle(path.join(work, "bundle"), ["true"]);
+function makeBundle(bins) {
+  const dir = require("./mkbundle").makeBundle(path.join(work, "bundle"), bins);
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
   cfg.process.terminal = false;
   cfg.process.args = ["true"];
@@ -83,18 +83,44 @@ function measure(name, bin, b) {
   return t;
 }
 
+// exec latency (a running container, /bin/true exec'd into it), and the RSS of a waiting tsrun shim.
+function measureExec(name, bin, b) {
+  const root = path.join(work, `root-${name}`);
+  const id = `${name}-exec`;
+  const cfg = JSON.parse(JSON.stringify(b.cfg));
+  cfg.process.args = ["sleep", "600"];
+  cfg.linux.cgroupsPath = `/${cgParent}/${id}`;
+  cfg.root.path = path.join(b.dir, "rootfs");
+  const dir = path.join(work, `bundle-${name}-exec`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(cfg));
+  time(bin, ["--root", root, "run", "--detach", "--bundle", dir, id]);
+  const t = [];
+  try {
+    for (let i = 0; i < runs; i++) t.push(time(bin, ["--root", root, "exec", id, "true"]));
+    let shimRss;
+    if (name === "tsrun") {
+      const rec = JSON.parse(fs.readFileSync(path.join(root, id, "state.json"), "utf8"));
+      shimRss = rssKb(rec.shimPid);
+    }
+    return { exec: t, shimRss };
+  } finally {
+    time(bin, ["--root", root, "delete", "--force", id]);
+  }
+}
+
 function main() {
   if (process.getuid() !== 0) {
     console.error("bench starts real containers: run it as root");
     process.exit(1);
   }
-  const b = makeBundle();
+  const b = makeBundle(["true", "sleep"]);
   const runc = which("runc");
-  const results = { tsrun: measure("tsrun", TSRUN, b) };
-  if (runc) results.runc = measure("runc", runc, b);
+  const results = { tsrun: { ...measure("tsrun", TSRUN, b), ...measureExec("tsrun", TSRUN, b) } };
+  if (runc) results.runc = { ...measure("runc", runc, b), ...measureExec("runc", runc, b) };
   else console.log("runc not found (apt-get install runc): tsrun figures only\n");
 
-  const rows = ["run", "create", "start", "state", "delete"];
+  const rows = ["run", "create", "start", "state", "delete", "exec"];
   const pad = (s, n) => String(s).padEnd(n);
   console.log(`tsrun vs runc, median of ${runs} runs (ms); bundle: /bin/true in a rootfs of host binaries\n`);
   console.log(pad("operation", 12) + pad("tsrun", 10) + (runc ? pad("runc", 10) + "tsrun/runc" : ""));
@@ -109,6 +135,7 @@ function main() {
   const ra = median(results.tsrun.rss);
   const rc = runc ? median(results.runc.rss) : undefined;
   console.log(pad("init RSS", 12) + pad(`${ra} kB`, 10) + (runc ? pad(`${rc} kB`, 10) + (ra / rc).toFixed(2) + "x" : ""));
+  console.log(pad("shim RSS", 12) + pad(`${results.tsrun.shimRss} kB`, 10) + "(a waiting tsrun shim; target <= 2048 kB; conmon is ~1-2 MB)");
 }
 
 try {

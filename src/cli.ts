@@ -83,7 +83,8 @@ export function buildProgram(): Command {
       .option("--pid-file <path>", "specify the file to write the process id to")
       .option("--no-pivot", "do not use pivot root to jail process inside rootfs")
       .option("--no-new-keyring", "do not create a new session keyring for the container")
-      .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0);
+      .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0)
+      .option("--init", "run a tiny init as PID 1 that reaps zombies and forwards signals to the process (docker run --init)");
 
   interface CreateCli {
     bundle: string;
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
     pivot: boolean;
     newKeyring: boolean;
     preserveFds: number;
+    init?: boolean;
   }
   const createOpts = (id: string, o: CreateCli) => ({
     id,
@@ -101,6 +103,7 @@ export function buildProgram(): Command {
     noPivot: !o.pivot,
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
+    init: o.init === true,
   });
 
   createFlags(program.command("create").argument("<container-id>").description("create a container"))

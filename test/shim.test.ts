@@ -171,6 +171,19 @@ sys.stdout.flush()
     });
   });
 
+  test("--init: a reaping PID 1 forwards signals and leaves no zombie inside", () => {
+    const b = makeBundle(["multi", "fork-orphans", "3", "--", "wait-signal"]);
+    ok(tsrun(["run", "-d", "--init", "--bundle", b.dir, b.id]));
+    const init = state(b.id).pid;
+    assert.match(fs.readFileSync(`/proc/${init}/comm`, "utf8"), /tsrun-reaper/);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 900); // the orphans exit after 0.5 s
+    assert.deepEqual(zombiesOf(init), [], "orphans reparented to the reaper were reaped");
+    ok(tsrun(["kill", b.id, "TERM"]));
+    const s = waitStopped(b.id);
+    assert.equal(s.exit?.code, 115, "SIGTERM reached the process (wait-signal exits 100+N)");
+    ok(tsrun(["delete", b.id]));
+  });
+
   test("create --shim with start: same supervision for engines' two-step flow; logs of a plain container are refused", () => {
     const b = makeBundle(["exit", "5"]);
     ok(tsrun(["create", "--shim", "--bundle", b.dir, b.id]));

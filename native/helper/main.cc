@@ -987,6 +987,40 @@ void reset_signals() {
   sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// --init: this process stays as the container's PID 1: it reaps every process reparented to it, forwards
+// the signals it gets to the user process, and exits with the user process's status (128+N on signal N).
+// Signals are blocked and taken with sigwaitinfo: a PID 1 ignores signals it has no handler for, but
+// blocked signals are never ignored.
+void op_init_reaper() {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  pid_t child = fork();
+  if (child < 0) die("--init: fork: %s", err());
+  if (child == 0) return;  // goes on to exec the user process (RESET_SIGNALS unblocks)
+  if (g_report >= 0) close(g_report);
+  g_report = -1;
+  prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("tsrun-reaper"), 0, 0, 0);
+  syscall(SYS_close_range, 0U, ~0U, 0);  // hold nothing of the container's open
+  int status = 0;
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig == SIGCHLD) {
+      for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p <= 0) break;
+        if (p == child) status = st, child = 0;
+      }
+      if (child == 0) _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+    } else if (child > 0) {
+      kill(child, sig);
+    }
+  }
+}
+
 void run(const Plan& plan) {
   for (uint32_t k = 0; k < plan.count; k++) {
     const Op& op = plan.ops[k];
@@ -1108,6 +1142,7 @@ void run(const Plan& plan) {
         if (syscall(SYS_close_range, static_cast<unsigned>(a.i()), ~0U, CLOSE_RANGE_CLOEXEC) != 0) die("mark fds close-on-exec: %s", err());
         break;
       case OP_RESET_SIGNALS: reset_signals(); break;
+      case OP_INIT_REAPER: op_init_reaper(); break;
       case OP_EXEC: op_exec(a); break;
       case OP_CLEAR_NONBLOCK: {
         int fd = static_cast<int>(a.i());

@@ -77,7 +77,8 @@
   X(OP_CLOEXEC_FROM, 58)     /* i:first fd — mark every fd >= first close-on-exec */ \
   X(OP_RESET_SIGNALS, 59)    /* default dispositions, empty mask */ \
   X(OP_EXEC, 60)             /* i:argc, s:argv..., i:envc, s:env... */ \
-  X(OP_CLEAR_NONBLOCK, 61)   /* i:fd — stdio must be blocking for the user process */
+  X(OP_CLEAR_NONBLOCK, 61)   /* i:fd — stdio must be blocking for the user process */ \
+  X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */
 
 #define X_ENUM(name, value) name = value,
 enum TsrunMessage { TSRUN_MESSAGES(X_ENUM) };

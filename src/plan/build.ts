@@ -32,6 +32,7 @@ export interface BuildOptions {
   cgroupDirs: Record<string, string>;
   cgroupMode: "v1" | "v2" | "hybrid";
   seccomp?: { program: Buffer; flags: number };
+  init?: boolean; // --init: a reaping PID 1 in front of the user process
   warn: (msg: string) => void;
 }
 
@@ -309,6 +310,7 @@ export function buildPlan(o: BuildOptions): Plan {
   // ---- wait for `tsrun start`, then exec
   plan.add(Op.READY);
   for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
+  if (o.init) plan.add(Op.INIT_REAPER);
   execOps(plan, proc, env, o.extraFds, o.seccomp);
   return plan;
 }

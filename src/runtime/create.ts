@@ -32,6 +32,8 @@ export interface CreateOptions {
   loaded?: Bundle;
   // Supervise the container with a tsrun shim (its parent and subreaper; holds stdio, logs, the pty).
   shim?: boolean;
+  // A tiny reaping PID 1 in front of the user process (docker run --init).
+  init?: boolean;
 }
 
 export interface Created {
@@ -158,6 +160,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     cgroupProcs: procsFiles(record.cgroup),
     cgroupDirs: record.cgroup.dirs,
     cgroupMode: layout.mode,
+    init: o.init === true,
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
