@@ -10,6 +10,10 @@
  * Every line printed (except the plain-text protocol of `echo`, `cat` and
  * `wait-signal`) is a single JSON value.  Usage errors go to stderr and exit
  * with status 2.
+ *
+ * Host side, for the conformance harness: `record` (a hook that appends what
+ * it sees to a file), `console-recv` (a --console-socket) and `seccomp-agent`
+ * (a seccomp listenerPath); the last two print "ready" once listening.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1537,11 +1541,45 @@ static void emit_cmdline(const char *key, const char *proc)
     free(buf);
 }
 
+/* The mount points in /proc/PID/mountinfo, in order (null when unreadable). */
+static void emit_mount_points(const char *key, const char *proc)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/mountinfo", proc);
+    int err;
+    char *buf = read_all(path, BIG_LIMIT, NULL, &err);
+    j_key(key);
+    if (!buf) {
+        j_null();
+        return;
+    }
+    j_arr();
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f = line;
+        for (int i = 0; i < 4 && f; i++) {
+            f = strchr(f, ' ');
+            if (f)
+                f++;
+        }
+        if (!f)
+            continue;
+        char *end = strchr(f, ' ');
+        if (end)
+            *end = '\0';
+        unescape_octal(f);
+        j_str(f);
+    }
+    j_arr_end();
+    free(buf);
+}
+
 /*
  * probe record FILE [PATH...]: for hooks.  Reads stdin (the container state),
  * then appends one JSON line to FILE: the full argv, env, stdin, own pid,
- * cwd, root, hostname and namespaces; for the pid found in the state
- * ("target"), its root, exe, cmdline and namespaces as seen from here; and
+ * cwd, root, hostname, namespaces and mount points; for the pid found in the state
+ * ("target"), its root, exe, cmdline, namespaces and mount points as seen
+ * from here; and
  * whether each PATH exists.  Prints nothing on stdout.
  */
 static int cmd_record(int argc, char **argv)
@@ -1585,6 +1623,7 @@ static int cmd_record(int argc, char **argv)
     struct utsname u;
     jk_str("hostname", uname(&u) == 0 ? u.nodename : NULL);
     emit_namespaces("namespaces", "/proc/self");
+    emit_mount_points("mountPoints", "/proc/self");
 
     j_key("target");
     const char *pp = strstr(in, "\"pid\"");
@@ -1610,6 +1649,7 @@ static int cmd_record(int argc, char **argv)
         free(t);
         emit_cmdline("cmdline", proc);
         emit_namespaces("namespaces", proc);
+        emit_mount_points("mountPoints", proc);
         j_obj_end();
     } else {
         j_null();
@@ -1749,7 +1789,7 @@ static int cmd_console_recv(int argc, char **argv)
  * probe seccomp-agent SOCKET OUT ERRNO: a seccomp listener (listenerPath).
  * Prints "ready", accepts one connection, reads the container process state
  * until the runtime closes the connection, and appends to OUT a JSON line
- * {"payload": ..., "fds": N, "closed": bool}.  Then answers every
+ * {"payload": ..., "fds": N, "fdsInFirstMessage": N, "closed": bool}.  Then answers every
  * notification on the received fd with -ERRNO until no process uses the
  * filter (or 30 s pass), and appends {"notifications": N}.
  */
@@ -1770,7 +1810,7 @@ static int cmd_seccomp_agent(int argc, char **argv)
     close(s);
     size_t cap = 65536, len = 0;
     char *payload = xmalloc(cap + 1);
-    int fds[8], nfds = 0, closed = 0;
+    int fds[8], nfds = 0, closed = 0, first = -1;
     for (;;) {
         struct pollfd p = {.fd = c, .events = POLLIN};
         int r = poll(&p, 1, 5000);
@@ -1782,6 +1822,8 @@ static int cmd_seccomp_agent(int argc, char **argv)
         ssize_t n = recv_with_fds(c, payload + len, cap - len, more, &nmore);
         for (int i = 0; i < nmore && nfds < 8; i++)
             fds[nfds++] = more[i];
+        if (first < 0 && n > 0)
+            first = nmore;
         if (n == 0) {
             closed = 1;
             break;
@@ -1806,6 +1848,7 @@ static int cmd_seccomp_agent(int argc, char **argv)
     j_key("payload");
     j_strn(payload, len);
     jk_i64("fds", nfds);
+    jk_i64("fdsInFirstMessage", first < 0 ? 0 : first);
     jk_bool("closed", closed);
     j_obj_end();
     j_line_end();
