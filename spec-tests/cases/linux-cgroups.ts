@@ -40,6 +40,17 @@ function offered(ctx: CaseContext, files: string[]): boolean {
   return cgroupHierarchies().some((h) => files.some((f) => fs.existsSync(path.join(h.mountPoint, ctx.env.cgroupParent, f))));
 }
 
+// The expectation a fresh cgroup of this host (the run's parent) already meets, if any.
+function defaultSatisfies(ctx: CaseContext, exps: Expectation[]): string | undefined {
+  for (const h of cgroupHierarchies()) {
+    for (const e of exps) {
+      const f = path.join(h.mountPoint, ctx.env.cgroupParent, e.file);
+      if (fs.existsSync(f) && e.want(readOr(f, "").trim())) return `${e.file} = ${e.shows}`;
+    }
+  }
+  return undefined;
+}
+
 // Create with the resource set. A runtime that accepts it must have written it (some container cgroup has the
 // file with the value); where this host offers none of the files, it cannot be applied and the runtime must
 // refuse. Where the host offers it and the runtime refuses, the case is skipped: resources are optional.
@@ -68,6 +79,8 @@ function resourceCase(r: ResourceCase): Case {
             ctx.skip(`refused (cgroup resources are optional): ${firstLine(create?.stderr ?? "")}`);
           }
           if (!available) fail(`accepted, but no cgroup on this host has ${files.join(" or ")}: it cannot have been applied (a runtime MUST generate an error)`);
+          const asDefault = defaultSatisfies(ctx, exps);
+          if (asDefault) ctx.skip(`a new cgroup here already has ${asDefault}: the setting cannot be told from the default`);
           const seen: string[] = [];
           for (const dir of existingCgroupDirs(ctx.cgroupsPath)) {
             for (const e of exps) {
