@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import type { Case, CaseContext, Facts, Step } from "../harness/case";
 import { eq, expect, fail, firstLine, includes, sameSet } from "../harness/check";
-import { consoleText, LONG_RUNNING, lifecycle, proc, refusedAtCreate, refusedAtCreateOrStart, withConsole, needs } from "../harness/dsl";
+import { consoleDrained, consoleText, LONG_RUNNING, lifecycle, proc, refusedAtCreate, refusedAtCreateOrStart, withConsole, needs } from "../harness/dsl";
 import { jsonLinesOf } from "../harness/context";
 import { missingCapability } from "./capabilities";
 import { ENOTTY } from "./errno";
@@ -18,7 +18,7 @@ function terminalSteps(what: string, check: (lines: unknown[], ctx: CaseContext)
     { op: "create", console: true },
     { op: "start" },
     { op: "waitExit" },
-    { op: "sleep", ms: 100 }, // the console receiver drains the pty
+    consoleDrained,
     { op: "check", what, check: (ctx) => check(consoleJson(ctx), ctx) },
     { op: "delete" },
     { op: "nothingLeft" },

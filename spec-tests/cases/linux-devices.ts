@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Case, ProbeLs, ProbeResult } from "../harness/case";
 import { eq, fail } from "../harness/check";
-import { addMount, consoleText, lifecycle, linux, proc, refusedAtCreate, withConsole, needs } from "../harness/dsl";
+import { addMount, consoleDrained, consoleText, lifecycle, linux, proc, refusedAtCreate, withConsole, needs } from "../harness/dsl";
 import { jsonLinesOf } from "../harness/context";
 import { ENXIO, EPERM } from "./errno";
 
@@ -155,7 +155,7 @@ export const linuxDevices: Case[] = [
       { op: "create", console: true },
       { op: "start" },
       { op: "waitExit" },
-      { op: "sleep", ms: 100 },
+      consoleDrained,
       {
         op: "check",
         what: "/dev/console",

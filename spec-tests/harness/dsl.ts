@@ -161,15 +161,20 @@ function readComm(pid: number): string {
   }
 }
 
-// Starts a host probe that listens on a unix socket and prints "ready"; killed at cleanup.
-async function listener(ctx: CaseContext, args: string[]): Promise<void> {
-  const child = spawn(ctx.hostProbe, args, { stdio: ["ignore", "pipe", "inherit"], detached: true });
+// Starts a host probe that listens on a unix socket and prints "ready" (its stderr goes to a file of the
+// case); killed at cleanup. Resolves once it is ready, with a promise of its exit.
+async function listener(ctx: CaseContext, args: string[]): Promise<{ exited: Promise<void> }> {
+  const err = fs.openSync(path.join(ctx.dir, `${args[0]}.err`), "w");
+  const child = spawn(ctx.hostProbe, args, { stdio: ["ignore", "pipe", err], detached: true });
+  fs.closeSync(err);
+  const stdout = child.stdout;
   const pid = child.pid;
-  if (pid === undefined) fail(`could not start probe ${args[0]}`);
+  if (pid === undefined || !stdout) fail(`could not start probe ${args[0]}`);
   ctx.addCleanup(() => killQuietly(pid));
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`probe ${args[0]} did not get ready`)), 5000);
-    child.stdout.on("data", (d: Buffer) => {
+    stdout.on("data", (d: Buffer) => {
       if (d.toString().includes("ready")) {
         clearTimeout(timer);
         resolve();
@@ -180,16 +185,29 @@ async function listener(ctx: CaseContext, args: string[]): Promise<void> {
       resolve();
     });
   });
-  child.stdout.destroy();
+  stdout.destroy();
   child.unref();
+  return { exited };
 }
 
 // A --console-socket: the pty master the runtime sends is read into ctx.consoleOutput.
 export async function withConsole(ctx: CaseContext): Promise<void> {
   ctx.consoleSocket = path.join(ctx.dir, "console.sock");
   ctx.consoleOutput = path.join(ctx.dir, "console.out");
-  await listener(ctx, ["console-recv", ctx.consoleSocket, ctx.consoleOutput]);
+  ctx.values.set("consoleClosed", (await listener(ctx, ["console-recv", ctx.consoleSocket, ctx.consoleOutput])).exited);
 }
+
+// Waits (up to 5 s) until the console receiver has read the terminal to its end.
+export const consoleDrained: Step = {
+  op: "check",
+  what: "the terminal's output",
+  check: async (ctx) => {
+    const closed = ctx.values.get("consoleClosed");
+    if (!(closed instanceof Promise)) fail("the case set up no console");
+    const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 5000))]);
+    if (timedOut) fail("the terminal was not closed within 5 s of the process's exit");
+  },
+};
 
 export function consoleText(ctx: CaseContext): string {
   try {
