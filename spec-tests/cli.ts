@@ -12,8 +12,8 @@ import { firstLine } from "./harness/check";
 import type { RunEnv } from "./harness/context";
 import { runCase } from "./harness/executor";
 import { cgroupDirs, cgroupHierarchies, hostFacts, mountsUnder, removeCgroupTree } from "./harness/host";
-import { matrixMarkdown, resultsJson, TapWriter, tapPlan, type MatrixInput, type RuntimeReport } from "./harness/report";
-import { checkCoverage } from "./rules";
+import { matrixDocument, resultsJson, TapWriter, tapPlan, type MatrixInput, type RuntimeReport } from "./harness/report";
+import { ALL_RULES, checkCoverage } from "./rules";
 import { Runtime, parseRuntimeArg } from "./harness/runtime";
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     cases,
     runtimes: reports,
   };
-  if (opts.out) fs.writeFileSync(opts.out, matrixFile(matrix));
+  if (opts.out) fs.writeFileSync(opts.out, matrixDocument(matrix, ALL_RULES.length));
   if (opts.json) fs.writeFileSync(opts.json, resultsJson(matrix));
   return exitCode;
 }
@@ -172,7 +172,13 @@ function finishRun(run: RunEnv): void {
     }
   }
   if (run.keepFiles) process.stderr.write(`spec-tests: files kept in ${run.workDir}\n`);
-  else fs.rmSync(run.workDir, { recursive: true, force: true });
+  else {
+    try {
+      fs.rmSync(run.workDir, { recursive: true, force: true });
+    } catch (e) {
+      process.stderr.write(`spec-tests: cleanup: ${(e as Error).message}\n`);
+    }
+  }
 }
 
 async function runtimeInfo(rt: Runtime, workDir: string): Promise<RuntimeInfo> {
@@ -200,10 +206,6 @@ function hostLine(): string {
   const h = hostFacts();
   const cg = h.cgroupV2Only ? "cgroup v2" : "hybrid cgroups (v1 controllers, v2 with " + (h.hugetlbV2 ? "hugetlb" : "no controller") + ")";
   return `Linux ${os.release()} ${os.arch()}, ${os.cpus().length} CPUs, ${cg}`;
-}
-
-function matrixFile(m: MatrixInput): string {
-  return [`# Conformance matrix`, "", matrixMarkdown(m)].join("\n");
 }
 
 function shellQuote(s: string): string {

@@ -6,12 +6,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { REPO, TSRUN } from "./helpers";
+import { REPO, specTestsLeftovers, TSRUN } from "./helpers";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "spec-tsrun-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test("tsrun passes the MUST cases of spec-tests (but its known failures)", () => {
+  const before = specTestsLeftovers();
   const json = path.join(dir, "results.json");
   const r = spawnSync(process.execPath, [path.join(REPO, "dist", "spec-tests", "cli.js"), "--runtime", `tsrun=${TSRUN}`, "--level", "must", "--allow-known", "--json", json], {
     encoding: "utf8",
@@ -27,4 +28,5 @@ test("tsrun passes the MUST cases of spec-tests (but its known failures)", () =>
   assert.equal(r.status, 0, r.stderr);
   const results = JSON.parse(fs.readFileSync(json, "utf8")) as { runtimes: { results: { status: string }[] }[] };
   assert.ok(results.runtimes[0]!.results.filter((x) => x.status === "pass").length > 150, "most MUST cases pass");
+  assert.deepEqual(specTestsLeftovers(), before, "the run left cgroups or work directories behind");
 });

@@ -96,9 +96,17 @@ export function findCgroupFile(cgroupsPath: string, names: string[]): { file: st
 
 // Removes a cgroup tree the harness owns: processes still in it are killed, then directories go deepest first.
 export function removeCgroupTree(dir: string): string | undefined {
-  if (!fs.existsSync(dir)) return undefined;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) removeCgroupTree(path.join(dir, e.name));
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? undefined : `${dir}: ${(e as Error).message}`;
+  }
+  const problems: string[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const p = removeCgroupTree(path.join(dir, e.name));
+    if (p) problems.push(p);
   }
   for (let i = 0; i < 100; i++) {
     for (const pid of readOr(path.join(dir, "cgroup.procs"), "").split("\n")) {
@@ -106,11 +114,11 @@ export function removeCgroupTree(dir: string): string | undefined {
     }
     try {
       fs.rmdirSync(dir);
-      return undefined;
+      return problems.length > 0 ? problems.join("; ") : undefined;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return undefined;
-      if (i === 99) return `${dir}: ${(e as Error).message}`;
+      if (i === 99) return [...problems, `${dir}: ${(e as Error).message}`].join("; ");
       sleepSync(20);
     }
   }
