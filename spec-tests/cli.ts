@@ -68,6 +68,14 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // A bug in a case must not leave the run's cgroups and files behind.
+  const crash = (e: unknown) => {
+    process.stderr.write(`spec-tests: ${(e as Error).stack ?? String(e)}\n`);
+    finishRun(run);
+    process.exit(2);
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
   const reports: RuntimeReport[] = [];
   let exitCode = 0;
   try {
