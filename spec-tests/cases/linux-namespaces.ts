@@ -68,6 +68,7 @@ export const linuxNamespaces: Case[] = [
     }),
   },
   newNamespaceCase("user", {
+    requires: [needs.userNamespaces],
     bundle: (c) => {
       withUserNamespace(c);
       withoutCgroupMount(c);
@@ -100,7 +101,7 @@ export const linuxNamespaces: Case[] = [
   joinCase(["network", "ipc", "uts"]),
   joinCase(["pid"]),
   joinCase(["mount"]),
-  joinCase(["user"]),
+  joinCase(["user"], { requires: [needs.userNamespaces] }),
   joinCase(["cgroup"]),
   joinCase(["time"], { since: "1.1.0", requires: [needs.timeNamespaces] }),
   {
@@ -150,6 +151,7 @@ export const linuxNamespaces: Case[] = [
     spec: "config-linux.md#user-namespace-mappings",
     level: "MUST",
     title: "uidMappings and gidMappings are the user namespace's maps",
+    requires: [needs.userNamespaces],
     bundle: (c) => {
       withUserNamespace(c);
       withoutCgroupMount(c);
@@ -167,6 +169,7 @@ export const linuxNamespaces: Case[] = [
     spec: "config-linux.md#user-namespace-mappings",
     level: "SHOULD",
     title: "the runtime does not change the ownership of the rootfs to realize the mapping",
+    requires: [needs.userNamespaces],
     bundle: (c) => {
       withUserNamespace(c);
       withoutCgroupMount(c);

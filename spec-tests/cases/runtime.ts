@@ -74,9 +74,20 @@ export const runtimeCases: Case[] = [
     id: "runtime.state.created",
     spec: "runtime.md#state",
     level: "MUST",
-    title: "state of a created container: ociVersion, id, status created, pid, absolute bundle (state-schema.json)",
+    title: "state of a created container: ociVersion, id, status created, pid (the one in --pid-file), absolute bundle (state-schema.json)",
     args: LONG_RUNNING,
-    steps: [{ op: "create" }, { op: "state", check: (s, ctx) => checkState(s, ctx, "created") }, { op: "delete", force: true }, { op: "nothingLeft" }],
+    steps: [
+      { op: "create" },
+      {
+        op: "state",
+        check: (s, ctx) => {
+          checkState(s, ctx, "created");
+          eq(Number(readOr(path.join(ctx.dir, "pid"), "").trim()), s.pid, "the pid in --pid-file");
+        },
+      },
+      { op: "delete", force: true },
+      { op: "nothingLeft" },
+    ],
   },
   {
     id: "runtime.state.running",
