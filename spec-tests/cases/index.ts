@@ -4,6 +4,7 @@ import { configBasics } from "./config-basics";
 import { configHooks } from "./config-hooks";
 import { configMounts } from "./config-mounts";
 import { configProcess } from "./config-process";
+import { configRequired } from "./config-required";
 import { featuresCases } from "./features";
 import { linuxCgroups } from "./linux-cgroups";
 import { linuxDevices } from "./linux-devices";
@@ -15,6 +16,7 @@ import { runtimeCases } from "./runtime";
 export const ALL_CASES: readonly Case[] = [
   ...runtimeCases,
   ...configBasics,
+  ...configRequired,
   ...configProcess,
   ...configMounts,
   ...configHooks,

@@ -7,12 +7,13 @@ import { configRules } from "./config";
 import { configLinuxRules } from "./config-linux";
 import { featuresRules } from "./features";
 import type { Rule } from "./rule";
+import { requiredRules } from "./required";
 import { runtimeRules } from "./runtime";
 
 export type { Rule } from "./rule";
 export { NOT_RUNTIME_RULES } from "./not-runtime";
 
-export const ALL_RULES: readonly Rule[] = [...configRules, ...configLinuxRules, ...runtimeRules, ...featuresRules];
+export const ALL_RULES: readonly Rule[] = [...configRules, ...configLinuxRules, ...requiredRules, ...runtimeRules, ...featuresRules];
 
 // Problems with the table: a rule without a case, a case id that does not exist, a MUST or SHOULD case that no
 // rule names, duplicate ids. Empty when all is well.
