@@ -6,7 +6,7 @@
 //                   createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
-//   wait for start: startContainer hooks, seccomp, signals, fds, exec.
+//   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
 import * as fs from "fs";
 import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Spec } from "../spec/schema";
@@ -31,7 +31,9 @@ export interface BuildOptions {
   // For a mount of type "cgroup": the container's cgroup directory per hierarchy, and the host mode.
   cgroupDirs: Record<string, string>;
   cgroupMode: "v1" | "v2" | "hybrid";
-  seccomp?: { program: Buffer; flags: number };
+  // The compiled filter; with SCMP_ACT_NOTIFY, the listener socket tsrun connected (an fd of the helper),
+  // its path (for messages) and the start of the container process state sent to it.
+  seccomp?: { program: Buffer; flags: number; listener?: { fd: number; path: string; stateHead: string } };
   warn: (msg: string) => void;
 }
 
@@ -108,6 +110,8 @@ export function validateForLinux(spec: Spec): void {
 function rlimitValue(v: number): number {
   return v >= 2 ** 63 ? -1 : v;
 }
+
+const SYS_ADMIN = capMask(["CAP_SYS_ADMIN"], () => undefined);
 
 function splitMask(m: bigint): [number, number] {
   return [Number(m & 0xffffffffn), Number((m >> 32n) & 0xffffffffn)];
@@ -202,7 +206,7 @@ export function buildPlan(o: BuildOptions): Plan {
   const userns = hasNamespace(spec, "user");
 
   // ---- host context (the set-up helper)
-  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
@@ -309,13 +313,19 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.SET_USER, uid, gid, ...(setgroupsDenied ? [-1] : Plan.list(groups)));
   plan.add(Op.CHDIR, proc.cwd);
   plan.add(Op.KEEPCAPS, 0);
-  plan.add(
-    Op.CAPS,
-    ...splitMask(capMask(caps.effective, warnCap)),
-    ...splitMask(capMask(caps.permitted, warnCap)),
-    ...splitMask(capMask(caps.inheritable, warnCap)),
-    ...splitMask(capMask(caps.ambient, warnCap)),
-  );
+  const effective = capMask(caps.effective, warnCap);
+  const permitted = capMask(caps.permitted, warnCap);
+  const inheritable = capMask(caps.inheritable, warnCap);
+  // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN. runc (standard_init_linux.go) loads the filter before
+  // dropping capabilities when noNewPrivileges is false, so every set-up step after it (setuid, capset,
+  // the exec lookup, the wait for start, startContainer hooks) runs under the container's filter. tsrun keeps
+  // the filter last instead: the init keeps CAP_SYS_ADMIN in its effective and permitted sets until the
+  // filter is loaded, right before exec, and then drops it with one capset(2) (OP_CAPSET). So a profile
+  // must allow capset and execve, as it must with runc; the user and the other capabilities are already
+  // as configured while the init waits for start.
+  const adminForSeccomp = o.seccomp !== undefined && !proc.noNewPrivileges && (effective & SYS_ADMIN) === 0n;
+  const held = adminForSeccomp ? SYS_ADMIN : 0n;
+  plan.add(Op.CAPS, ...splitMask(effective | held), ...splitMask(permitted | held), ...splitMask(inheritable), ...splitMask(capMask(caps.ambient, warnCap)));
   const env = processEnv(spec, o.rootfs);
   const pathEnv = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
   plan.add(Op.LOOKUP_EXEC, proc.args[0]!, pathEnv);
@@ -328,7 +338,11 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.RESET_SIGNALS);
   for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
   plan.add(Op.CLOEXEC_FROM, 3 + o.extraFds);
-  if (o.seccomp) plan.add(Op.SECCOMP, o.seccomp.program, o.seccomp.flags);
+  if (o.seccomp) {
+    const l = o.seccomp.listener;
+    plan.add(Op.SECCOMP, o.seccomp.program, o.seccomp.flags, l?.fd ?? -1, l?.path ?? "", l?.stateHead ?? "");
+    if (adminForSeccomp) plan.add(Op.CAPSET, ...splitMask(effective), ...splitMask(permitted), ...splitMask(inheritable));
+  }
   plan.add(Op.EXEC, ...Plan.list(proc.args), ...Plan.list(env));
   return plan;
 }

@@ -58,6 +58,7 @@ export const Op = {
   RESET_SIGNALS: 59,
   EXEC: 60,
   CLEAR_NONBLOCK: 61,
+  CAPSET: 62,
 } as const;
 
 export type OpName = keyof typeof Op;

@@ -4,7 +4,7 @@
 // (x86_64 and x32 share AUDIT_ARCH_X86_64; x32 numbers carry __X32_SYSCALL_BIT).
 import type { SeccompArch } from "../spec/schema";
 import { AUDIT_ARCH, X32_SYSCALL_BIT } from "./kernel";
-import { SYSCALL_TABLES, type TableArch } from "./syscalls";
+import type { TableArch } from "./syscalls";
 
 export interface ArchDef {
   name: SeccompArch;
@@ -42,8 +42,4 @@ export function nativeArch(nodeArch: string = process.arch): SeccompArch {
     default:
       throw new Error(`seccomp: tsrun has no syscall table for this machine's architecture (${nodeArch})`);
   }
-}
-
-export function syscallNumber(arch: ArchDef, name: string): number | undefined {
-  return SYSCALL_TABLES[arch.table].get(name);
 }

@@ -21,11 +21,11 @@
 // if none does, the default action. Arguments are compared as unsigned 64-bit values (high word, then low
 // word); on 32-bit ABIs only the low word, as libseccomp does.
 import type { LinuxSeccomp, SeccompArch } from "../spec/schema";
-import { type ArchDef, nativeArch, syscallNumber } from "./arch";
+import { type ArchDef, nativeArch } from "./arch";
 import { Assembler, type Label, encode } from "./bpf";
 import { ENOSYS, SECCOMP_DATA, SECCOMP_RET } from "./kernel";
 import { type Condition, type Profile, type Rule, checkProfile } from "./profile";
-import { TABLES_ID } from "./syscalls";
+import { SYSCALL_TABLES, TABLES_ID } from "./syscalls";
 
 // Part of the cache key: bump when the generated code changes for the same input.
 export const COMPILER_VERSION = `tsrun-seccomp-1/${TABLES_ID}`;
@@ -94,6 +94,10 @@ export function compile(profile: LinuxSeccomp, o: CompileOptions = {}): Compiled
     unsupportedArches: p.unsupportedArches,
     ...(p.listener ? { listener: p.listener } : {}),
   };
+}
+
+function syscallNumber(arch: ArchDef, name: string): number | undefined {
+  return SYSCALL_TABLES[arch.table].get(name);
 }
 
 // The intervals of one ABI, covering [arch.lo, arch.hi).
