@@ -17,56 +17,55 @@ export interface RunResult {
 }
 
 const cls = (code: number) => code & 0x07;
-const ALU_OPS: readonly number[] = [BPF.ADD, BPF.SUB, BPF.MUL, BPF.DIV, BPF.OR, BPF.AND, BPF.LSH, BPF.RSH, BPF.NEG, BPF.MOD, BPF.XOR];
-const COND_JUMPS: readonly number[] = [BPF.JEQ, BPF.JGT, BPF.JGE, BPF.JSET];
-const RET_SOURCES: readonly number[] = [BPF.K, BPF.A];
-const MISC_OPS: readonly number[] = [BPF.TAX, BPF.TXA];
+
+// The instructions seccomp_check_filter() lets through (after bpf_check_classic), by code.
+const ALLOWED = new Set<number>([
+  BPF.LD | BPF.W | BPF.ABS, // checked below: an aligned word of seccomp_data
+  BPF.LD | BPF.W | BPF.LEN,
+  BPF.LDX | BPF.W | BPF.LEN,
+  BPF.LD | BPF.IMM,
+  BPF.LDX | BPF.IMM,
+  BPF.LD | BPF.MEM,
+  BPF.LDX | BPF.MEM,
+  BPF.ST,
+  BPF.STX,
+  BPF.RET | BPF.K,
+  BPF.RET | BPF.A,
+  BPF.MISC | BPF.TAX,
+  BPF.MISC | BPF.TXA,
+  BPF.ALU | BPF.NEG,
+  BPF.JMP | BPF.JA,
+  ...[BPF.ADD, BPF.SUB, BPF.MUL, BPF.DIV, BPF.OR, BPF.AND, BPF.LSH, BPF.RSH, BPF.MOD, BPF.XOR].flatMap((op) => [BPF.ALU | op | BPF.K, BPF.ALU | op | BPF.X]),
+  ...[BPF.JEQ, BPF.JGT, BPF.JGE, BPF.JSET].flatMap((op) => [BPF.JMP | op | BPF.K, BPF.JMP | op | BPF.X]),
+]);
 
 // Throws the reason the kernel would refuse the program with, if any.
 export function checkProgram(insns: readonly Insn[]): void {
   if (insns.length === 0 || insns.length > BPF_MAXINSNS) throw new Error(`program length ${insns.length} is not in 1..${BPF_MAXINSNS}`);
   insns.forEach((x, pc) => {
     const bad = (why: string) => new Error(`instruction ${pc} (code 0x${x.code.toString(16)}): ${why}`);
+    if (!ALLOWED.has(x.code)) {
+      throw bad(cls(x.code) === BPF.LD && (x.code & 0xe0) === BPF.ABS ? "seccomp loads only 32-bit words" : "instruction not allowed in a seccomp filter");
+    }
+    const op = x.code & 0xf0;
     switch (cls(x.code)) {
       case BPF.LD:
-      case BPF.LDX: {
-        const mode = x.code & 0xe0;
-        const size = x.code & 0x18;
-        if (cls(x.code) === BPF.LD && mode === BPF.ABS) {
-          if (size !== BPF.W) throw bad("seccomp loads only 32-bit words");
-          if (x.k % 4 !== 0 || x.k >= SECCOMP_DATA.SIZE) throw bad(`offset ${x.k} is not an aligned word of seccomp_data`);
-        } else if (mode === BPF.MEM) {
-          if (x.k >= BPF_MEMWORDS) throw bad("scratch memory index out of range");
-        } else if (!(mode === BPF.IMM || (mode === BPF.LEN && size === BPF.W))) {
-          throw bad("load mode not allowed in seccomp");
-        }
+        if ((x.code & 0xe0) === BPF.ABS && (x.k % 4 !== 0 || x.k >= SECCOMP_DATA.SIZE)) throw bad(`offset ${x.k} is not an aligned word of seccomp_data`);
+        if ((x.code & 0xe0) === BPF.MEM && x.k >= BPF_MEMWORDS) throw bad("scratch memory index out of range");
         break;
-      }
+      case BPF.LDX:
+        if ((x.code & 0xe0) === BPF.MEM && x.k >= BPF_MEMWORDS) throw bad("scratch memory index out of range");
+        break;
       case BPF.ST:
       case BPF.STX:
         if (x.k >= BPF_MEMWORDS) throw bad("scratch memory index out of range");
         break;
-      case BPF.ALU: {
-        const op = x.code & 0xf0;
-        if (!ALU_OPS.includes(op)) throw bad("unknown alu op");
+      case BPF.ALU:
         if ((op === BPF.DIV || op === BPF.MOD) && (x.code & BPF.X) === 0 && x.k === 0) throw bad("division by constant zero");
         if ((op === BPF.LSH || op === BPF.RSH) && (x.code & BPF.X) === 0 && x.k >= 32) throw bad("shift by 32 or more");
         break;
-      }
-      case BPF.JMP: {
-        const op = x.code & 0xf0;
-        if (op === BPF.JA) {
-          if (pc + 1 + x.k >= insns.length) throw bad("jump out of the program");
-        } else if (COND_JUMPS.includes(op)) {
-          if (pc + 1 + x.jt >= insns.length || pc + 1 + x.jf >= insns.length) throw bad("jump out of the program");
-        } else throw bad("unknown jump");
-        break;
-      }
-      case BPF.RET:
-        if (!RET_SOURCES.includes(x.code & 0x18)) throw bad("unknown ret source");
-        break;
-      case BPF.MISC:
-        if (!MISC_OPS.includes(x.code & 0xf8)) throw bad("unknown misc op");
+      case BPF.JMP:
+        if (op === BPF.JA ? pc + 1 + x.k >= insns.length : pc + 1 + x.jt >= insns.length || pc + 1 + x.jf >= insns.length) throw bad("jump out of the program");
         break;
     }
   });
