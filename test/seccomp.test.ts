@@ -138,18 +138,25 @@ describe("seccomp in containers", () => {
   });
 
   test("LOG lets the call through and the kernel logs it (audit record with the action)", async () => {
-    const b = withSeccomp(["syscall", "getppid"], { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["getppid"], action: "SCMP_ACT_LOG" }] });
-    ok(tsrun(["create", "--bundle", b.dir, b.id]));
-    const pid = (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { pid: number }).pid;
-    ok(tsrun(["start", b.id]));
+    // Without auditd the record goes to the kernel log through printk_ratelimit() (10 per 5 s, machine-wide):
+    // a record dropped there is tried again after the window.
+    const pids: number[] = [];
     let found = "";
-    for (let i = 0; i < 50 && !found; i++) {
-      await sleep(100);
-      const log = spawnSync("dmesg", [], { encoding: "utf8" }).stdout;
-      found = log.split("\n").find((l) => l.includes(`pid=${pid} `) && / syscall=110 /.test(l) && /code=0x7ffc0000/.test(l)) ?? "";
+    for (let attempt = 0; attempt < 3 && !found; attempt++) {
+      if (attempt > 0) await sleep(5500);
+      const b = withSeccomp(["syscall", "getppid"], { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["getppid"], action: "SCMP_ACT_LOG" }] });
+      ok(tsrun(["create", "--bundle", b.dir, b.id]));
+      const pid = (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { pid: number }).pid;
+      pids.push(pid);
+      ok(tsrun(["start", b.id]));
+      for (let i = 0; i < 20 && !found; i++) {
+        await sleep(100);
+        const log = spawnSync("dmesg", [], { encoding: "utf8" }).stdout;
+        found = log.split("\n").find((l) => l.includes(`pid=${pid} `) && / syscall=110 /.test(l) && /code=0x7ffc0000/.test(l)) ?? "";
+      }
+      ok(tsrun(["delete", "--force", b.id]));
     }
-    assert.ok(found, `an audit record for pid ${pid} with code=0x7ffc0000 (SECCOMP_RET_LOG)`);
-    ok(tsrun(["delete", "--force", b.id]));
+    assert.ok(found, `an audit record for pid ${pids.join(" or ")} with code=0x7ffc0000 (SECCOMP_RET_LOG)`);
   });
 
   test("NOTIFY: the listener gets the container process state and the notify fd, and answers for the process", async () => {
