@@ -4,7 +4,7 @@ import * as os from "os";
 import { CAPABILITIES, NAMESPACES } from "../plan/linux";
 import { MOUNT_OPTIONS } from "../plan/mounts";
 import { SUPPORTED_ARCHES } from "../seccomp/arch";
-import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS, type SeccompAction } from "../spec/schema";
+import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS, type SeccompAction } from "../spec/seccomp-enums";
 
 // The kernel's names (/proc/sys/kernel/seccomp/actions_avail) of what each action returns.
 const KERNEL_ACTION: Record<SeccompAction, string> = {

@@ -2,7 +2,7 @@
 // value the kernel reports in seccomp_data.arch, the argument width libseccomp compares (32-bit ABIs
 // compare only the low word of an argument), and the syscall numbers the ABI owns under that token
 // (x86_64 and x32 share AUDIT_ARCH_X86_64; x32 numbers carry __X32_SYSCALL_BIT).
-import type { SeccompArch } from "../spec/schema";
+import type { SeccompArch } from "../spec/seccomp-enums";
 import { AUDIT_ARCH, X32_SYSCALL_BIT } from "./kernel";
 import type { TableArch } from "./syscalls";
 
