@@ -73,12 +73,13 @@
   X(OP_NO_NEW_PRIVS, 54)     \
   X(OP_LOOKUP_EXEC, 55)      /* s:argv0, s:PATH — resolve the executable now so create fails early */ \
   X(OP_READY, 56)            /* tell tsrun set-up is done, close the sync socket, wait for start */ \
-  X(OP_SECCOMP, 57)          /* s:BPF program (struct sock_filter[]), i:flags */ \
+  X(OP_SECCOMP, 57)          /* s:BPF program (struct sock_filter[]), i:flags, i:listener socket fd (-1: none), s:listener path (for messages), s:container process state JSON up to "pid": — with SECCOMP_FILTER_FLAG_NEW_LISTENER the helper appends the init's pid, ,"state":<state JSON from start>} and sends it with the notify fd (SCM_RIGHTS) */ \
   X(OP_CLOEXEC_FROM, 58)     /* i:first fd — mark every fd >= first close-on-exec */ \
   X(OP_RESET_SIGNALS, 59)    /* default dispositions, empty mask */ \
   X(OP_EXEC, 60)             /* i:argc, s:argv..., i:envc, s:env... */ \
   X(OP_CLEAR_NONBLOCK, 61)   /* i:fd — stdio must be blocking for the user process */ \
-  X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */
+  X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */ \
+  X(OP_CAPSET, 63)           /* i:eff lo/hi, i:perm lo/hi, i:inh lo/hi — capset(2) only, ambient set left as it is */
 
 #define X_ENUM(name, value) name = value,
 enum TsrunMessage { TSRUN_MESSAGES(X_ENUM) };

@@ -1396,6 +1396,53 @@ static int cmd_syscall(int argc, char **argv)
     return 0;
 }
 
+/* sigsys NAME ARGS...: as `syscall`, with a SIGSYS handler installed first; a second line tells whether
+ * SIGSYS arrived and, if so, what seccomp put in it (si_code 1 = SYS_SECCOMP, the syscall, the arch and
+ * the filter's 16 bits of data in si_errno). */
+static volatile sig_atomic_t sigsys_seen;
+static volatile int sigsys_code, sigsys_syscall, sigsys_errno;
+static volatile unsigned sigsys_arch;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    sigsys_seen = 1;
+    sigsys_code = si->si_code;
+    sigsys_syscall = si->si_syscall;
+    sigsys_arch = si->si_arch;
+    sigsys_errno = si->si_errno;
+}
+
+static int cmd_sigsys(int argc, char **argv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) != 0) {
+        perror("probe: sigaction");
+        return 1;
+    }
+    int rc = cmd_syscall(argc, argv);
+    j_obj();
+    j_key("sigsys");
+    if (sigsys_seen) {
+        j_obj();
+        jk_i64("code", sigsys_code);
+        jk_i64("syscall", sigsys_syscall);
+        jk_u64("arch", sigsys_arch);
+        jk_i64("data", sigsys_errno);
+        j_obj_end();
+    } else {
+        j_null();
+    }
+    j_obj_end();
+    j_line_end();
+    return rc;
+}
+
 static int cmd_getppid_loop(int argc, char **argv)
 {
     (void)argc;
@@ -1459,6 +1506,7 @@ static const struct command commands[] = {
     {"winsize", 0, 1, 0, cmd_winsize},
     {"fork-orphans", 1, 1, 0, cmd_fork_orphans},
     {"syscall", 1, -1, 0, cmd_syscall},
+    {"sigsys", 1, -1, 0, cmd_sigsys},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
     {"exec", 1, -1, 1, cmd_exec},
 };
@@ -1544,7 +1592,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
-              "             wait-signal echo cat fork-orphans syscall getppid-loop exec multi\n",
+              "             wait-signal echo cat fork-orphans syscall sigsys getppid-loop exec multi\n",
               stderr);
         return 2;
     }

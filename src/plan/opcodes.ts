@@ -64,6 +64,7 @@ export const Op = {
   EXEC: 60,
   CLEAR_NONBLOCK: 61,
   INIT_REAPER: 62,
+  CAPSET: 63,
 } as const;
 
 export type OpName = keyof typeof Op;
