@@ -77,7 +77,7 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
     }
   }
   try {
-    removeCgroups(record.cgroup.created);
+    removeCgroups(record.cgroup);
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }

@@ -57,7 +57,7 @@ function thaw(record: ContainerRecord): void {
 export function destroy(ctx: Context, record: ContainerRecord): void {
   const errors: string[] = [];
   try {
-    removeCgroups(record.cgroup.created);
+    removeCgroups(record.cgroup);
   } catch (e) {
     errors.push(messageOf(e));
   }
