@@ -1245,6 +1245,35 @@ static int cmd_fork_orphans(int argc, char **argv)
     return made == n ? 0 : 1;
 }
 
+/* hog MB [DELAY]: after DELAY seconds (default 0), allocate MB megabytes one at a time, writing every
+ * page so the memory is really charged, then print {"allocated_mb":N}. Under a memory limit the kernel's
+ * OOM killer ends it first (SIGKILL), which is what tests look for. */
+static int cmd_hog(int argc, char **argv)
+{
+    unsigned long long mb, delay = 0;
+    if (parse_u64(argv[0], &mb) != 0 || mb > 1024 * 1024)
+        return usage_error("hog: bad size '%s' (megabytes)", argv[0]);
+    if (argc > 1 && parse_u64(argv[1], &delay) != 0)
+        return usage_error("hog: bad delay '%s' (seconds)", argv[1]);
+    fflush(stdout);
+    if (delay)
+        sleep_seconds((double)delay);
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long long done = 0;
+    for (; done < mb; done++) {
+        volatile char *p = malloc(1 << 20);
+        if (!p)
+            break;
+        for (long off = 0; off < (1 << 20); off += page)
+            p[off] = (char)off;
+    }
+    j_obj();
+    jk_u64("allocated_mb", done);
+    j_obj_end();
+    j_line_end();
+    return done == mb ? 0 : 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* syscall                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -1428,6 +1457,7 @@ static const struct command commands[] = {
     {"echo", 0, -1, 0, cmd_echo},
     {"cat", 0, 0, 0, cmd_cat},
     {"fork-orphans", 1, 1, 0, cmd_fork_orphans},
+    {"hog", 1, 2, 0, cmd_hog},
     {"syscall", 1, -1, 0, cmd_syscall},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
     {"exec", 1, -1, 1, cmd_exec},
@@ -1514,7 +1544,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
-              "             wait-signal echo cat fork-orphans syscall getppid-loop exec multi\n",
+              "             wait-signal echo cat fork-orphans hog syscall getppid-loop exec multi\n",
               stderr);
         return 2;
     }
