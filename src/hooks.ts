@@ -20,7 +20,9 @@ export function runHook(kind: string, index: number, hook: Hook, state: Containe
   });
   const output = `${r.stdout?.toString() ?? ""}${r.stderr?.toString() ?? ""}`.trim().replace(/\s*\n\s*/g, " ");
   const what = `error running ${kind} hook #${index} ${hook.path}`;
-  if (r.error) {
+  // A hook that exits without reading its stdin makes writing the state fail with EPIPE; the exit status
+  // still says how it went (Go's os/exec, and so runc, ignore that EPIPE too).
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== "EPIPE") {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === "ETIMEDOUT") throw new Error(`${what}: timed out after ${hook.timeout} s`);
     throw new Error(`${what}: ${r.error.message}`);
