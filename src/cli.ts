@@ -166,6 +166,22 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("pause")
+    .argument("<container-id>")
+    .description("pause suspends all processes inside the container")
+    .action((id: string) => {
+      (require("./runtime/pause") as typeof import("./runtime/pause")).pause(ctxOf(program), id);
+    });
+
+  program
+    .command("resume")
+    .argument("<container-id>")
+    .description("resumes all processes that have been previously paused")
+    .action((id: string) => {
+      (require("./runtime/pause") as typeof import("./runtime/pause")).resume(ctxOf(program), id);
+    });
+
+  program
     .command("spec")
     .description("create a new specification file (config.json)")
     .option("-b, --bundle <dir>", "path to the root of the bundle directory")

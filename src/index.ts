@@ -11,6 +11,7 @@ import { kill, type KillOptions } from "./runtime/kill";
 import { remove, type DeleteOptions } from "./runtime/delete";
 import { start } from "./runtime/start";
 import { list, state } from "./runtime/query";
+import { pause, resume } from "./runtime/pause";
 
 export class Tsrun {
   readonly ctx: Context;
@@ -37,6 +38,12 @@ export class Tsrun {
   }
   delete(id: string, o?: DeleteOptions): void {
     remove(this.ctx, id, o);
+  }
+  pause(id: string): void {
+    pause(this.ctx, id);
+  }
+  resume(id: string): void {
+    resume(this.ctx, id);
   }
 }
 

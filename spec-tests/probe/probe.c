@@ -1245,6 +1245,53 @@ static int cmd_fork_orphans(int argc, char **argv)
     return made == n ? 0 : 1;
 }
 
+/* sleepers N SECONDS: fork N children that each sleep SECONDS, print {"children":[pids]}, then sleep
+ * SECONDS too and reap them. Exits 0 when all children exited normally, 1 otherwise. */
+static int cmd_sleepers(int argc, char **argv)
+{
+    (void)argc;
+    unsigned long long n, secs;
+    if (parse_u64(argv[0], &n) != 0 || n > 1024)
+        return usage_error("sleepers: bad count '%s' (0..1024)", argv[0]);
+    if (parse_u64(argv[1], &secs) != 0)
+        return usage_error("sleepers: bad duration '%s' (seconds)", argv[1]);
+    fflush(NULL);
+    pid_t *kids = xmalloc((size_t)(n ? n : 1) * sizeof *kids);
+    unsigned long long made = 0;
+    for (; made < n; made++) {
+        pid_t c = fork();
+        if (c < 0) {
+            perror("probe: fork");
+            break;
+        }
+        if (c == 0) {
+            sleep_seconds((double)secs);
+            _exit(0);
+        }
+        kids[made] = c;
+    }
+    j_obj();
+    j_key("children");
+    j_arr();
+    for (unsigned long long i = 0; i < made; i++)
+        j_i64(kids[i]);
+    j_arr_end();
+    j_obj_end();
+    j_line_end();
+    fflush(stdout);
+    sleep_seconds((double)secs);
+    int rc = made == n ? 0 : 1;
+    for (unsigned long long i = 0; i < made; i++) {
+        int st;
+        while (waitpid(kids[i], &st, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = 1;
+    }
+    free(kids);
+    return rc;
+}
+
 /* hog MB [DELAY]: after DELAY seconds (default 0), allocate MB megabytes one at a time, writing every
  * page so the memory is really charged, then print {"allocated_mb":N}. Under a memory limit the kernel's
  * OOM killer ends it first (SIGKILL), which is what tests look for. */
@@ -1458,6 +1505,7 @@ static const struct command commands[] = {
     {"cat", 0, 0, 0, cmd_cat},
     {"fork-orphans", 1, 1, 0, cmd_fork_orphans},
     {"hog", 1, 2, 0, cmd_hog},
+    {"sleepers", 2, 2, 0, cmd_sleepers},
     {"syscall", 1, -1, 0, cmd_syscall},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
     {"exec", 1, -1, 1, cmd_exec},
@@ -1544,7 +1592,8 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
-              "             wait-signal echo cat fork-orphans hog syscall getppid-loop exec multi\n",
+              "             wait-signal echo cat fork-orphans hog sleepers syscall\n"
+              "             getppid-loop exec multi\n",
               stderr);
         return 2;
     }
