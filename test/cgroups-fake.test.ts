@@ -12,6 +12,9 @@ import { deviceFilter, LICENSE } from "../src/cgroups/devicefilter";
 import { containerDeviceRules, DeviceEmulator, ruleString } from "../src/cgroups/devicerules";
 import * as files from "../src/cgroups/files";
 import { applyResources } from "../src/cgroups/resources";
+import { collectStats } from "../src/cgroups/stats";
+import { type GoJson, goJson } from "../src/gojson";
+import { mergeResources, resourcesFromFlags } from "../src/runtime/update";
 import type { LinuxResources } from "../src/spec/schema";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-fake-"));
@@ -587,5 +590,152 @@ describe("device rules", () => {
     assert.equal(run(deny.bytes, "c", "rw", 1, 3), false); // any overlap with a deny rule, as v1
     assert.equal(run(deny.bytes, "c", "r", 1, 3), true);
     assert.equal(run(deny.bytes, "b", "rw", 8, 0), true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+describe("stats as runc's events prints them", () => {
+  // (hugetlb sizes come from /sys/kernel/mm/hugepages: this host has 2MB and 1GB)
+  test("v1: cpuacct, cpu throttling, cpuset, memory (+memsw, kmem), pids, blkio (BFQ), hugetlb", () => {
+    const dirs = {
+      cpu: cgroup({ "cpu.stat": "nr_periods 10\nnr_throttled 3\nthrottled_time 123456\n" }),
+      cpuacct: cgroup({
+        "cpuacct.stat": "user 150\nsystem 50\n",
+        "cpuacct.usage": "2000000000\n",
+        "cpuacct.usage_percpu": "1200000000 800000000 \n",
+        "cpuacct.usage_all": "cpu user system\n0 1000 200\n1 700 100\n",
+      }),
+      cpuset: cgroup({ "cpuset.cpus": "0-2,5\n", "cpuset.mems": "0\n", "cpuset.cpu_exclusive": "0\n", "cpuset.sched_load_balance": "1\n", "cpuset.sched_relax_domain_level": "-1\n" }),
+      memory: cgroup({
+        "memory.stat": "cache 4096\nrss 8192\n",
+        "memory.usage_in_bytes": "12288\n",
+        "memory.max_usage_in_bytes": "20480\n",
+        "memory.failcnt": "2\n",
+        "memory.limit_in_bytes": "67108864\n",
+        "memory.memsw.usage_in_bytes": "12288\n",
+        "memory.memsw.max_usage_in_bytes": "20480\n",
+        "memory.memsw.failcnt": "0\n",
+        "memory.memsw.limit_in_bytes": "9223372036854771712\n",
+        "memory.kmem.usage_in_bytes": "1000\n",
+        "memory.kmem.max_usage_in_bytes": "2000\n",
+        "memory.kmem.failcnt": "0\n",
+        "memory.kmem.limit_in_bytes": "9223372036854771712\n",
+      }),
+      pids: cgroup({ "pids.current": "3\n", "pids.max": "max\n" }),
+      blkio: cgroup({
+        "blkio.bfq.io_serviced_recursive": "8:0 Read 10\n8:0 Write 5\nTotal 15\n",
+        "blkio.bfq.io_service_bytes_recursive": "8:0 Read 4096\n8:0 Write 0\nTotal 4096\n",
+      }),
+      hugetlb: cgroup({ "hugetlb.2MB.usage_in_bytes": "2097152\n", "hugetlb.2MB.max_usage_in_bytes": "4194304\n", "hugetlb.2MB.failcnt": "1\n" }),
+      "": cgroup({ "cgroup.controllers": "" }),
+    };
+    assert.equal(
+      goJson(collectStats(dirs)),
+      '{"cpu":{"usage":{"total":2000000000,"percpu":[1200000000,800000000],"percpu_kernel":[200,100],"percpu_user":[1000,700],"kernel":500000000,"user":1500000000},' +
+        '"throttling":{"periods":10,"throttledPeriods":3,"throttledTime":123456}},' +
+        '"cpuset":{"cpus":[0,1,2,5],"cpu_exclusive":0,"mems":[0],"mem_hardwall":0,"mem_exclusive":0,"memory_migrate":0,"memory_spread_page":0,"memory_spread_slab":0,"memory_pressure":0,"sched_load_balance":1,"sched_relax_domain_level":-1},' +
+        '"memory":{"cache":4096,"usage":{"limit":67108864,"usage":12288,"max":20480,"failcnt":2},"swap":{"limit":9223372036854771712,"usage":12288,"max":20480,"failcnt":0},' +
+        '"kernel":{"limit":9223372036854771712,"usage":1000,"max":2000,"failcnt":0},"raw":{"cache":4096,"rss":8192}},' +
+        '"pids":{"current":3},' +
+        '"blkio":{"ioServiceBytesRecursive":[{"major":8,"op":"Read","value":4096},{"major":8,"op":"Write"}],"ioServicedRecursive":[{"major":8,"op":"Read","value":10},{"major":8,"op":"Write","value":5}]},' +
+        '"hugetlb":{"2MB":{"usage":2097152,"max":4194304,"failcnt":1}},"intel_rdt":{},"network_interfaces":null}',
+    );
+  });
+
+  test("v2: cpu.stat in ns, PSI, memory (+swap as memory+swap), pids, io.stat, hugetlb", () => {
+    const dirs = {
+      "": cgroup({
+        "cgroup.controllers": "cpu memory pids io hugetlb",
+        "cpu.stat": "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 4\nnr_throttled 1\nthrottled_usec 20\n",
+        "cpu.pressure": "some avg10=1.71 avg60=2.36 avg300=2.57 total=230548833\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        "memory.stat": "anon 8192\nfile 4096\n",
+        "memory.current": "12288\n",
+        "memory.max": "max\n",
+        "memory.peak": "20480\n",
+        "memory.swap.current": "0\n",
+        "memory.swap.max": "max\n",
+        "pids.current": "2\n",
+        "pids.max": "10\n",
+        "io.stat": "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
+        "hugetlb.2MB.current": "0\n",
+        "hugetlb.2MB.events": "max 0\n",
+      }),
+    };
+    assert.equal(
+      goJson(collectStats(dirs)),
+      '{"cpu":{"usage":{"total":1500000,"kernel":500000,"user":1000000},"throttling":{"periods":4,"throttledPeriods":1,"throttledTime":20000},' +
+        '"psi":{"some":{"avg10":1.71,"avg60":2.36,"avg300":2.57,"total":230548833}}},' +
+        '"cpuset":{"cpu_exclusive":0,"mem_hardwall":0,"mem_exclusive":0,"memory_migrate":0,"memory_spread_page":0,"memory_spread_slab":0,"memory_pressure":0,"sched_load_balance":0,"sched_relax_domain_level":0},' +
+        '"memory":{"cache":4096,"usage":{"limit":18446744073709551615,"usage":12288,"max":20480,"failcnt":0},"swap":{"limit":18446744073709551615,"usage":12288,"failcnt":0},"raw":{"anon":8192,"file":4096}},' +
+        '"pids":{"current":2,"limit":10},' +
+        '"blkio":{"ioServiceBytesRecursive":[{"major":8,"op":"Read","value":4096},{"major":8,"op":"Write","value":8192}],"ioServicedRecursive":[{"major":8,"op":"Read","value":1},{"major":8,"op":"Write","value":2}]},' +
+        '"hugetlb":{"2MB":{"failcnt":0}},"intel_rdt":{},"network_interfaces":null}',
+    );
+    // a v2 cgroup without controllers: cpu.stat and pressure files are always there; pids come from cgroup.procs
+    const bare = { "": cgroup({ "cgroup.controllers": "", "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\n", "cgroup.procs": "7\n9\n" }) };
+    const s = collectStats(bare);
+    assert.deepEqual(s.pids, { current: 2n });
+    assert.equal(goJson(s.memory as GoJson), "{}");
+  });
+
+  test("a malformed file is an error naming it", () => {
+    const dirs = { "": cgroup({ "cgroup.controllers": "pids", "pids.current": "lots\n", "pids.max": "max\n" }) };
+    assert.throws(() => collectStats(dirs), /unable to parse .*\/pids\.current: "lots" is not a number/);
+  });
+});
+
+describe("update: runc's flags and merge", () => {
+  const cur: LinuxResources = {
+    cpu: { quota: 50000, period: 100000, shares: 512, cpus: "0" },
+    memory: { limit: 64 << 20, checkBeforeUpdate: true },
+    pids: { limit: 10 },
+    blockIO: { weightDevice: [{ major: 8, minor: 0, weight: 100 }], throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1 }] },
+  };
+
+  test("flags become a resources document (sizes as runc parses them); RDT schemas are refused", () => {
+    assert.deepEqual(resourcesFromFlags({ memory: "512m", memorySwap: "-1", cpuShare: "256", cpuQuota: "-1", pidsLimit: "20", blkioWeight: "300", cpusetCpus: "1" }), {
+      memory: { checkBeforeUpdate: false, limit: 512 << 20, swap: -1 },
+      cpu: { cpus: "1", shares: 256, quota: -1 },
+      blockIO: { weight: 300 },
+      pids: { limit: 20 },
+    });
+    assert.throws(() => resourcesFromFlags({ memory: "lots" }), /invalid value for memory: invalid size: 'lots'/);
+    assert.throws(() => resourcesFromFlags({ cpuShare: "-5" }), /invalid value for cpu-share/);
+    assert.throws(() => resourcesFromFlags({ l3CacheSchema: "L3:0=f" }), /Intel RDT\/CAT: l3 cache schema is not enabled/);
+    assert.throws(() => resourcesFromFlags({ memBwSchema: "MB:0=50" }), /Intel RDT\/MBA: memory bandwidth schema is not enabled/);
+  });
+
+  test("a quota alone keeps the period (and the other way round); what is not given is kept", () => {
+    const q = mergeResources(cur, resourcesFromFlags({ cpuQuota: "20000" }));
+    assert.deepEqual(q.cpu, { quota: 20000, period: 100000, shares: 512, cpus: "0" });
+    assert.deepEqual(q.pids, { limit: 10 });
+    assert.deepEqual(q.memory, { limit: 64 << 20, checkBeforeUpdate: false }, "flags reset checkBeforeUpdate, as runc's constant");
+    const p = mergeResources(cur, resourcesFromFlags({ cpuPeriod: "50000" }));
+    assert.deepEqual(p.cpu, { quota: 50000, period: 50000, shares: 512, cpus: "0" });
+    const both = mergeResources(cur, { cpu: { quota: 1000, period: 2000 } });
+    assert.deepEqual(both.cpu, { quota: 1000, period: 2000, shares: 512, cpus: "0" });
+    assert.deepEqual(mergeResources(cur, {}), cur);
+  });
+
+  test("runc's fix-ups: -1 memory without swap unsets swap; idle without shares drops the weight", () => {
+    assert.deepEqual(mergeResources(cur, { memory: { limit: -1 } }).memory, { limit: -1, swap: 0, checkBeforeUpdate: true });
+    assert.deepEqual(mergeResources(cur, { cpu: { idle: 1 } }).cpu, { quota: 50000, period: 100000, cpus: "0", idle: 1 });
+  });
+
+  test("weight and throttle devices are upserted; devices and unified from a document", () => {
+    const m = mergeResources(cur, {
+      blockIO: { weightDevice: [{ major: 8, minor: 0, leafWeight: 50 }, { major: 8, minor: 16, weight: 200 }], throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 5 }] },
+      devices: [{ allow: true, type: "c", major: 10, minor: 229, access: "rw" }],
+      unified: { "memory.high": "1" },
+    });
+    assert.deepEqual(m.blockIO, {
+      weightDevice: [
+        { major: 8, minor: 0, weight: 100, leafWeight: 50 },
+        { major: 8, minor: 16, weight: 200 },
+      ],
+      throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 5 }],
+    });
+    assert.deepEqual(m.devices, [{ allow: true, type: "c", major: 10, minor: 229, access: "rw" }]);
+    assert.deepEqual(m.unified, { "memory.high": "1" });
   });
 });

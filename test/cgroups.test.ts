@@ -2,11 +2,12 @@
 // children): placement seen from inside and outside, limits the kernel enforces, device rules, and the
 // errors for what the host cannot do. Each container's cgroup is under /tsrun-test-<pid>/.
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
 import { detectLayout } from "../src/cgroups/layout";
-import { CGROUP_PARENT, cgroupDirsOf, cleanup, makeBundle, ok, stateRoot, tsrun } from "./helpers";
+import { CGROUP_PARENT, cgroupDirsOf, cleanup, makeBundle, ok, stateRoot, TSRUN, tsrun, tsrunAsync } from "./helpers";
 
 after(cleanup);
 
@@ -325,5 +326,182 @@ describe("freezer, kill --all, delete", { skip }, () => {
       const d = `/sys/fs/cgroup/${c}/${CGROUP_PARENT}/shared-${process.pid}`;
       if (fs.existsSync(d)) fs.rmdirSync(d);
     }
+  });
+});
+
+describe("ps, events, update", { skip }, () => {
+  const wait = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const procs = (id: string) => v1("pids", id, "cgroup.procs").trim().split("\n").filter(Boolean).map(Number).sort((a, b) => a - b);
+  const until = (what: string, cond: () => boolean, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+      wait(10);
+    }
+  };
+  const recorded = (id: string) => (JSON.parse(fs.readFileSync(path.join(stateRoot(), id, "state.json"), "utf8")) as { config: { linux: { resources: Record<string, unknown> } } }).config.linux.resources;
+
+  test("ps: the container's pids as JSON, and ps(1)'s table (default -ef, or given options) with only its rows", () => {
+    const b = makeBundle(["sleepers", "2", "60"]);
+    ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
+    until("3 processes", () => procs(b.id).length === 3);
+    const pids = procs(b.id);
+    assert.deepEqual(JSON.parse(ok(tsrun(["ps", "--format", "json", b.id])).stdout), pids);
+    const table = ok(tsrun(["ps", b.id])).stdout.trimEnd().split("\n");
+    assert.match(table[0]!, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
+    assert.deepEqual(
+      table.slice(1).map((l) => Number(l.trim().split(/\s+/)[1])),
+      pids,
+    );
+    for (const l of table.slice(1)) assert.match(l, /\/probe sleepers 2 60$/);
+    const custom = ok(tsrun(["ps", b.id, "-o", "pid,comm"])).stdout.trimEnd().split("\n");
+    assert.match(custom[0]!, /^\s*PID COMMAND$/);
+    assert.deepEqual(custom.slice(1).map((l) => l.trim()), pids.map((p) => `${p} probe`));
+    ok(tsrun(["delete", "--force", b.id]));
+  });
+
+  test("events --stats: one object in runc's shape, with the limits and the processes", () => {
+    const b = makeBundle(["sleepers", "2", "60"], (s) => {
+      s.linux!.resources!.memory = { limit: 64 << 20 };
+      s.linux!.resources!.pids = { limit: 20 };
+      s.linux!.resources!.cpu = { quota: 50000, period: 100000 };
+    });
+    ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
+    until("3 processes", () => procs(b.id).length === 3);
+    const out = ok(tsrun(["events", "--stats", b.id])).stdout;
+    assert.equal(out.split("\n").length, 2, "one line");
+    const e = JSON.parse(out) as { type: string; id: string; data: Record<string, Record<string, unknown>> };
+    assert.deepEqual(Object.keys(e), ["type", "id", "data"]);
+    assert.equal(e.type, "stats");
+    assert.equal(e.id, b.id);
+    assert.deepEqual(Object.keys(e.data), ["cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"]);
+    assert.deepEqual(e.data.pids, { current: 3, limit: 20 });
+    const mem = e.data.memory as { usage: { limit: number; usage: number }; raw: Record<string, number> };
+    assert.equal(mem.usage.limit, 64 << 20);
+    assert.ok(mem.usage.usage > 0);
+    assert.equal(mem.raw.hierarchical_memory_limit, 64 << 20);
+    const cpu = e.data.cpu as { usage: { total: number; percpu: number[] } };
+    assert.ok(cpu.usage.total > 0 && cpu.usage.percpu.length > 0);
+    assert.match(out, /"memory":\{"cache":\d+,"usage":\{"limit":67108864,/, "Go's field order");
+    assert.match(out, /"swap":\{"limit":9223372036854771712,/, "uint64 values exact");
+    ok(tsrun(["kill", b.id, "KILL"]));
+    until("stopped", () => (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status === "stopped");
+    const gone = tsrun(["events", "--stats", b.id]);
+    assert.equal(gone.status, 1);
+    assert.match(gone.stderr, new RegExp(`^container with id ${b.id} is not running\\n$`));
+    ok(tsrun(["delete", b.id]));
+  });
+
+  test("events: stats every --interval, an oom event when the OOM killer strikes, then the stream ends", async () => {
+    const b = makeBundle(["hog", "256", "1"], (s) => (s.linux!.resources!.memory = { limit: 32 << 20, swap: 32 << 20 }));
+    ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
+    const child = tsrunAsync(["events", "--interval", "300ms", b.id]);
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0);
+    const events = out.trim().split("\n").map((l) => JSON.parse(l) as { type: string; id: string; data?: unknown });
+    assert.ok(events.filter((e) => e.type === "stats").length >= 2, `stats events: ${out.slice(0, 200)}`);
+    assert.deepEqual(events.filter((e) => e.type === "oom"), [{ type: "oom", id: b.id }]);
+    assert.ok(events.every((e) => e.id === b.id));
+    ok(tsrun(["delete", b.id]));
+    const bad = tsrun(["events", "--interval", "0s", b.id]);
+    assert.match(bad.stderr, /duration interval must be greater than 0|does not exist/);
+  });
+
+  test("update with runc's flags changes the files and state.json; a quota alone keeps the period", () => {
+    const b = makeBundle(["sleep", "60"], (s) => {
+      s.linux!.resources!.memory = { limit: 64 << 20 };
+      s.linux!.resources!.cpu = { quota: 50000, period: 200000, shares: 512 };
+      s.linux!.resources!.pids = { limit: 20 };
+    });
+    ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
+    ok(tsrun(["update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "99", "--cpu-quota", "20000", "--cpu-share", "256", "--cpuset-cpus", "1", "--blkio-weight", "300", b.id]));
+    assert.equal(v1("memory", b.id, "memory.limit_in_bytes").trim(), String(128 << 20));
+    assert.equal(v1("memory", b.id, "memory.memsw.limit_in_bytes").trim(), String(256 << 20));
+    assert.equal(v1("pids", b.id, "pids.max").trim(), "99");
+    assert.equal(v1("cpu", b.id, "cpu.cfs_quota_us").trim(), "20000");
+    assert.equal(v1("cpu", b.id, "cpu.cfs_period_us").trim(), "200000");
+    assert.equal(v1("cpu", b.id, "cpu.shares").trim(), "256");
+    assert.equal(v1("cpuset", b.id, "cpuset.cpus").trim(), "1");
+    assert.equal(v1("blkio", b.id, "blkio.bfq.weight").trim(), "300");
+    assert.deepEqual(recorded(b.id), {
+      devices: [{ allow: false, access: "rwm" }],
+      memory: { limit: 128 << 20, swap: 256 << 20, checkBeforeUpdate: false },
+      cpu: { quota: 20000, period: 200000, shares: 256, cpus: "1" },
+      pids: { limit: 99 },
+      blockIO: { weight: 300 },
+    });
+    // stats read what update wrote
+    const stats = JSON.parse(ok(tsrun(["events", "--stats", b.id])).stdout) as { data: { pids: { limit: number }; memory: { usage: { limit: number } } } };
+    assert.equal(stats.data.pids.limit, 99);
+    assert.equal(stats.data.memory.usage.limit, 128 << 20);
+    // --cpu-shares is taken too; --kernel-memory is ignored with runc's warning
+    const km = ok(tsrun(["update", "--cpu-shares", "1024", "--kernel-memory", "100m", b.id]));
+    assert.match(km.stderr, /level=warning msg="Kernel memory settings are ignored and will be removed"/);
+    assert.equal(v1("cpu", b.id, "cpu.shares").trim(), "1024");
+    for (const [flag, msg] of [
+      ["--l3-cache-schema", /^Intel RDT\/CAT: l3 cache schema is not enabled\n$/],
+      ["--mem-bw-schema", /^Intel RDT\/MBA: memory bandwidth schema is not enabled\n$/],
+    ] as const) {
+      const r = tsrun(["update", flag, "L3:0=ff", b.id]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, msg);
+    }
+    ok(tsrun(["delete", "--force", b.id]));
+    const stopped = tsrun(["update", "--memory", "1m", b.id]);
+    assert.equal(stopped.status, 1);
+    assert.match(stopped.stderr, /does not exist/);
+  });
+
+  test("update -r FILE and -r - (stdin, as containerd sends it); a refused value changes nothing", () => {
+    const b = makeBundle(["sleep", "60"], (s) => (s.linux!.resources!.memory = { limit: 64 << 20 }));
+    ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
+    const file = path.join(path.dirname(b.dir), `${b.id}-resources.json`);
+    fs.writeFileSync(file, JSON.stringify({ memory: { limit: 96 << 20, reservation: 32 << 20 }, cpu: { quota: 30000, period: 100000 }, pids: { limit: 42 } }));
+    ok(tsrun(["update", "-r", file, b.id]));
+    assert.equal(v1("memory", b.id, "memory.limit_in_bytes").trim(), String(96 << 20));
+    assert.equal(v1("memory", b.id, "memory.soft_limit_in_bytes").trim(), String(32 << 20));
+    assert.equal(v1("cpu", b.id, "cpu.cfs_quota_us").trim(), "30000");
+    assert.equal(v1("pids", b.id, "pids.max").trim(), "42");
+    const stdin = spawnSync(TSRUN, ["--root", stateRoot(), "update", "--resources", "-", b.id], { input: JSON.stringify({ pids: { limit: 7 }, memory: { limit: 80 << 20 } }) });
+    assert.equal(stdin.status, 0, stdin.stderr.toString());
+    assert.equal(v1("pids", b.id, "pids.max").trim(), "7");
+    assert.equal(v1("memory", b.id, "memory.limit_in_bytes").trim(), String(80 << 20));
+    assert.deepEqual(recorded(b.id).pids, { limit: 7 });
+    // below what the container uses: the kernel refuses, runc's message, and the old limit stays
+    const low = tsrun(["update", "--memory", "4096", b.id]);
+    assert.equal(low.status, 1);
+    assert.match(low.stderr, new RegExp(`^linux\\.resources\\.memory\\.limit: unable to set memory limit to 4096 \\(current usage: \\d+, peak usage: \\d+\\) in /sys/fs/cgroup/memory/${CGROUP_PARENT}/${b.id}/memory\\.limit_in_bytes\\n$`));
+    assert.equal(v1("memory", b.id, "memory.limit_in_bytes").trim(), String(80 << 20));
+    assert.equal((recorded(b.id).memory as { limit: number }).limit, 80 << 20);
+    // a bad document names the path
+    fs.writeFileSync(file, JSON.stringify({ memory: { limit: "lots" } }));
+    const bad = tsrun(["update", "-r", file, b.id]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /-resources\.json: memory\.limit: expected an integer \(int64\), got string\n$/);
+    ok(tsrun(["delete", "--force", b.id]));
+  });
+
+  test("update -r with devices replaces the device rules of a running container (seen from inside)", async () => {
+    const fuse = { path: "/dev/fuse", type: "c" as const, major: 10, minor: 229, fileMode: 0o666 };
+    const b = makeBundle(["multi", "open", "/dev/fuse", "w", "--", "delay", "1.5", "--", "open", "/dev/fuse", "w"], (s) => (s.linux!.devices = [fuse]));
+    const child = tsrunAsync(["run", "--bundle", b.dir, b.id]);
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 300 && !out.includes("\n"); i++) await new Promise((r) => setTimeout(r, 10));
+    const file = path.join(path.dirname(b.dir), `${b.id}-devices.json`);
+    fs.writeFileSync(file, JSON.stringify({ devices: [{ allow: false, access: "rwm" }, { allow: true, type: "c", major: 10, minor: 229, access: "w" }] }));
+    ok(tsrun(["update", "-r", file, b.id]));
+    assert.match(v1("devices", b.id, "devices.list"), /^c 10:229 w$/m);
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0);
+    assert.deepEqual(
+      lines(out).map((l) => [l.path, l.ok, l.errno]),
+      [
+        ["/dev/fuse", false, 1],
+        ["/dev/fuse", true, 0],
+      ],
+    );
   });
 });

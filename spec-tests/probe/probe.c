@@ -1245,6 +1245,21 @@ static int cmd_fork_orphans(int argc, char **argv)
     return made == n ? 0 : 1;
 }
 
+/* delay SECONDS: sleep, then let `multi` go on with the next subcommand (sleep ends a `multi`). Prints
+ * nothing. */
+static int cmd_delay(int argc, char **argv)
+{
+    (void)argc;
+    double secs;
+    char *end;
+    secs = strtod(argv[0], &end);
+    if (end == argv[0] || *end != '\0' || secs < 0)
+        return usage_error("delay: bad duration '%s'", argv[0]);
+    fflush(stdout);
+    sleep_seconds(secs);
+    return 0;
+}
+
 /* sleepers N SECONDS: fork N children that each sleep SECONDS, print {"children":[pids]}, then sleep
  * SECONDS too and reap them. Exits 0 when all children exited normally, 1 otherwise. */
 static int cmd_sleepers(int argc, char **argv)
@@ -1506,6 +1521,7 @@ static const struct command commands[] = {
     {"fork-orphans", 1, 1, 0, cmd_fork_orphans},
     {"hog", 1, 2, 0, cmd_hog},
     {"sleepers", 2, 2, 0, cmd_sleepers},
+    {"delay", 1, 1, 0, cmd_delay},
     {"syscall", 1, -1, 0, cmd_syscall},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
     {"exec", 1, -1, 1, cmd_exec},
@@ -1592,7 +1608,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
-              "             wait-signal echo cat fork-orphans hog sleepers syscall\n"
+              "             wait-signal echo cat fork-orphans hog sleepers delay syscall\n"
               "             getppid-loop exec multi\n",
               stderr);
         return 2;
