@@ -11,7 +11,7 @@ export function features(): Record<string, unknown> {
     linux: {
       namespaces: Object.keys(NAMESPACES),
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
       seccomp: { enabled: false },
       apparmor: { enabled: false },
       selinux: { enabled: false },
