@@ -101,7 +101,7 @@ export function setDevicesV2(dir: string, rules: readonly DeviceRule[]): void {
   }
 }
 
-// The ids of the device programs attached to a v2 cgroup (for `events`-free inspection and tests).
+// The ids of the device programs attached to a v2 cgroup (to inspect what is enforced).
 export function attachedDevicePrograms(dir: string): number[] {
   const cg = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {

@@ -84,8 +84,12 @@ export async function events(ctx: Context, id: string, o: EventsOptions, write: 
       }
     }, interval);
     watcher = setInterval(() => {
-      const n = oomKillCount(record.cgroup.dirs);
-      for (; n !== undefined && n > ooms; ooms++) emit(goJson({ type: "oom", id: record.id }) + "\n");
+      try {
+        const n = oomKillCount(record.cgroup.dirs);
+        for (; n !== undefined && n > ooms; ooms++) emit(goJson({ type: "oom", id: record.id }) + "\n");
+      } catch (e) {
+        ctx.logger.error(`unable to read the OOM count: ${messageOf(e)}`);
+      }
       if (!populated(record)) stop();
     }, 100);
   });
