@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { createCgroups, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
 import { detectLayout } from "../cgroups/layout";
+import { applyResources } from "../cgroups/resources";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks } from "../hooks";
 import { native, sealedHelper } from "../native";
@@ -85,7 +86,7 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
     }
   }
   try {
-    removeCgroups(record.cgroup.created);
+    removeCgroups(record.cgroup);
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
@@ -126,6 +127,8 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   const dirs = resolveCgroupPaths(spec.linux?.cgroupsPath, record.id, layout);
   record.cgroup = createCgroups(dirs);
   ctx.store.write(record);
+  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
+  applyResources(record.cgroup.dirs, spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
   const extra = extraFdCount(o);
   for (let fd = 3; fd < 3 + extra; fd++) {

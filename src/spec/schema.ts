@@ -811,3 +811,17 @@ export function parseProcess(value: unknown, source: string): Process {
   if (r.success) return r.data;
   throw toSpecError(r.error.issues, value, source);
 }
+
+/**
+ * The resources `update -r FILE` takes: linux.resources, where (as in runc's update) pids.limit may be
+ * left out to keep the current limit.
+ */
+export const UpdateResourcesSchema = LinuxResourcesSchema.extend({ pids: LinuxPidsSchema.partial().optional() });
+export type UpdateResources = z.infer<typeof UpdateResourcesSchema>;
+
+/** Validates the resources of `tsrun update -r`. */
+export function parseResources(value: unknown, source: string): UpdateResources {
+  const r = UpdateResourcesSchema.safeParse(value);
+  if (r.success) return r.data;
+  throw toSpecError(r.error.issues, value, source);
+}
