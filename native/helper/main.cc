@@ -1218,6 +1218,16 @@ void run(const Plan& plan) {
       case OP_INIT_REAPER: op_init_reaper(); break;
       case OP_EXEC: op_exec(a); break;
       case OP_CAPSET: op_capset(a); break;
+      case OP_SET_STATE: {
+        const Arg& st = a.raw_s();
+        free(g_state);
+        g_state = static_cast<char*>(malloc(st.len + 1));
+        if (!g_state) die("plan: out of memory");
+        memcpy(g_state, st.s, st.len);
+        g_state[st.len] = 0;
+        g_state_len = st.len;
+        break;
+      }
       case OP_CLEAR_NONBLOCK: {
         int fd = static_cast<int>(a.i());
         int fl = fcntl(fd, F_GETFL);

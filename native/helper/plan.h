@@ -79,6 +79,7 @@
   X(OP_EXEC, 60)             /* i:argc, s:argv..., i:envc, s:env... */ \
   X(OP_CLEAR_NONBLOCK, 61)   /* i:fd — stdio must be blocking for the user process */ \
   X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */ \
+  X(OP_SET_STATE, 64)        /* s:state JSON — what hooks and the seccomp listener get (exec has no start message) */ \
   X(OP_CAPSET, 63)           /* i:eff lo/hi, i:perm lo/hi, i:inh lo/hi — capset(2) only, ambient set left as it is */
 
 #define X_ENUM(name, value) name = value,

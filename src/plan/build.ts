@@ -399,6 +399,7 @@ export interface ExecBuildOptions {
   nsFlags: number; // CLONE_NEW* of the namespaces to join (those that differ from tsrun's own)
   cgroupProcs: string[];
   seccomp?: SeccompPlan;
+  state?: string; // the container state JSON, for the seccomp notify listener
   warn: (msg: string) => void;
 }
 
@@ -407,7 +408,7 @@ export interface ExecBuildOptions {
 export function buildExecPlan(o: ExecBuildOptions): Plan {
   const plan = new Plan();
   const { proc } = o;
-  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   rlimitOps(plan, proc);
@@ -422,6 +423,7 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   const dropAfterSeccomp = credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.warn, o.seccomp);
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
   plan.add(Op.PDEATHSIG, 0);
+  if (o.state !== undefined) plan.add(Op.SET_STATE, o.state);
   execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
   return plan;
 }

@@ -65,6 +65,7 @@ export const Op = {
   CLEAR_NONBLOCK: 61,
   INIT_REAPER: 62,
   CAPSET: 63,
+  SET_STATE: 64,
 } as const;
 
 export type OpName = keyof typeof Op;
