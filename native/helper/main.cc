@@ -6,6 +6,7 @@
 //  - /proc/<init>/exe is a sealed anonymous file, never a host binary (CVE-2019-5736 class).
 //
 // Usage (by tsrun only): tsrun-init <sync fd>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -351,6 +352,51 @@ int remount_bind(const char* target, unsigned long flags) {
 
 const unsigned long kPropagation = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
 
+// tmpcopyup (runc's extension): what the directory held before a tmpfs was mounted over it is copied
+// into the tmpfs — files, directories, symlinks and special files, with their modes and owners.
+void copy_tree(int src, int dst, const char* where) {
+  int scan = dup(src);
+  DIR* d = scan >= 0 ? fdopendir(scan) : nullptr;
+  if (!d) die("tmpcopyup %s: read directory: %s", where, err());
+  struct dirent* e;
+  while ((e = readdir(d)) != nullptr) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("tmpcopyup %s/%s: stat: %s", where, e->d_name, err());
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdirat(dst, e->d_name, st.st_mode & 07777) != 0 && errno != EEXIST) die("tmpcopyup %s/%s: mkdir: %s", where, e->d_name, err());
+      int s2 = openat(src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int d2 = openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (s2 < 0 || d2 < 0) die("tmpcopyup %s/%s: open: %s", where, e->d_name, err());
+      copy_tree(s2, d2, where);
+      close(s2);
+      close(d2);
+    } else if (S_ISREG(st.st_mode)) {
+      int in = openat(src, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int out = openat(dst, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
+      if (in < 0 || out < 0) die("tmpcopyup %s/%s: open: %s", where, e->d_name, err());
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (!write_full(out, buf, static_cast<size_t>(n))) die("tmpcopyup %s/%s: write: %s", where, e->d_name, err());
+      if (n < 0) die("tmpcopyup %s/%s: read: %s", where, e->d_name, err());
+      close(in);
+      close(out);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlinkat(src, e->d_name, target, sizeof(target) - 1);
+      if (n < 0) die("tmpcopyup %s/%s: readlink: %s", where, e->d_name, err());
+      target[n] = 0;
+      if (symlinkat(target, dst, e->d_name) != 0) die("tmpcopyup %s/%s: symlink: %s", where, e->d_name, err());
+    } else if (mknodat(dst, e->d_name, st.st_mode, st.st_rdev) != 0) {
+      die("tmpcopyup %s/%s: mknod: %s", where, e->d_name, err());
+    }
+    if (fchownat(dst, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0) die("tmpcopyup %s/%s: chown: %s", where, e->d_name, err());
+    if (!S_ISLNK(st.st_mode) && fchmodat(dst, e->d_name, st.st_mode & 07777, 0) != 0) die("tmpcopyup %s/%s: chmod: %s", where, e->d_name, err());
+  }
+  closedir(d);
+}
+
 void op_mount(Args a) {
   const char* source = a.s();
   const char* dest = a.s();
@@ -384,8 +430,20 @@ void op_mount(Args a) {
       if (remount_bind(t2.buf, rest) != 0) die("remount %s on %s with options: %s", source, dest, err());
     }
   } else {
+    // tmpcopyup: hold the directory about to be covered, to copy from it afterwards
+    int under = (opts & 4) ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if ((opts & 4) && under < 0) die("mount %s on %s: open for tmpcopyup: %s", source, dest, err());
     if (mount(source, target.buf, fstype, flags & ~kPropagation, *data ? data : nullptr) != 0)
       die("mount %s on %s (type %s, data \"%s\"): %s", source, dest, fstype, data, err());
+    if (under >= 0) {
+      int top = open_in_root(dest, false, 0);
+      int topdir = top >= 0 ? openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+      if (topdir < 0) die("mount %s on %s: open the new mount for tmpcopyup: %s", source, dest, err());
+      copy_tree(under, topdir, dest);
+      close(topdir);
+      close(top);
+      close(under);
+    }
   }
   if (prop) {
     close(fd);

@@ -44,7 +44,7 @@
   X(OP_SETNS_FD, 13)         /* i:fd (a pidfd or an nsfs fd), i:CLONE_NEW* flags — join them at once */ \
   X(OP_ENTER_ROOT, 14)       /* i:fd of the container's root directory — fchdir + chroot (exec) */ \
   /* --- container init, before pivot_root --- */ \
-  X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive) */ \
+  X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive, 4 = tmpcopyup) */ \
   X(OP_ROOT_PROPAGATION, 21) /* i:flags — applied to "/" (MS_SLAVE|MS_REC by default) */ \
   X(OP_ROOTFS, 22)           /* s:rootfs path — make its parent mount private, bind it on itself, remember it as the root */ \
   X(OP_DEVICE, 23)           /* s:path in rootfs, i:type(S_IF*), i:mode, i:major, i:minor, i:uid, i:gid, i:bind(1 = bind host path) */ \

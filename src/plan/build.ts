@@ -181,7 +181,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
     if (!fs.existsSync(source)) throw new Error(`${where}: bind source ${source} does not exist`);
   }
   const kind = parsed.bind ? 2 : 0;
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0));
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0));
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
