@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "bpf.h"
+
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 2U
 #endif
@@ -466,6 +468,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
   exports.Set("getWinsize", Napi::Function::New(env, GetWinsize));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  RegisterBpf(env, exports);
   return exports;
 }
 

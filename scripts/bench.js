@@ -2,14 +2,18 @@
 // `npm run bench`: tsrun and runc side by side in one run, same bundle, same machine.
 // Reports medians per operation and the tsrun/runc ratio, plus the RSS of a waiting init.
 // runc comes from Debian (`apt-get install runc`); without it only tsrun's figures are printed.
-// Usage: node scripts/bench.js [--runs N]
+// Also: the seccomp compiler on Docker's default profile (cold and from the cache), and the cost of a cheap
+// syscall (the static probe's getppid-loop) in a container with that profile and without, tsrun and runc.
+// Usage: node scripts/bench.js [--runs N] [--loops N]
 "use strict";
 const { spawnSync } = require("child_process");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 15;
+const arg = (name, def) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) || def : def);
+const runs = arg("--runs", 15);
+const loops = arg("--loops", 2000000);
 const TSRUN = path.join(__dirname, "..", "bin", "tsrun");
 
 function which(name) {
@@ -109,6 +113,61 @@ function measureExec(name, bin, b) {
   }
 }
 
+// ---- seccomp
+
+const REPO = path.join(__dirname, "..");
+const DOCKER_PROFILE = path.join(REPO, "test", "fixtures", "docker-default-seccomp.json");
+
+function seccompCompile() {
+  const { compile } = require(path.join(REPO, "dist", "src", "seccomp", "compile.js"));
+  const { compileCached } = require(path.join(REPO, "dist", "src", "seccomp", "cache.js"));
+  const profile = JSON.parse(fs.readFileSync(DOCKER_PROFILE, "utf8"));
+  const timeOf = (f) => {
+    const t0 = process.hrtime.bigint();
+    const r = f();
+    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, r };
+  };
+  const first = timeOf(() => compile(profile));
+  const cold = [];
+  for (let i = 0; i < runs; i++) cold.push(timeOf(() => compile(profile)).ms);
+  const cacheDir = path.join(work, "seccomp-cache");
+  const miss = timeOf(() => compileCached(profile, cacheDir));
+  const hit = [];
+  for (let i = 0; i < runs; i++) hit.push(timeOf(() => compileCached(profile, cacheDir)).ms);
+  return { insns: first.r.program.length / 8, first: first.ms, cold: median(cold), miss: miss.ms, hit: median(hit) };
+}
+
+// A rootfs with only the static probe; the config with and without Docker's profile.
+function probeBundle() {
+  const dir = path.join(work, "probe-bundle");
+  fs.mkdirSync(path.join(dir, "rootfs"), { recursive: true });
+  for (const d of ["proc", "sys", "dev", "tmp", "etc"]) fs.mkdirSync(path.join(dir, "rootfs", d));
+  spawnSync("cc", ["-static", "-O2", "-o", path.join(dir, "rootfs", "probe"), path.join(REPO, "spec-tests", "probe", "probe.c")], { stdio: "inherit" });
+  spawnSync(TSRUN, ["spec", "--bundle", dir], { stdio: "inherit" });
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+  cfg.process.terminal = false;
+  cfg.process.args = ["/probe", "getppid-loop", String(loops)];
+  return { dir, cfg };
+}
+
+// ns per getppid(2) inside a container, median of a few runs.
+function syscallCost(name, bin, b, profile) {
+  const root = path.join(work, `root-${name}`);
+  const ns = [];
+  for (let i = 0; i < Math.max(3, Math.min(runs, 7)); i++) {
+    const id = `${name}-sys-${profile ? "docker" : "none"}-${i}`;
+    const cfg = { ...b.cfg, linux: { ...b.cfg.linux, cgroupsPath: `/${cgParent}/${id}` } };
+    if (profile) cfg.linux.seccomp = profile;
+    else delete cfg.linux.seccomp;
+    fs.writeFileSync(path.join(b.dir, "config.json"), JSON.stringify(cfg));
+    const r = spawnSync(bin, ["--root", root, "run", "--bundle", b.dir, id], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${name} run: exit ${r.status}: ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split("\n")[0]);
+    ns.push(out.ns / out.n);
+  }
+  return median(ns);
+}
+
 function main() {
   if (process.getuid() !== 0) {
     console.error("bench starts real containers: run it as root");
@@ -136,6 +195,24 @@ function main() {
   const rc = runc ? median(results.runc.rss) : undefined;
   console.log(pad("init RSS", 12) + pad(`${ra} kB`, 10) + (runc ? pad(`${rc} kB`, 10) + (ra / rc).toFixed(2) + "x" : ""));
   console.log(pad("shim RSS", 12) + pad(`${results.tsrun.shimRss} kB`, 10) + "(a waiting tsrun shim; target <= 2048 kB; conmon is ~1-2 MB)");
+
+  const c = seccompCompile();
+  console.log(`\nseccomp compiler, Docker's default profile (${c.insns} BPF instructions), ms`);
+  console.log(pad("first compile (cold JIT)", 38) + c.first.toFixed(2));
+  console.log(pad(`compile, median of ${runs}`, 38) + c.cold.toFixed(2));
+  console.log(pad("compileCached, miss (compile+store)", 38) + c.miss.toFixed(2));
+  console.log(pad(`compileCached, hit, median of ${runs}`, 38) + c.hit.toFixed(3));
+
+  const pb = probeBundle();
+  const docker = JSON.parse(fs.readFileSync(DOCKER_PROFILE, "utf8"));
+  const cost = { tsrun: [syscallCost("tsrun", TSRUN, pb, undefined), syscallCost("tsrun", TSRUN, pb, docker)] };
+  if (runc) cost.runc = [syscallCost("runc", runc, pb, undefined), syscallCost("runc", runc, pb, docker)];
+  console.log(`\ngetppid(2) in a container, ns per call (median; ${loops} calls per run)`);
+  console.log(pad("", 22) + pad("tsrun", 10) + (runc ? pad("runc", 10) : ""));
+  const row = (label, f) => console.log(pad(label, 22) + pad(f(cost.tsrun), 10) + (runc ? pad(f(cost.runc), 10) : ""));
+  row("no seccomp", (x) => x[0].toFixed(1));
+  row("Docker's profile", (x) => x[1].toFixed(1));
+  row("filter cost", (x) => (x[1] - x[0]).toFixed(1));
 }
 
 try {

@@ -240,6 +240,75 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("pause")
+    .argument("<container-id>")
+    .description("pause suspends all processes inside the container")
+    .action((id: string) => {
+      (require("./runtime/pause") as typeof import("./runtime/pause")).pause(ctxOf(program), id);
+    });
+
+  program
+    .command("resume")
+    .argument("<container-id>")
+    .description("resumes all processes that have been previously paused")
+    .action((id: string) => {
+      (require("./runtime/pause") as typeof import("./runtime/pause")).resume(ctxOf(program), id);
+    });
+
+  program
+    .command("ps")
+    .argument("<container-id>")
+    .argument("[ps-options...]", "options for ps(1) (default -ef)")
+    .description("ps displays the processes running inside a container")
+    .addOption(new Option("-f, --format <format>", "select one of: table or json").choices(["table", "json"]).default("table"))
+    .passThroughOptions()
+    .action((id: string, psArgs: string[], o: { format: "table" | "json" }) => {
+      write((require("./runtime/ps") as typeof import("./runtime/ps")).ps(ctxOf(program), id, o.format, psArgs));
+    });
+
+  program
+    .command("events")
+    .argument("<container-id>")
+    .description("display container events such as OOM notifications, cpu, memory, and IO usage statistics")
+    .option("--interval <duration>", "set the stats collection interval", "5s")
+    .option("--stats", "display the container's stats then exit")
+    .action(async (id: string, o: { interval: string; stats?: boolean }) => {
+      const ev = require("./runtime/events") as typeof import("./runtime/events");
+      await ev.events(ctxOf(program), id, { stats: o.stats === true, intervalMs: ev.parseDuration(o.interval) }, write);
+    });
+
+  program
+    .command("update")
+    .argument("<container-id>")
+    .description("update container resource constraints")
+    .option("-r, --resources <file>", "path to the file containing the resources to update or '-' to read from the standard input (other options are then ignored)")
+    .option("--blkio-weight <weight>", "Specifies per cgroup weight, range is from 10 to 1000")
+    .option("--cpu-period <usecs>", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default")
+    .option("--cpu-quota <usecs>", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period")
+    .option("--cpu-burst <usecs>", "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period")
+    .option("--cpu-share <shares>", "CPU shares (relative weight vs. other containers)")
+    .addOption(new Option("--cpu-shares <shares>", "the same as --cpu-share").hideHelp())
+    .option("--cpu-rt-period <usecs>", "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default")
+    .option("--cpu-rt-runtime <usecs>", "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period")
+    .option("--cpuset-cpus <cpus>", "CPU(s) to use")
+    .option("--cpuset-mems <mems>", "Memory node(s) to use")
+    .option("--cpu-idle <0|1>", "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE")
+    .addOption(new Option("--kernel-memory <bytes>", "(obsoleted; ignored with a warning)").hideHelp())
+    .addOption(new Option("--kernel-memory-tcp <bytes>", "(obsoleted; ignored with a warning)").hideHelp())
+    .option("--memory <bytes>", "Memory limit (in bytes)")
+    .option("--memory-reservation <bytes>", "Memory reservation or soft_limit (in bytes)")
+    .option("--memory-swap <bytes>", "Total memory usage (memory + swap); set '-1' to enable unlimited swap")
+    .option("--pids-limit <n>", "Maximum number of pids allowed in the container")
+    .option("--l3-cache-schema <schema>", "The string of Intel RDT/CAT L3 cache schema (not available)")
+    .option("--mem-bw-schema <schema>", "The string of Intel RDT/MBA memory bandwidth schema (not available)")
+    .action((id: string, o: import("./runtime/update").UpdateFlags & { resources?: string; cpuShares?: string }) => {
+      const { update } = require("./runtime/update") as typeof import("./runtime/update");
+      const { resources, cpuShares, ...flags } = o;
+      if (flags.cpuShare === undefined && cpuShares !== undefined) flags.cpuShare = cpuShares;
+      update(ctxOf(program), id, resources !== undefined ? { resources } : { flags });
+    });
+
+  program
     .command("spec")
     .description("create a new specification file (config.json)")
     .option("-b, --bundle <dir>", "path to the root of the bundle directory")

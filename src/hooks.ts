@@ -20,8 +20,9 @@ export function runHook(kind: string, index: number, hook: Hook, state: Containe
   });
   const output = `${r.stdout?.toString() ?? ""}${r.stderr?.toString() ?? ""}`.trim().replace(/\s*\n\s*/g, " ");
   const what = `error running ${kind} hook #${index} ${hook.path}`;
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
+  const code = r.error ? (r.error as NodeJS.ErrnoException).code : undefined;
+  // A hook may exit without reading the state on stdin: its exit status is what counts, not our EPIPE.
+  if (r.error && !(code === "EPIPE" && (r.status !== null || r.signal !== null))) {
     if (code === "ETIMEDOUT") throw new Error(`${what}: timed out after ${hook.timeout} s`);
     throw new Error(`${what}: ${r.error.message}`);
   }

@@ -14,6 +14,11 @@ import { exec, type ExecOptions } from "./runtime/exec";
 import { logs, type LogsOptions } from "./runtime/logs";
 import { attach } from "./runtime/attach";
 import { list, state } from "./runtime/query";
+import { pause, resume } from "./runtime/pause";
+import { containerPids, ps } from "./runtime/ps";
+import { events, type EventsOptions } from "./runtime/events";
+import { update, type UpdateOptions } from "./runtime/update";
+import { collectStats } from "./cgroups/stats";
 
 export class Tsrun {
   readonly ctx: Context;
@@ -51,13 +56,39 @@ export class Tsrun {
   delete(id: string, o?: DeleteOptions): void {
     remove(this.ctx, id, o);
   }
+  pause(id: string): void {
+    pause(this.ctx, id);
+  }
+  resume(id: string): void {
+    resume(this.ctx, id);
+  }
+  // The pids in the container's cgroups.
+  pids(id: string): number[] {
+    return containerPids(this.ctx, id);
+  }
+  // `ps` output: the table ps(1) prints (psArgs default -ef) with the container's rows, or the JSON array.
+  ps(id: string, format: "table" | "json" = "table", psArgs: string[] = []): string {
+    return ps(this.ctx, id, format, psArgs);
+  }
+  // runc's stats object (what `events --stats` prints under "data").
+  stats(id: string): Record<string, unknown> {
+    return collectStats(this.ctx.store.read(id).cgroup.dirs);
+  }
+  // `events`: each JSON line to onLine; resolves when the stream ends (at once with stats: true).
+  events(id: string, o: EventsOptions, onLine: (line: string) => void): Promise<void> {
+    return events(this.ctx, id, o, onLine);
+  }
+  update(id: string, o: UpdateOptions): void {
+    update(this.ctx, id, o);
+  }
 }
 
 export { TsrunError } from "./errors";
 export { Logger } from "./log";
 export type { LogOptions, LogFormat } from "./log";
 export type { ContainerState, Status } from "./state/store";
-export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions, ExecOptions, LogsOptions };
+export type { CreateOptions, Created, RunOptions, KillOptions, DeleteOptions, RuntimeOptions, ExecOptions, LogsOptions, EventsOptions, UpdateOptions };
+export type { UpdateFlags } from "./runtime/update";
 export { features } from "./runtime/features";
 export { formatTable } from "./runtime/query";
 export { defaultSpec, specJson } from "./spec/default";

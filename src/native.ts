@@ -23,6 +23,12 @@ export interface NativeApi {
   pidfdSendSignal(pidfd: number, signal: number): void;
   getWinsize(fd: number): [number, number] | null;
   setWinsize(fd: number, rows: number, cols: number): void;
+  // native/bpf.cc: cgroup v2 device programs (fds are close-on-exec)
+  bpfLoadDeviceProgram(insns: Buffer, license: string): number;
+  bpfQueryDevicePrograms(cgroupFd: number): number[];
+  bpfProgramFdById(id: number): number;
+  bpfAttachDeviceProgram(cgroupFd: number, progFd: number, replaceFd: number): void;
+  bpfDetachDeviceProgram(cgroupFd: number, progFd: number): void;
 }
 
 let buildDir: string | undefined;

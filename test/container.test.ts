@@ -171,6 +171,24 @@ describe("inside the container", () => {
     for (const mp of ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]) assert.ok(mounts.some((m) => m.mountPoint === mp), mp);
   });
 
+  test("tmpcopyup: a tmpfs starts with what the directory held (podman --read-only uses it)", () => {
+    const b = makeBundle(["multi", "read", "/seed/file", "--", "ls", "/seed/sub/link", "/seed/sub", "--", "write", "/seed/new", "x"], (s) => {
+      s.mounts!.push({ destination: "/seed", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup", "mode=755"] });
+    });
+    fs.mkdirSync(path.join(b.rootfs, "seed", "sub"), { recursive: true });
+    fs.writeFileSync(path.join(b.rootfs, "seed", "file"), "seeded");
+    fs.symlinkSync("../file", path.join(b.rootfs, "seed", "sub", "link"));
+    fs.chmodSync(path.join(b.rootfs, "seed", "sub"), 0o700);
+    fs.chownSync(path.join(b.rootfs, "seed", "file"), 1234, 5678);
+    const lines = ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown);
+    assert.equal((lines[0] as { content: string }).content, "seeded");
+    const ls = lines[1] as { type: string; target: string | null; mode: number }[];
+    assert.equal(ls[0]!.target, "../file");
+    assert.equal(ls[1]!.mode, 0o700);
+    assert.equal((lines[2] as { ok: boolean }).ok, true);
+    assert.ok(!fs.existsSync(path.join(b.rootfs, "seed", "new")), "writes go to the tmpfs, not the rootfs");
+  });
+
   test("a mount destination reached through a symlink stays inside the rootfs", () => {
     const outside = path.join(work(), "outside-target");
     fs.mkdirSync(outside);

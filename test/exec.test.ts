@@ -117,6 +117,22 @@ describe("exec", () => {
     assert.equal(f.stdio[0]!.tty, true);
   });
 
+  test("an exec'd process gets the container's seccomp profile", () => {
+    const s = makeBundle(["sleep", "30"], (spec) => {
+      spec.linux!.seccomp = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 13 }] };
+    });
+    ok(tsrun(["run", "-d", "--bundle", s.dir, s.id]));
+    try {
+      const r = JSON.parse(ok(tsrun(["exec", s.id, "/probe", "syscall", "mkdir", "/made-by-exec"])).stdout) as { ret: number; errno: number };
+      assert.deepEqual([r.ret, r.errno], [-1, 13]);
+      const f = JSON.parse(ok(tsrun(["exec", "-u", "1000", s.id, "/probe", "facts"])).stdout) as Facts & { seccomp: number };
+      assert.equal(f.seccomp, 2, "filter mode");
+      assert.equal(f.uid, 1000, "non-root without no_new_privs still gets the filter");
+    } finally {
+      ok(tsrun(["delete", "-f", s.id]));
+    }
+  });
+
   test("refused in a paused container and in a stopped one", () => {
     const freezer = `/sys/fs/cgroup/freezer/${CGROUP_PARENT}/${b.id}/freezer.state`;
     fs.writeFileSync(freezer, "FROZEN");

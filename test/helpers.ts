@@ -9,7 +9,9 @@ import type { Spec } from "../src/spec/schema";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 export const TSRUN = path.join(REPO, "bin", "tsrun");
-export const CGROUP_PARENT = `tsrun-test-${process.pid}`; // per test process: parallel runs never touch each other
+// per test process: parallel runs never touch each other (a helper process, such as the pure-v2 scenarios
+// run in a private mount namespace, shares its test's parent)
+export const CGROUP_PARENT = process.env.TSRUN_TEST_CGROUP_PARENT ?? `tsrun-test-${process.pid}`;
 
 let workDir: string | undefined;
 export function work(): string {
@@ -23,6 +25,7 @@ export function work(): string {
 let probeBin: string | undefined;
 export function probe(): string {
   if (probeBin) return probeBin;
+  if (process.env.TSRUN_TEST_PROBE) return (probeBin = process.env.TSRUN_TEST_PROBE);
   const out = path.join(work(), "probe");
   execFileSync("cc", ["-static", "-O2", "-o", out, path.join(REPO, "spec-tests", "probe", "probe.c")]);
   return (probeBin = out);
@@ -129,8 +132,9 @@ export function cgroupDirsOf(id: string): string[] {
 export function cleanup(): void {
   const root = stateRoot();
   for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) tsrun(["delete", "--force", id]);
-  for (const c of fs.readdirSync("/sys/fs/cgroup")) {
-    const d = `/sys/fs/cgroup/${c}/${CGROUP_PARENT}`;
+  // under each v1 hierarchy and the v2 tree of a hybrid host, or at the root of a v2-only /sys/fs/cgroup
+  const parents = [...fs.readdirSync("/sys/fs/cgroup").map((c) => `/sys/fs/cgroup/${c}/${CGROUP_PARENT}`), `/sys/fs/cgroup/${CGROUP_PARENT}`];
+  for (const d of parents) {
     if (!fs.existsSync(d)) continue;
     for (const sub of fs.readdirSync(d, { withFileTypes: true })) if (sub.isDirectory()) rmdirRetry(path.join(d, sub.name));
     rmdirRetry(d);

@@ -3,10 +3,12 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import { buildPlan } from "../src/plan/build";
 import { MS, parseSignal } from "../src/plan/linux";
 import { containerPath, parseMountOptions } from "../src/plan/mounts";
 import { Msg, Op } from "../src/plan/opcodes";
 import { Plan } from "../src/plan/writer";
+import { defaultSpec } from "../src/spec/default";
 
 const header = fs.readFileSync(path.resolve(__dirname, "..", "..", "native", "helper", "plan.h"), "utf8");
 
@@ -68,5 +70,45 @@ describe("plan", () => {
     assert.equal(parseSignal("RTMIN+2"), 36);
     assert.throws(() => parseSignal("0"), /invalid signal/);
     assert.throws(() => parseSignal("NOPE"), /unknown signal/);
+  });
+
+  test("seccomp: loaded after user and capabilities, right before exec; CAP_SYS_ADMIN held for it only without no_new_privs", () => {
+    const SYS_ADMIN_BIT = 1 << 21;
+    const build = (nnp: boolean, listener?: { fd: number; path: string; stateHead: string }) => {
+      const spec = defaultSpec({});
+      spec.process!.noNewPrivileges = nnp;
+      spec.process!.terminal = false;
+      return buildPlan({
+        id: "c",
+        spec,
+        bundle: "/b",
+        rootfs: "/b/rootfs",
+        noPivot: false,
+        noNewKeyring: false,
+        extraFds: 0,
+        syncFd: 3,
+        stateDirFd: 4,
+        cgroupProcs: [],
+        cgroupDirs: {},
+        cgroupMode: "v2",
+        seccomp: { program: Buffer.alloc(8), flags: listener ? 8 : 0, ...(listener ? { listener } : {}) },
+        warn: () => undefined,
+      }).ops;
+    };
+    const names = (ops: { code: number }[]) => ops.map((o) => Object.entries(Op).find(([, v]) => v === o.code)![0]);
+    const nnp = build(true);
+    assert.deepEqual(names(nnp).slice(-3), ["CLOEXEC_FROM", "SECCOMP", "EXEC"]);
+    assert.ok(names(nnp).indexOf("SET_USER") < names(nnp).indexOf("SECCOMP") && names(nnp).indexOf("CAPS") < names(nnp).indexOf("SECCOMP"));
+    assert.equal(Number(nnp.find((o) => o.code === Op.CAPS)!.args[0]) & SYS_ADMIN_BIT, 0, "with no_new_privs nothing extra is held");
+    const plain = build(false);
+    assert.deepEqual(names(plain).slice(-4), ["CLOEXEC_FROM", "SECCOMP", "CAPSET", "EXEC"]);
+    const caps = plain.find((o) => o.code === Op.CAPS)!.args.map(Number);
+    const capset = plain.find((o) => o.code === Op.CAPSET)!.args.map(Number);
+    assert.equal(caps[0]! & SYS_ADMIN_BIT, SYS_ADMIN_BIT, "effective holds CAP_SYS_ADMIN until the filter is loaded");
+    assert.equal(caps[2]! & SYS_ADMIN_BIT, SYS_ADMIN_BIT, "and permitted");
+    assert.deepEqual(capset, [caps[0]! & ~SYS_ADMIN_BIT, caps[1], caps[2]! & ~SYS_ADMIN_BIT, caps[3], caps[4], caps[5]], "then exactly the configured sets");
+    const l = build(true, { fd: 5, path: "/run/agent.sock", stateHead: '{"pid":' });
+    assert.deepEqual(l.find((o) => o.code === Op.SECCOMP)!.args.slice(1), [8, 5, "/run/agent.sock", '{"pid":']);
+    assert.deepEqual(l[0], { code: Op.CLOSE_FROM, args: [6] }, "the listener fd survives the first close");
   });
 });

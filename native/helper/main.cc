@@ -6,6 +6,7 @@
 //  - /proc/<init>/exe is a sealed anonymous file, never a host binary (CVE-2019-5736 class).
 //
 // Usage (by tsrun only): tsrun-init <sync fd>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -68,6 +69,7 @@ int g_listen = -1;   // listening start socket
 char* g_state = nullptr;  // state JSON for hooks
 uint32_t g_state_len = 0;
 char g_exec_path[4096];
+int32_t g_init_pid = 0;   // the container init's pid as tsrun sees it (from the set-up helper's clone)
 
 [[noreturn]] void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void die(const char* fmt, ...) {
@@ -350,6 +352,51 @@ int remount_bind(const char* target, unsigned long flags) {
 
 const unsigned long kPropagation = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
 
+// tmpcopyup (runc's extension): what the directory held before a tmpfs was mounted over it is copied
+// into the tmpfs — files, directories, symlinks and special files, with their modes and owners.
+void copy_tree(int src, int dst, const char* where) {
+  int scan = dup(src);
+  DIR* d = scan >= 0 ? fdopendir(scan) : nullptr;
+  if (!d) die("tmpcopyup %s: read directory: %s", where, err());
+  struct dirent* e;
+  while ((e = readdir(d)) != nullptr) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) die("tmpcopyup %s/%s: stat: %s", where, e->d_name, err());
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdirat(dst, e->d_name, st.st_mode & 07777) != 0 && errno != EEXIST) die("tmpcopyup %s/%s: mkdir: %s", where, e->d_name, err());
+      int s2 = openat(src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int d2 = openat(dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (s2 < 0 || d2 < 0) die("tmpcopyup %s/%s: open: %s", where, e->d_name, err());
+      copy_tree(s2, d2, where);
+      close(s2);
+      close(d2);
+    } else if (S_ISREG(st.st_mode)) {
+      int in = openat(src, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      int out = openat(dst, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
+      if (in < 0 || out < 0) die("tmpcopyup %s/%s: open: %s", where, e->d_name, err());
+      char buf[65536];
+      ssize_t n;
+      while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (!write_full(out, buf, static_cast<size_t>(n))) die("tmpcopyup %s/%s: write: %s", where, e->d_name, err());
+      if (n < 0) die("tmpcopyup %s/%s: read: %s", where, e->d_name, err());
+      close(in);
+      close(out);
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlinkat(src, e->d_name, target, sizeof(target) - 1);
+      if (n < 0) die("tmpcopyup %s/%s: readlink: %s", where, e->d_name, err());
+      target[n] = 0;
+      if (symlinkat(target, dst, e->d_name) != 0) die("tmpcopyup %s/%s: symlink: %s", where, e->d_name, err());
+    } else if (mknodat(dst, e->d_name, st.st_mode, st.st_rdev) != 0) {
+      die("tmpcopyup %s/%s: mknod: %s", where, e->d_name, err());
+    }
+    if (fchownat(dst, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0) die("tmpcopyup %s/%s: chown: %s", where, e->d_name, err());
+    if (!S_ISLNK(st.st_mode) && fchmodat(dst, e->d_name, st.st_mode & 07777, 0) != 0) die("tmpcopyup %s/%s: chmod: %s", where, e->d_name, err());
+  }
+  closedir(d);
+}
+
 void op_mount(Args a) {
   const char* source = a.s();
   const char* dest = a.s();
@@ -383,8 +430,20 @@ void op_mount(Args a) {
       if (remount_bind(t2.buf, rest) != 0) die("remount %s on %s with options: %s", source, dest, err());
     }
   } else {
+    // tmpcopyup: hold the directory about to be covered, to copy from it afterwards
+    int under = (opts & 4) ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if ((opts & 4) && under < 0) die("mount %s on %s: open for tmpcopyup: %s", source, dest, err());
     if (mount(source, target.buf, fstype, flags & ~kPropagation, *data ? data : nullptr) != 0)
       die("mount %s on %s (type %s, data \"%s\"): %s", source, dest, fstype, data, err());
+    if (under >= 0) {
+      int top = open_in_root(dest, false, 0);
+      int topdir = top >= 0 ? openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+      if (topdir < 0) die("mount %s on %s: open the new mount for tmpcopyup: %s", source, dest, err());
+      copy_tree(under, topdir, dest);
+      close(topdir);
+      close(top);
+      close(under);
+    }
   }
   if (prop) {
     close(fd);
@@ -907,10 +966,10 @@ void op_clone_init() {
   if (pid < 0) die("clone container init: %s", err());
   if (pid == 0) {
     close(release[1]);
-    char b;
-    // Wait until the helper has reported our pid, so our messages come after it.
-    while (read(release[0], &b, 1) < 0 && errno == EINTR) {
-    }
+    // Wait until the helper has reported our pid, so our messages come after it; the helper also tells us
+    // that pid (in our own pid namespace we are 1), for the seccomp listener's container process state.
+    int32_t mine = 0;
+    if (read_full(release[0], &mine, sizeof(mine))) g_init_pid = mine;
     close(release[0]);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("set parent-death signal: %s", err());
     if (getppid() == 1) _exit(1);  // tsrun is already gone
@@ -923,6 +982,7 @@ void op_clone_init() {
     kill(pid, SIGKILL);
     _exit(1);
   }
+  write_full(release[1], &p, sizeof(p));  // if this fails the init reads EOF and finds tsrun gone
   close(release[1]);
   _exit(0);
 }
@@ -955,14 +1015,85 @@ void op_write_file(Args a) {
   close(fd);
 }
 
+// sendmsg(2) all of `len` bytes, the fd (SCM_RIGHTS) with the first chunk. Only sendmsg: the filter is
+// loaded by now, and tsrun refuses profiles that notify sendmsg (a notified write here would wait for a
+// listener that is still reading this message).
+bool send_all_with_fd(int sock, int fd, const char* data, size_t len) {
+  bool first = true;
+  while (len > 0) {
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    struct iovec iov = {const_cast<char*>(data), len};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    if (first) {
+      memset(cbuf, 0, sizeof(cbuf));
+      msg.msg_control = cbuf;
+      msg.msg_controllen = sizeof(cbuf);
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    first = false;
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 void op_seccomp(Args a) {
   const Arg& prog = a.raw_s();
   int64_t flags = a.i();
+  int listener = static_cast<int>(a.i());
+  const char* listener_path = a.s();
+  const Arg& head = a.raw_s();
   if (prog.len % sizeof(struct sock_filter) != 0 || prog.len == 0) die("seccomp: bad program length %u", prog.len);
   struct sock_fprog fprog;
   fprog.len = static_cast<unsigned short>(prog.len / sizeof(struct sock_filter));
   fprog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(prog.s));
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, static_cast<unsigned>(flags), &fprog) < 0) die("load seccomp filter: %s", err());
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, static_cast<unsigned>(flags), &fprog);
+  if (fd < 0) die("load seccomp filter: %s", err());
+  if (!(flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) return;
+  if (listener < 0) die("seccomp: the filter has a notify fd but there is no listener socket for it");
+
+  // The container process state (runtime-spec config-linux.md): the JSON tsrun prepared, the init's pid,
+  // the container state `tsrun start` sent, in one message with the notify fd; then the connection closes.
+  const char* state = g_state && g_state_len ? g_state : "{}";
+  size_t state_len = g_state && g_state_len ? g_state_len : 2;
+  char pid[48];
+  int pn = snprintf(pid, sizeof(pid), "%d,\"state\":", g_init_pid);
+  size_t len = head.len + static_cast<size_t>(pn) + state_len + 1;
+  char* msg = static_cast<char*>(malloc(len));
+  if (!msg) die("seccomp: container process state for %s: out of memory", listener_path);
+  memcpy(msg, head.s, head.len);
+  memcpy(msg + head.len, pid, static_cast<size_t>(pn));
+  memcpy(msg + head.len + pn, state, state_len);
+  msg[len - 1] = '}';
+  if (!send_all_with_fd(listener, static_cast<int>(fd), msg, len)) die("seccomp: send the notify fd and container process state to the listener %s: %s", listener_path, err());
+  free(msg);
+  close(listener);
+  close(static_cast<int>(fd));
+}
+
+void op_capset(Args a) {
+  uint64_t eff = mask_of(a), perm = mask_of(a), inh = mask_of(a);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  data[0].effective = static_cast<uint32_t>(eff);
+  data[1].effective = static_cast<uint32_t>(eff >> 32);
+  data[0].permitted = static_cast<uint32_t>(perm);
+  data[1].permitted = static_cast<uint32_t>(perm >> 32);
+  data[0].inheritable = static_cast<uint32_t>(inh);
+  data[1].inheritable = static_cast<uint32_t>(inh >> 32);
+  if (syscall(SYS_capset, &hdr, data) != 0) die("drop the capabilities kept for loading the seccomp filter (capset): %s", err());
 }
 
 // The kernel's struct sigaction: glibc's sigaction() refuses the two real-time signals it reserves, but
@@ -1144,6 +1275,17 @@ void run(const Plan& plan) {
       case OP_RESET_SIGNALS: reset_signals(); break;
       case OP_INIT_REAPER: op_init_reaper(); break;
       case OP_EXEC: op_exec(a); break;
+      case OP_CAPSET: op_capset(a); break;
+      case OP_SET_STATE: {
+        const Arg& st = a.raw_s();
+        free(g_state);
+        g_state = static_cast<char*>(malloc(st.len + 1));
+        if (!g_state) die("plan: out of memory");
+        memcpy(g_state, st.s, st.len);
+        g_state[st.len] = 0;
+        g_state_len = st.len;
+        break;
+      }
       case OP_CLEAR_NONBLOCK: {
         int fd = static_cast<int>(a.i());
         int fl = fcntl(fd, F_GETFL);

@@ -44,7 +44,7 @@
   X(OP_SETNS_FD, 13)         /* i:fd (a pidfd or an nsfs fd), i:CLONE_NEW* flags — join them at once */ \
   X(OP_ENTER_ROOT, 14)       /* i:fd of the container's root directory — fchdir + chroot (exec) */ \
   /* --- container init, before pivot_root --- */ \
-  X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive) */ \
+  X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive, 4 = tmpcopyup) */ \
   X(OP_ROOT_PROPAGATION, 21) /* i:flags — applied to "/" (MS_SLAVE|MS_REC by default) */ \
   X(OP_ROOTFS, 22)           /* s:rootfs path — make its parent mount private, bind it on itself, remember it as the root */ \
   X(OP_DEVICE, 23)           /* s:path in rootfs, i:type(S_IF*), i:mode, i:major, i:minor, i:uid, i:gid, i:bind(1 = bind host path) */ \
@@ -73,12 +73,14 @@
   X(OP_NO_NEW_PRIVS, 54)     \
   X(OP_LOOKUP_EXEC, 55)      /* s:argv0, s:PATH — resolve the executable now so create fails early */ \
   X(OP_READY, 56)            /* tell tsrun set-up is done, close the sync socket, wait for start */ \
-  X(OP_SECCOMP, 57)          /* s:BPF program (struct sock_filter[]), i:flags */ \
+  X(OP_SECCOMP, 57)          /* s:BPF program (struct sock_filter[]), i:flags, i:listener socket fd (-1: none), s:listener path (for messages), s:container process state JSON up to "pid": — with SECCOMP_FILTER_FLAG_NEW_LISTENER the helper appends the init's pid, ,"state":<state JSON from start>} and sends it with the notify fd (SCM_RIGHTS) */ \
   X(OP_CLOEXEC_FROM, 58)     /* i:first fd — mark every fd >= first close-on-exec */ \
   X(OP_RESET_SIGNALS, 59)    /* default dispositions, empty mask */ \
   X(OP_EXEC, 60)             /* i:argc, s:argv..., i:envc, s:env... */ \
   X(OP_CLEAR_NONBLOCK, 61)   /* i:fd — stdio must be blocking for the user process */ \
-  X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */
+  X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */ \
+  X(OP_SET_STATE, 64)        /* s:state JSON — what hooks and the seccomp listener get (exec has no start message) */ \
+  X(OP_CAPSET, 63)           /* i:eff lo/hi, i:perm lo/hi, i:inh lo/hi — capset(2) only, ambient set left as it is */
 
 #define X_ENUM(name, value) name = value,
 enum TsrunMessage { TSRUN_MESSAGES(X_ENUM) };

@@ -1324,6 +1324,97 @@ static int cmd_fork_orphans(int argc, char **argv)
     return made == n ? 0 : 1;
 }
 
+/* delay SECONDS: sleep, then let `multi` go on with the next subcommand (sleep ends a `multi`). Prints
+ * nothing. */
+static int cmd_delay(int argc, char **argv)
+{
+    (void)argc;
+    double secs;
+    char *end;
+    secs = strtod(argv[0], &end);
+    if (end == argv[0] || *end != '\0' || secs < 0)
+        return usage_error("delay: bad duration '%s'", argv[0]);
+    fflush(stdout);
+    sleep_seconds(secs);
+    return 0;
+}
+
+/* sleepers N SECONDS: fork N children that each sleep SECONDS, print {"children":[pids]}, then sleep
+ * SECONDS too and reap them. Exits 0 when all children exited normally, 1 otherwise. */
+static int cmd_sleepers(int argc, char **argv)
+{
+    (void)argc;
+    unsigned long long n, secs;
+    if (parse_u64(argv[0], &n) != 0 || n > 1024)
+        return usage_error("sleepers: bad count '%s' (0..1024)", argv[0]);
+    if (parse_u64(argv[1], &secs) != 0)
+        return usage_error("sleepers: bad duration '%s' (seconds)", argv[1]);
+    fflush(NULL);
+    pid_t *kids = xmalloc((size_t)(n ? n : 1) * sizeof *kids);
+    unsigned long long made = 0;
+    for (; made < n; made++) {
+        pid_t c = fork();
+        if (c < 0) {
+            perror("probe: fork");
+            break;
+        }
+        if (c == 0) {
+            sleep_seconds((double)secs);
+            _exit(0);
+        }
+        kids[made] = c;
+    }
+    j_obj();
+    j_key("children");
+    j_arr();
+    for (unsigned long long i = 0; i < made; i++)
+        j_i64(kids[i]);
+    j_arr_end();
+    j_obj_end();
+    j_line_end();
+    fflush(stdout);
+    sleep_seconds((double)secs);
+    int rc = made == n ? 0 : 1;
+    for (unsigned long long i = 0; i < made; i++) {
+        int st;
+        while (waitpid(kids[i], &st, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = 1;
+    }
+    free(kids);
+    return rc;
+}
+
+/* hog MB [DELAY]: after DELAY seconds (default 0), allocate MB megabytes one at a time, writing every
+ * page so the memory is really charged, then print {"allocated_mb":N}. Under a memory limit the kernel's
+ * OOM killer ends it first (SIGKILL), which is what tests look for. */
+static int cmd_hog(int argc, char **argv)
+{
+    unsigned long long mb, delay = 0;
+    if (parse_u64(argv[0], &mb) != 0 || mb > 1024 * 1024)
+        return usage_error("hog: bad size '%s' (megabytes)", argv[0]);
+    if (argc > 1 && parse_u64(argv[1], &delay) != 0)
+        return usage_error("hog: bad delay '%s' (seconds)", argv[1]);
+    fflush(stdout);
+    if (delay)
+        sleep_seconds((double)delay);
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long long done = 0;
+    for (; done < mb; done++) {
+        volatile char *p = malloc(1 << 20);
+        if (!p)
+            break;
+        for (long off = 0; off < (1 << 20); off += page)
+            p[off] = (char)off;
+    }
+    j_obj();
+    jk_u64("allocated_mb", done);
+    j_obj_end();
+    j_line_end();
+    return done == mb ? 0 : 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* syscall                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -1444,6 +1535,53 @@ static int cmd_syscall(int argc, char **argv)
     j_obj_end();
     j_line_end();
     return 0;
+}
+
+/* sigsys NAME ARGS...: as `syscall`, with a SIGSYS handler installed first; a second line tells whether
+ * SIGSYS arrived and, if so, what seccomp put in it (si_code 1 = SYS_SECCOMP, the syscall, the arch and
+ * the filter's 16 bits of data in si_errno). */
+static volatile sig_atomic_t sigsys_seen;
+static volatile int sigsys_code, sigsys_syscall, sigsys_errno;
+static volatile unsigned sigsys_arch;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    sigsys_seen = 1;
+    sigsys_code = si->si_code;
+    sigsys_syscall = si->si_syscall;
+    sigsys_arch = si->si_arch;
+    sigsys_errno = si->si_errno;
+}
+
+static int cmd_sigsys(int argc, char **argv)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) != 0) {
+        perror("probe: sigaction");
+        return 1;
+    }
+    int rc = cmd_syscall(argc, argv);
+    j_obj();
+    j_key("sigsys");
+    if (sigsys_seen) {
+        j_obj();
+        jk_i64("code", sigsys_code);
+        jk_i64("syscall", sigsys_syscall);
+        jk_u64("arch", sigsys_arch);
+        jk_i64("data", sigsys_errno);
+        j_obj_end();
+    } else {
+        j_null();
+    }
+    j_obj_end();
+    j_line_end();
+    return rc;
 }
 
 static int cmd_getppid_loop(int argc, char **argv)
@@ -1924,7 +2062,11 @@ static const struct command commands[] = {
     {"cat", 0, 0, 0, cmd_cat},
     {"winsize", 0, 1, 0, cmd_winsize},
     {"fork-orphans", 1, 1, 0, cmd_fork_orphans},
+    {"hog", 1, 2, 0, cmd_hog},
+    {"sleepers", 2, 2, 0, cmd_sleepers},
+    {"delay", 1, 1, 0, cmd_delay},
     {"syscall", 1, -1, 0, cmd_syscall},
+    {"sigsys", 1, -1, 0, cmd_sigsys},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
     {"exec", 1, -1, 1, cmd_exec},
     {"record", 1, -1, 0, cmd_record},
@@ -2015,7 +2157,8 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
-              "             wait-signal echo cat fork-orphans syscall getppid-loop exec multi\n"
+              "             wait-signal echo cat fork-orphans hog sleepers delay syscall sigsys\n"
+              "             getppid-loop winsize exec multi\n"
               "host side:   record console-recv seccomp-agent\n",
               stderr);
         return 2;

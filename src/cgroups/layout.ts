@@ -20,26 +20,54 @@ function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-export function parseMountinfo(text: string): { root: string; mountPoint: string; fsType: string; superOptions: string[] }[] {
-  const out = [];
+export interface MountEntry {
+  root: string;
+  mountPoint: string;
+  fsType: string;
+  superOptions: string[];
+  dev: [number, number]; // the superblock's device (major, minor)
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
   for (const line of text.split("\n")) {
     if (!line) continue;
     const [left, right] = line.split(" - ");
     if (!left || !right) continue;
     const f = left.split(" ");
     const r = right.split(" ");
-    out.push({ root: unescape(f[3] ?? ""), mountPoint: unescape(f[4] ?? ""), fsType: r[0] ?? "", superOptions: (r[2] ?? "").split(",") });
+    const [major = 0, minor = 0] = (f[2] ?? "0:0").split(":").map(Number);
+    out.push({ root: unescape(f[3] ?? ""), mountPoint: unescape(f[4] ?? ""), fsType: r[0] ?? "", superOptions: (r[2] ?? "").split(","), dev: [major, minor] });
   }
   return out;
 }
 
 const KNOWN_V1 = new Set(["cpuset", "cpu", "cpuacct", "io", "blkio", "memory", "devices", "freezer", "net_cls", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"]);
 
-export function detectLayout(mountinfo = fs.readFileSync("/proc/self/mountinfo", "utf8"), cgroupFile = fs.readFileSync("/proc/self/cgroup", "utf8")): CgroupLayout {
+// A mount can be listed yet hidden under a later one (a cgroup2 mounted over /sys/fs/cgroup in a private
+// mount namespace leaves the v1 mounts below it listed): it counts only if its mount point shows its own
+// superblock.
+export function isVisible(m: MountEntry): boolean {
+  try {
+    const dev = fs.statSync(m.mountPoint).dev;
+    const [major, minor] = m.dev;
+    // glibc's makedev
+    return dev === (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 0x100000000000;
+  } catch {
+    return false;
+  }
+}
+
+export function detectLayout(
+  mountinfo = fs.readFileSync("/proc/self/mountinfo", "utf8"),
+  cgroupFile = fs.readFileSync("/proc/self/cgroup", "utf8"),
+  visible: (m: MountEntry) => boolean = isVisible,
+): CgroupLayout {
   const v1: V1Hierarchy[] = [];
   let unified: CgroupLayout["unified"];
   const seen = new Set<string>();
   for (const m of parseMountinfo(mountinfo)) {
+    if ((m.fsType === "cgroup2" || m.fsType === "cgroup") && !visible(m)) continue;
     if (m.fsType === "cgroup2") {
       if (!unified) unified = { mountPoint: m.mountPoint, root: m.root };
     } else if (m.fsType === "cgroup") {

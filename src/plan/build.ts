@@ -6,7 +6,7 @@
 //                   createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
-//   wait for start: startContainer hooks, seccomp, signals, fds, exec.
+//   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
 import * as fs from "fs";
 import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
@@ -31,7 +31,9 @@ export interface BuildOptions {
   // For a mount of type "cgroup": the container's cgroup directory per hierarchy, and the host mode.
   cgroupDirs: Record<string, string>;
   cgroupMode: "v1" | "v2" | "hybrid";
-  seccomp?: { program: Buffer; flags: number };
+  // The compiled filter; with SCMP_ACT_NOTIFY, the listener socket tsrun connected (an fd of the helper),
+  // its path (for messages) and the start of the container process state sent to it.
+  seccomp?: SeccompPlan;
   init?: boolean; // --init: a reaping PID 1 in front of the user process
   warn: (msg: string) => void;
 }
@@ -120,6 +122,8 @@ function rlimitValue(v: number): number {
   return v >= 2 ** 63 ? -1 : v;
 }
 
+const SYS_ADMIN = capMask(["CAP_SYS_ADMIN"], () => undefined);
+
 function splitMask(m: bigint): [number, number] {
   return [Number(m & 0xffffffffn), Number((m >> 32n) & 0xffffffffn)];
 }
@@ -177,7 +181,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
     if (!fs.existsSync(source)) throw new Error(`${where}: bind source ${source} does not exist`);
   }
   const kind = parsed.bind ? 2 : 0;
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0));
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0));
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
@@ -213,7 +217,7 @@ export function buildPlan(o: BuildOptions): Plan {
   const userns = hasNamespace(spec, "user");
 
   // ---- host context (the set-up helper)
-  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
@@ -304,21 +308,21 @@ export function buildPlan(o: BuildOptions): Plan {
   if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
   const env = processEnv(spec, o.rootfs);
-  credentialOps(plan, proc, env, userns, o.warn);
+  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.warn, o.seccomp);
   plan.add(Op.PDEATHSIG, 0);
 
   // ---- wait for `tsrun start`, then exec
   plan.add(Op.READY);
   for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
   if (o.init) plan.add(Op.INIT_REAPER);
-  execOps(plan, proc, env, o.extraFds, o.seccomp);
+  execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
   return plan;
 }
 
 // The user process's identity, in runc's order: umask, bounding set, keep capabilities across the uid
 // change, groups/gid/uid, cwd (after the uid change, so it is checked with the user's rights), the
 // capability sets, the executable looked up (so a missing one fails now), no_new_privs.
-export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, warn: (m: string) => void): void {
+export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, warn: (m: string) => void, seccomp?: SeccompPlan): CapSets | undefined {
   const uid = proc.user?.uid ?? 0;
   const gid = proc.user?.gid ?? 0;
   plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
@@ -332,25 +336,49 @@ export function credentialOps(plan: Plan, proc: Process, env: readonly string[],
   plan.add(Op.SET_USER, uid, gid, ...(setgroupsDenied ? [-1] : Plan.list(groups)));
   plan.add(Op.CHDIR, proc.cwd);
   plan.add(Op.KEEPCAPS, 0);
-  plan.add(
-    Op.CAPS,
-    ...splitMask(capMask(caps.effective, warnCap)),
-    ...splitMask(capMask(caps.permitted, warnCap)),
-    ...splitMask(capMask(caps.inheritable, warnCap)),
-    ...splitMask(capMask(caps.ambient, warnCap)),
-  );
+  const effective = capMask(caps.effective, warnCap);
+  const permitted = capMask(caps.permitted, warnCap);
+  const inheritable = capMask(caps.inheritable, warnCap);
+  // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN. runc (standard_init_linux.go) loads the filter before
+  // dropping capabilities when noNewPrivileges is false, so every set-up step after it (setuid, capset,
+  // the exec lookup, the wait for start, startContainer hooks) runs under the container's filter. tsrun keeps
+  // the filter last instead: the process keeps CAP_SYS_ADMIN in its effective and permitted sets until the
+  // filter is loaded, right before exec, and then drops it with one capset(2) (OP_CAPSET, in execOps). So a
+  // profile must allow capset and execve, as it must with runc; the user and the other capabilities are
+  // already as configured while the init waits for start.
+  const adminForSeccomp = seccomp !== undefined && !proc.noNewPrivileges && (effective & SYS_ADMIN) === 0n;
+  const held = adminForSeccomp ? SYS_ADMIN : 0n;
+  plan.add(Op.CAPS, ...splitMask(effective | held), ...splitMask(permitted | held), ...splitMask(inheritable), ...splitMask(capMask(caps.ambient, warnCap)));
   const pathEnv = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
   plan.add(Op.LOOKUP_EXEC, proc.args[0]!, pathEnv);
   if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS);
+  return adminForSeccomp ? { effective, permitted, inheritable } : undefined;
+}
+
+export interface SeccompPlan {
+  program: Buffer;
+  flags: number;
+  listener?: { fd: number; path: string; stateHead: string };
+}
+
+interface CapSets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
 }
 
 // The last steps before the user's program: default signals, blocking stdio, every fd but stdio and the
 // passed ones close-on-exec, the seccomp filter last, exec.
-export function execOps(plan: Plan, proc: Process, env: readonly string[], extraFds: number, seccomp?: { program: Buffer; flags: number }): void {
+export function execOps(plan: Plan, proc: Process, env: readonly string[], extraFds: number, seccomp?: SeccompPlan, dropAfterSeccomp?: CapSets): void {
   plan.add(Op.RESET_SIGNALS);
   for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
   plan.add(Op.CLOEXEC_FROM, 3 + extraFds);
-  if (seccomp) plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
+  if (seccomp) {
+    const l = seccomp.listener;
+    plan.add(Op.SECCOMP, seccomp.program, seccomp.flags, l?.fd ?? -1, l?.path ?? "", l?.stateHead ?? "");
+    // the capabilities credentialOps kept for loading the filter (CAP_SYS_ADMIN without no_new_privs)
+    if (dropAfterSeccomp) plan.add(Op.CAPSET, ...splitMask(dropAfterSeccomp.effective), ...splitMask(dropAfterSeccomp.permitted), ...splitMask(dropAfterSeccomp.inheritable));
+  }
   plan.add(Op.EXEC, ...Plan.list(proc.args), ...Plan.list(env));
 }
 
@@ -370,7 +398,8 @@ export interface ExecBuildOptions {
   consoleFd?: number;
   nsFlags: number; // CLONE_NEW* of the namespaces to join (those that differ from tsrun's own)
   cgroupProcs: string[];
-  seccomp?: { program: Buffer; flags: number };
+  seccomp?: SeccompPlan;
+  state?: string; // the container state JSON, for the seccomp notify listener
   warn: (msg: string) => void;
 }
 
@@ -379,7 +408,7 @@ export interface ExecBuildOptions {
 export function buildExecPlan(o: ExecBuildOptions): Plan {
   const plan = new Plan();
   const { proc } = o;
-  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   rlimitOps(plan, proc);
@@ -391,9 +420,10 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   consoleOps(plan, proc, o.consoleFd, false);
   const env = [...(proc.env ?? [])];
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(o.rootfs, proc.user?.uid ?? 0)}`);
-  credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.warn);
+  const dropAfterSeccomp = credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.warn, o.seccomp);
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
   plan.add(Op.PDEATHSIG, 0);
-  execOps(plan, proc, env, o.extraFds, o.seccomp);
+  if (o.state !== undefined) plan.add(Op.SET_STATE, o.state);
+  execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
   return plan;
 }

@@ -54,7 +54,6 @@ const PROPAGATION: Record<string, number> = {
 const UNSUPPORTED = new Set([
   "idmap",
   "ridmap",
-  "tmpcopyup",
   "rro",
   "rrw",
   "rnosuid",
@@ -75,9 +74,10 @@ const UNSUPPORTED = new Set([
   "rsymfollow",
 ]);
 
-export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION)].sort();
+export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), "tmpcopyup"].sort();
 
 export interface ParsedMount {
+  tmpcopyup: boolean; // runc's extension: a tmpfs starts with the contents of the directory it covers
   flags: number;
   propagation: number;
   data: string;
@@ -89,8 +89,12 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   let flags = 0;
   let propagation = 0;
   const data: string[] = [];
+  let tmpcopyup = false;
   for (const o of options ?? []) {
-    if (o in FLAGS) {
+    if (o === "tmpcopyup") {
+      if (type !== "tmpfs") throw new Error(`${where}: mount option "tmpcopyup" is for tmpfs mounts only`);
+      tmpcopyup = true;
+    } else if (o in FLAGS) {
       const [clear, f] = FLAGS[o]!;
       flags = clear ? flags & ~f : flags | f;
     } else if (o in PROPAGATION) {
@@ -103,7 +107,7 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   }
   const bind = type === "bind" || (flags & MS.BIND) !== 0;
   if (bind) flags |= MS.BIND;
-  return { flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0 };
+  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0 };
 }
 
 // A destination inside the rootfs, as a clean absolute path. ".." may not climb above the root:

@@ -5,11 +5,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { createCgroups, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
 import { detectLayout } from "../cgroups/layout";
+import { applyResources } from "../cgroups/resources";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks } from "../hooks";
 import { native, sealedHelper } from "../native";
 import { buildPlan, idMapText } from "../plan/build";
 import { Msg } from "../plan/opcodes";
+import type { Compiled } from "../seccomp/compile";
+import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
 import { ContainerRecord, procStat, stateOf } from "../state/store";
 import { Channel } from "./channel";
@@ -43,6 +46,7 @@ export interface Created {
 
 export function create(ctx: Context, o: CreateOptions): Created {
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
+  const seccomp = compileSeccomp(ctx, spec); // an invalid profile fails here, before anything exists
   const lock = ctx.store.claim(o.id);
   const record: ContainerRecord = {
     id: o.id,
@@ -60,7 +64,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const cleanup: (() => void)[] = [];
   try {
     ctx.store.write(record);
-    createInit(ctx, o, spec, record, cleanup);
+    createInit(ctx, o, spec, record, cleanup, seccomp);
     record.creating = false;
     ctx.store.write(record);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
@@ -82,7 +86,7 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
     }
   }
   try {
-    removeCgroups(record.cgroup.created);
+    removeCgroups(record.cgroup);
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
@@ -96,19 +100,35 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
   ctx.store.remove(record.id);
 }
 
+// linux.seccomp compiled, from the cache under the state root when it was compiled before.
+function compileSeccomp(ctx: Context, spec: Spec): Compiled | undefined {
+  if (!spec.linux?.seccomp) return undefined;
+  ctx.store.ensureRoot();
+  let compiled: Compiled | undefined;
+  try {
+    compiled = compileForProcess(spec, { stateRoot: ctx.store.root });
+  } catch (e) {
+    throw new TsrunError(messageOf(e));
+  }
+  if (compiled) for (const line of describeCompiled(compiled)) ctx.logger.debug(line);
+  return compiled;
+}
+
 // fds handed to the helper: 0-2, then --preserve-fds (and systemd's LISTEN_FDS) as they are, then ours.
 function extraFdCount(o: CreateOptions): number {
   const listen = Number(process.env.LISTEN_FDS ?? 0);
   return (o.preserveFds ?? 0) + (Number.isInteger(listen) && listen > 0 ? listen : 0);
 }
 
-function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[]): void {
+function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined): void {
   const n = native();
   const layout = detectLayout();
   if (ctx.systemdCgroup) throw new TsrunError("--systemd-cgroup: systemd is not running on this host; tsrun manages cgroups through cgroupfs only");
   const dirs = resolveCgroupPaths(spec.linux?.cgroupsPath, record.id, layout);
   record.cgroup = createCgroups(dirs);
   ctx.store.write(record);
+  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
+  applyResources(record.cgroup.dirs, spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
   const extra = extraFdCount(o);
   for (let fd = 3; fd < 3 + extra; fd++) {
@@ -145,6 +165,23 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   } else if (o.consoleSocket) {
     throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
   }
+  // SCMP_ACT_NOTIFY: connected now, so a listener that is not there fails create; tsrun-init sends the
+  // notify fd and the container process state on it once the filter is loaded (at start).
+  let listenerSock: number | undefined;
+  let listener: { fd: number; path: string; stateHead: string } | undefined;
+  if (seccomp?.listener) {
+    const where = "config.json: linux.seccomp.listenerPath";
+    try {
+      listenerSock = n.connectUnix(seccomp.listener.path);
+    } catch (e) {
+      throw new TsrunError(`${where}: ${messageOf(e)}`);
+    }
+    cleanup.push(() => {
+      if (listenerSock !== undefined) closeQuietly(listenerSock);
+      listenerSock = undefined;
+    });
+    listener = { fd: (consoleFd ?? stateDirFd) + 1, path: seccomp.listener.path, stateHead: containerProcessStateHead(seccomp.listener.metadata) };
+  }
 
   const plan = buildPlan({
     id: record.id,
@@ -161,6 +198,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     cgroupDirs: record.cgroup.dirs,
     cgroupMode: layout.mode,
     init: o.init === true,
+    ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags, ...(listener ? { listener } : {}) } } : {}),
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
@@ -173,6 +211,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
   fds.push(theirs, dirFd);
   if (consoleSock !== undefined) fds.push(consoleSock);
+  if (listenerSock !== undefined) fds.push(listenerSock);
   const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
   let helper: number;
   let shim: ShimClient | undefined;
@@ -189,6 +228,9 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   } finally {
     fs.closeSync(theirs);
     fs.closeSync(dirFd);
+    // Only the init may hold the listener connection: the listener may read until it closes.
+    if (listenerSock !== undefined) closeQuietly(listenerSock);
+    listenerSock = undefined;
   }
   // The shim reaps its own children; tsrun reaps only what it started itself.
   let helperReaped = shim !== undefined;
@@ -264,6 +306,14 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
       default:
         throw new TsrunError(`unexpected message ${f.type} from container init`);
     }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
   }
 }
 

@@ -24,40 +24,29 @@ export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
     const status = ctx.store.status(record);
     if ((status === "running" || status === "paused") && !o.force)
       throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
-    if (status !== "stopped") killAndWait(record, status === "paused");
-    else if (!hasNewNamespace(record.config, "pid")) signalAll(record, 9); // leftovers sharing our pid namespace
+    if (status !== "stopped") killAndWait(ctx, record);
+    else if (!hasNewNamespace(record.config, "pid")) signalAll(record, 9, (m) => ctx.logger.warn(m)); // leftovers sharing our pid namespace
     destroy(ctx, record);
   } finally {
     lock.release();
   }
 }
 
-function killAndWait(record: ContainerRecord, paused: boolean): void {
-  signalAll(record, 9);
+// SIGKILL to the cgroup (which thaws a paused container so its processes can die) and to the init.
+function killAndWait(ctx: Context, record: ContainerRecord): void {
+  signalAll(record, 9, (m) => ctx.logger.warn(m));
   try {
     signalInit(record, 9);
   } catch {
     // already gone
   }
-  if (paused) thaw(record);
   if (!waitGone(record, 10_000)) throw new TsrunError(`container ${record.id}: init ${record.pid} did not exit after SIGKILL`);
-}
-
-function thaw(record: ContainerRecord): void {
-  for (const [key, dir] of Object.entries(record.cgroup.dirs)) {
-    try {
-      if (key === "") fs.writeFileSync(`${dir}/cgroup.freeze`, "0");
-      else if (key.split(",").includes("freezer")) fs.writeFileSync(`${dir}/freezer.state`, "THAWED");
-    } catch {
-      // no freezer in this hierarchy
-    }
-  }
 }
 
 export function destroy(ctx: Context, record: ContainerRecord): void {
   const errors: string[] = [];
   try {
-    removeCgroups(record.cgroup.created);
+    removeCgroups(record.cgroup);
   } catch (e) {
     errors.push(messageOf(e));
   }

@@ -13,6 +13,7 @@ import { ContainerRecord, procStat } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
+import { compileForProcess, containerProcessStateHead } from "../seccomp/process";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
 
@@ -153,7 +154,20 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       closeLater.push(consoleSock);
       if (ptyPair) closeLater.push(ptyPair[0]);
     }
+    // The container's seccomp profile (compiled, or from the cache create filled); with NOTIFY, the listener
+    // gets this process's notify fd too, as runc does.
+    const compiled = compileForProcess(record.config, { stateRoot: ctx.store.root });
+    let listenerSock: number | undefined;
+    if (compiled?.listener) {
+      try {
+        listenerSock = n.connectUnix(compiled.listener.path);
+      } catch (e) {
+        throw new TsrunError(`config.json: linux.seccomp.listenerPath: ${messageOf(e)}`);
+      }
+      closeLater.push(listenerSock);
+    }
     const syncFd = 3 + extra;
+    const listenerFd = syncFd + (consoleSock !== undefined ? 4 : 3);
     const plan = buildExecPlan({
       spec: record.config,
       proc,
@@ -165,6 +179,16 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       ...(consoleSock !== undefined ? { consoleFd: syncFd + 3 } : {}),
       nsFlags,
       cgroupProcs: subCgroupProcs(record, o.cgroup),
+      ...(compiled
+        ? {
+            seccomp: {
+              program: compiled.program,
+              flags: compiled.flags,
+              ...(compiled.listener && listenerSock !== undefined ? { listener: { fd: listenerFd, path: compiled.listener.path, stateHead: containerProcessStateHead(compiled.listener.metadata) } } : {}),
+            },
+            state: JSON.stringify(ctx.store.state(record)),
+          }
+        : {}),
       warn: (m) => ctx.logger.warn(m),
     });
     if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`exec plan: ${line}`);
@@ -174,6 +198,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
     fds.push(theirs, pidfd, rootFd);
     if (consoleSock !== undefined) fds.push(consoleSock);
+    if (listenerSock !== undefined) fds.push(listenerSock);
     const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
     // A detached process of a shim-supervised container is started by the shim, which then reaps it.
     const shim = o.detach && record.shimPid ? ShimClient.connect(ctx.store.dir(o.id)) : undefined;

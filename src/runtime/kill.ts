@@ -17,10 +17,12 @@ export function kill(ctx: Context, id: string, signal: string | number = "SIGTER
   }
   const record = ctx.store.read(id);
   const status = ctx.store.status(record);
-  if (status === "stopped" || status === "creating") throw new TsrunError("container not running");
-  if (o.all) {
-    signalAll(record, sig);
+  // --all also reaches what outlives the init (a shared pid namespace); with nothing left it is not an
+  // error (runc 1.2+)
+  if (o.all && status !== "creating") {
+    signalAll(record, sig, (m) => ctx.logger.warn(m));
     return;
   }
+  if (status === "stopped" || status === "creating") throw new TsrunError("container not running");
   signalInit(record, sig);
 }

@@ -3,6 +3,7 @@
 // create and every mutating command hold flock(LOCK_EX) on it, so two tsrun processes never race.
 import * as fs from "fs";
 import * as path from "path";
+import { isFrozen } from "../cgroups/freezer";
 import { TsrunError } from "../errors";
 import { native } from "../native";
 import type { Spec } from "../spec/schema";
@@ -155,8 +156,9 @@ export class Store {
       return Lock.isHeld(this.dir(record.id)) ? "creating" : "stopped";
     }
     if (record.exit || !processAlive(record.pid, record.startTime)) return "stopped";
+    // a created container can be paused too (runc): the freezer is asked first
+    if (isFrozen(record.cgroup.dirs)) return "paused";
     if (fs.existsSync(path.join(this.dir(record.id), START_SOCKET))) return "created";
-    if (isFrozen(record)) return "paused";
     return "running";
   }
 
@@ -203,21 +205,6 @@ export function procStat(pid: number): { state: string; startTime: string } | un
 export function processAlive(pid: number, startTime: string): boolean {
   const st = procStat(pid);
   return st !== undefined && st.startTime === startTime && st.state !== "Z" && st.state !== "X";
-}
-
-function isFrozen(record: ContainerRecord): boolean {
-  for (const [key, dir] of Object.entries(record.cgroup.dirs)) {
-    try {
-      if (key === "") {
-        if (/^frozen 1$/m.test(fs.readFileSync(path.join(dir, "cgroup.events"), "utf8"))) return true;
-      } else if (key.split(",").includes("freezer")) {
-        if (fs.readFileSync(path.join(dir, "freezer.state"), "utf8").trim() === "FROZEN") return true;
-      }
-    } catch {
-      // no freezer there
-    }
-  }
-  return false;
 }
 
 // flock on the container's directory.

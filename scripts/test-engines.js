@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// `npm run test:engines`: the engine suite (engines/engines.test.ts) as TAP, then the closing line
+// `N passed, M failed`. Needs root and Debian's containerd, podman (with conmon) and umoci.
+"use strict";
+const { spawn, spawnSync } = require("child_process");
+const path = require("path");
+
+const missing = ["containerd", "ctr", "podman", "conmon", "umoci", "python3"].filter((c) => spawnSync("sh", ["-c", `command -v ${c}`]).status !== 0);
+if (missing.length) {
+  console.error(`test:engines needs ${missing.join(", ")} (apt-get install containerd podman umoci)`);
+  process.exit(1);
+}
+const child = spawn(process.execPath, ["--test", "--test-reporter=tap", path.join(__dirname, "..", "dist", "engines", "engines.test.js")], { stdio: ["ignore", "pipe", "inherit"] });
+let pass = 0;
+let fail = 0;
+let buf = "";
+child.stdout.on("data", (d) => {
+  process.stdout.write(d);
+  buf += d.toString();
+});
+child.on("exit", (code) => {
+  const m = (re) => Number((re.exec(buf) || [])[1] || 0);
+  pass = m(/^# pass (\d+)/m);
+  fail = m(/^# fail (\d+)/m);
+  console.log(`${pass} passed, ${fail} failed`);
+  process.exit(code === 0 && fail === 0 ? 0 : 1);
+});
