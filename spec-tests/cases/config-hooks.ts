@@ -41,15 +41,19 @@ function stateOf(r: HookRecord): State {
 
 interface HookChecks {
   afterCreate?: (ctx: CaseContext) => void;
-  afterStart?: (ctx: CaseContext) => void;
+  whenStartReturns?: (ctx: CaseContext) => void; // the records as they are the moment start returns
+  afterStart?: (ctx: CaseContext) => void; // once the user program has printed what it saw
   afterDelete?: (ctx: CaseContext) => void;
 }
 
-// One container with every hook; the case's checks run after create, after start and after delete.
+// One container with every hook; the case's checks run after create, the moment start returns, once the
+// user program has run, and after delete.
 function hooked(id: string, spec: string, level: Level, title: string, checks: HookChecks): Case {
   const steps: Step[] = [{ op: "create" }];
   if (checks.afterCreate) steps.push({ op: "check", what: "after create", check: checks.afterCreate });
   steps.push({ op: "start" });
+  if (checks.whenStartReturns) steps.push({ op: "check", what: "when start returns", check: checks.whenStartReturns });
+  steps.push({ op: "waitOutput", pattern: /"path":"\/hooks\.log"/ });
   if (checks.afterStart) steps.push({ op: "check", what: "after start", check: checks.afterStart });
   steps.push({ op: "kill", signal: "SIGKILL" }, { op: "waitExit" }, { op: "delete" });
   if (checks.afterDelete) steps.push({ op: "check", what: "after delete", check: checks.afterDelete });
@@ -240,7 +244,7 @@ export const configHooks: Case[] = [
     },
   }),
   hooked("config.hooks.poststart.after-process", "config.md#poststart", "MUST", "poststart hooks run after the user-specified program has been executed, before start returns", {
-    afterStart: (ctx) => {
+    whenStartReturns: (ctx) => {
       const rs = records(ctx, "poststart");
       eq(rs.length, 2, "poststart hooks run when start returned");
       for (const r of rs) eq(r.target?.cmdline, ["/probe", ...HOOKED_ARGS], `${r.argv[0]}: the container process's command line`);
