@@ -114,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     runtimes: reports,
   };
   if (opts.out) fs.writeFileSync(opts.out, matrixDocument(matrix, ALL_RULES.length));
-  if (opts.json) fs.writeFileSync(opts.json, resultsJson(matrix));
+  if (opts.json) fs.writeFileSync(opts.json, resultsJson(matrix, { workDir: run.workDir, cgroupParent: run.cgroupParent }));
   return exitCode;
 }
 

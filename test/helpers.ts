@@ -166,19 +166,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-// What a spec-tests run may leave: its cgroup parents and its work directories. Compared before and after.
-export function specTestsLeftovers(): string[] {
-  const out: string[] = [];
-  for (const c of fs.readdirSync("/sys/fs/cgroup")) {
-    const d = `/sys/fs/cgroup/${c}`;
-    try {
-      for (const e of fs.readdirSync(d)) if (e.startsWith("spec-tests-")) out.push(path.join(d, e));
-    } catch {
-      // not a directory
-    }
-  }
-  for (const e of fs.readdirSync(os.tmpdir())) if (e.startsWith("spec-tests-")) out.push(path.join(os.tmpdir(), e));
-  return out.sort();
+// What is left of a spec-tests run (its --json names its work directory and cgroup parent): other runs, from
+// other worktrees on this host, may be going on at the same time and are not looked at.
+export function specTestsLeftovers(run: { workDir: string; cgroupParent: string }): string[] {
+  const dirs = fs.readdirSync("/sys/fs/cgroup").map((c) => path.join("/sys/fs/cgroup", c, run.cgroupParent));
+  return [run.workDir, ...dirs].filter((d) => fs.existsSync(d));
 }
 
 export function nsInode(pid: number | "self", ns: string): number {

@@ -154,10 +154,12 @@ function mdCell(s: string): string {
   return oneLine(s).replace(/\|/g, "\\|").replace(/</g, "&lt;");
 }
 
-export function resultsJson(m: MatrixInput): string {
+// The results, and where the run worked (so that a caller can check that nothing of it is left).
+export function resultsJson(m: MatrixInput, run: { workDir: string; cgroupParent: string }): string {
   return `${JSON.stringify(
     {
       generated: m.generated,
+      run,
       host: m.host,
       command: m.command,
       cases: m.cases.map((c) => ({ id: c.id, level: c.level, spec: c.spec, title: c.title })),
