@@ -22,7 +22,7 @@ export function call(cmd: string, args: string[], o: { input?: string; env?: Nod
   return { code: r.status ?? 128 + (r.signal ? os.constants.signals[r.signal] : 0), stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-function must(r: Result, what: string): Result {
+export function must(r: Result, what: string): Result {
   if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr.trim()}`);
   return r;
 }
@@ -365,7 +365,7 @@ export function unmountUnder(dir: string): void {
 }
 
 // Removes a cgroup parent this suite's containers were placed under (and anything left inside it).
-function removeCgroupParent(name: string): void {
+export function removeCgroupParent(name: string): void {
   for (const c of fs.readdirSync("/sys/fs/cgroup")) {
     const d = path.join("/sys/fs/cgroup", c, name);
     if (!fs.existsSync(d)) continue;
