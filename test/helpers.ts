@@ -166,6 +166,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+// What a spec-tests run may leave: its cgroup parents and its work directories. Compared before and after.
+export function specTestsLeftovers(): string[] {
+  const out: string[] = [];
+  for (const c of fs.readdirSync("/sys/fs/cgroup")) {
+    const d = `/sys/fs/cgroup/${c}`;
+    try {
+      for (const e of fs.readdirSync(d)) if (e.startsWith("spec-tests-")) out.push(path.join(d, e));
+    } catch {
+      // not a directory
+    }
+  }
+  for (const e of fs.readdirSync(os.tmpdir())) if (e.startsWith("spec-tests-")) out.push(path.join(os.tmpdir(), e));
+  return out.sort();
+}
+
 export function nsInode(pid: number | "self", ns: string): number {
   return Number(/\[(\d+)\]/.exec(fs.readlinkSync(`/proc/${pid}/ns/${ns}`))![1]);
 }

@@ -10,11 +10,17 @@
  * Every line printed (except the plain-text protocol of `echo`, `cat` and
  * `wait-signal`) is a single JSON value.  Usage errors go to stderr and exit
  * with status 2.
+ *
+ * Host side, for the conformance harness: `record` (a hook that appends what
+ * it sees to a file), `console-recv` (a --console-socket) and `seccomp-agent`
+ * (a seccomp listenerPath); the last two print "ready" once listening.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,12 +32,15 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <linux/seccomp.h>
 
 extern char **environ;
 
@@ -557,6 +566,58 @@ static void emit_lines(const char *key, const char *path)
     free(buf);
 }
 
+/* The namespace inodes of a process, PROC being "/proc/self" or "/proc/PID". */
+static void emit_namespaces(const char *key, const char *proc)
+{
+    j_key(key);
+    j_obj();
+    for (size_t i = 0; i < sizeof ns_names / sizeof ns_names[0]; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "%s/ns/%s", proc, ns_names[i]);
+        j_key(ns_names[i]);
+        char *t = read_link(path);
+        const char *br = t ? strchr(t, '[') : NULL;
+        if (br)
+            j_u64(strtoull(br + 1, NULL, 10));
+        else
+            j_null();
+        free(t);
+    }
+    j_obj_end();
+}
+
+/* Scheduling facts: policy and priority (sched_getscheduler/sched_getparam),
+ * nice value, I/O priority (class << 13 | data) and the CPUs allowed. */
+static void emit_sched(const char *status)
+{
+    j_key("sched");
+    j_obj();
+    int pol = sched_getscheduler(0);
+    struct sched_param sp;
+    jk_i64("policy", pol & ~SCHED_RESET_ON_FORK);
+    jk_bool("resetOnFork", pol >= 0 && (pol & SCHED_RESET_ON_FORK) != 0);
+    if (sched_getparam(0, &sp) == 0)
+        jk_i64("priority", sp.sched_priority);
+    else
+        jk_null("priority");
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno)
+        jk_null("nice");
+    else
+        jk_i64("nice", nice);
+    long io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+    if (io < 0) {
+        jk_null("ioprioClass");
+        jk_null("ioprioLevel");
+    } else {
+        jk_i64("ioprioClass", io >> 13);
+        jk_i64("ioprioLevel", io & 0x1fff);
+    }
+    j_obj_end();
+    emit_status_string(status, "cpusAllowed", "Cpus_allowed_list");
+}
+
 static int cmd_facts(int argc, char **argv)
 {
     (void)argc;
@@ -620,9 +681,11 @@ static int cmd_facts(int argc, char **argv)
     if (uname(&u) == 0) {
         jk_str("hostname", u.nodename);
         jk_str("domainname", u.domainname);
+        jk_str("machine", u.machine);
     } else {
         jk_null("hostname");
         jk_null("domainname");
+        jk_null("machine");
     }
 
     char *cwd = getcwd(NULL, 0);
@@ -675,6 +738,7 @@ static int cmd_facts(int argc, char **argv)
     free(oom);
 
     jk_i64("personality", personality(0xffffffff));
+    emit_sched(status);
 
     j_key("rlimits");
     j_obj();
@@ -692,21 +756,7 @@ static int cmd_facts(int argc, char **argv)
     }
     j_obj_end();
 
-    j_key("namespaces");
-    j_obj();
-    for (size_t i = 0; i < sizeof ns_names / sizeof ns_names[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/ns/%s", ns_names[i]);
-        j_key(ns_names[i]);
-        char *t = read_link(path);
-        const char *br = t ? strchr(t, '[') : NULL;
-        if (br)
-            j_u64(strtoull(br + 1, NULL, 10));
-        else
-            j_null();
-        free(t);
-    }
-    j_obj_end();
+    emit_namespaces("namespaces", "/proc/self");
 
     emit_fds();
 
@@ -1569,6 +1619,422 @@ static int cmd_exec(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------ */
+/* host-side helpers: hook recorder, console socket, seccomp agent           */
+/* ------------------------------------------------------------------------ */
+
+static int g_argc;
+static char **g_argv;
+
+/* Reads all of fd (up to max bytes) into a NUL-terminated malloc'd buffer. */
+static char *read_fd_all(int fd, size_t max, size_t *lenp)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max)
+                break;
+            cap = cap * 2 > max ? max : cap * 2;
+            buf = xrealloc(buf, cap + 1);
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    *lenp = len;
+    return buf;
+}
+
+static long long monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The cmdline of /proc/PID as a JSON array (null when unreadable). */
+static void emit_cmdline(const char *key, const char *proc)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/cmdline", proc);
+    int err;
+    size_t len = 0;
+    char *buf = read_all(path, READ_LIMIT, &len, &err);
+    j_key(key);
+    if (!buf) {
+        j_null();
+        return;
+    }
+    j_arr();
+    for (size_t i = 0; i < len;) {
+        size_t n = strnlen(buf + i, len - i);
+        j_strn(buf + i, n);
+        i += n + 1;
+    }
+    j_arr_end();
+    free(buf);
+}
+
+/* The mount points in /proc/PID/mountinfo, in order (null when unreadable). */
+static void emit_mount_points(const char *key, const char *proc)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/mountinfo", proc);
+    int err;
+    char *buf = read_all(path, BIG_LIMIT, NULL, &err);
+    j_key(key);
+    if (!buf) {
+        j_null();
+        return;
+    }
+    j_arr();
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f = line;
+        for (int i = 0; i < 4 && f; i++) {
+            f = strchr(f, ' ');
+            if (f)
+                f++;
+        }
+        if (!f)
+            continue;
+        char *end = strchr(f, ' ');
+        if (end)
+            *end = '\0';
+        unescape_octal(f);
+        j_str(f);
+    }
+    j_arr_end();
+    free(buf);
+}
+
+/*
+ * probe record FILE [PATH...]: for hooks.  Reads stdin (the container state),
+ * then appends one JSON line to FILE: the full argv, env, stdin, own pid,
+ * cwd, root, hostname, namespaces and mount points; for the pid found in the state
+ * ("target"), its root, exe, cmdline, namespaces and mount points as seen
+ * from here; and
+ * whether each PATH exists.  Prints nothing on stdout.
+ */
+static int cmd_record(int argc, char **argv)
+{
+    size_t len = 0;
+    char *in = read_fd_all(0, BIG_LIMIT, &len);
+    int fd = open(argv[0], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "probe: record: open %s: %s\n", argv[0], strerror(errno));
+        free(in);
+        return 1;
+    }
+    static char line_buf[1 << 20]; /* one write(2) per record: appends never interleave */
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    close(fd);
+    setvbuf(stdout, line_buf, _IOFBF, sizeof line_buf);
+
+    j_obj();
+    jk_i64("time", monotonic_ns());
+    j_key("argv");
+    j_arr();
+    for (int i = 0; i < g_argc; i++)
+        j_str(g_argv[i]);
+    j_arr_end();
+    j_key("env");
+    j_arr();
+    for (char **e = environ; e && *e; e++)
+        j_str(*e);
+    j_arr_end();
+    j_key("stdin");
+    j_strn(in, len);
+    jk_i64("pid", getpid());
+    char *cwd = getcwd(NULL, 0);
+    jk_str("cwd", cwd);
+    free(cwd);
+    char *root = read_link("/proc/self/root");
+    jk_str("root", root);
+    free(root);
+    struct utsname u;
+    jk_str("hostname", uname(&u) == 0 ? u.nodename : NULL);
+    emit_namespaces("namespaces", "/proc/self");
+    emit_mount_points("mountPoints", "/proc/self");
+
+    j_key("target");
+    const char *pp = strstr(in, "\"pid\"");
+    long long tpid = -1;
+    if (pp) {
+        pp = strchr(pp + 5, ':');
+        if (pp)
+            tpid = strtoll(pp + 1, NULL, 10);
+    }
+    if (tpid > 0) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/%lld", tpid);
+        char path[96];
+        j_obj();
+        jk_i64("pid", tpid);
+        snprintf(path, sizeof path, "%s/root", proc);
+        char *t = read_link(path);
+        jk_str("root", t);
+        free(t);
+        snprintf(path, sizeof path, "%s/exe", proc);
+        t = read_link(path);
+        jk_str("exe", t);
+        free(t);
+        emit_cmdline("cmdline", proc);
+        emit_namespaces("namespaces", proc);
+        emit_mount_points("mountPoints", proc);
+        j_obj_end();
+    } else {
+        j_null();
+    }
+
+    j_key("exists");
+    j_obj();
+    for (int i = 1; i < argc; i++) {
+        struct stat st;
+        jk_bool(argv[i], lstat(argv[i], &st) == 0);
+    }
+    j_obj_end();
+    j_obj_end();
+    j_line_end();
+
+    dup2(saved, 1);
+    close(saved);
+    setvbuf(stdout, NULL, _IOFBF, BUFSIZ);
+    free(in);
+    return 0;
+}
+
+/* Binds and listens on a unix stream socket at PATH; prints "ready". */
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "probe: socket path too long: %s\n", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(s, 4) != 0) {
+        fprintf(stderr, "probe: listen on %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fputs("ready\n", stdout);
+    fflush(stdout);
+    return s;
+}
+
+/* Accepts one connection within timeout_ms; -1 on timeout or error. */
+static int accept_within(int s, int timeout_ms)
+{
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    int r;
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return -1;
+    return accept4(s, NULL, NULL, SOCK_CLOEXEC);
+}
+
+/* recvmsg with room for up to 8 fds; returns bytes, fills fds/nfds. */
+static ssize_t recv_with_fds(int c, char *buf, size_t cap, int *fds, int *nfds)
+{
+    union {
+        char b[CMSG_SPACE(8 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    ssize_t r;
+    do {
+        r = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
+    } while (r < 0 && errno == EINTR);
+    *nfds = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); r >= 0 && h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        int n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < n && *nfds < 8; i++)
+            memcpy(&fds[(*nfds)++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+    }
+    return r;
+}
+
+/*
+ * probe console-recv SOCKET OUT: a --console-socket for runtimes.  Prints
+ * "ready" once listening, receives the pty master over SCM_RIGHTS, then
+ * copies everything the container writes to its terminal into OUT until the
+ * terminal is closed (or 30 s pass).  Exit 0 if a master was received.
+ */
+static int cmd_console_recv(int argc, char **argv)
+{
+    (void)argc;
+    int s = listen_unix(argv[0]);
+    if (s < 0)
+        return 1;
+    int c = accept_within(s, 30000);
+    if (c < 0) {
+        fprintf(stderr, "probe: console-recv: no connection\n");
+        return 1;
+    }
+    char b[4096];
+    int fds[8], nfds = 0;
+    recv_with_fds(c, b, sizeof b, fds, &nfds);
+    close(c);
+    close(s);
+    int out = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (nfds < 1 || out < 0) {
+        fprintf(stderr, "probe: console-recv: no fd received\n");
+        return 1;
+    }
+    long long deadline = monotonic_ns() + 30000000000LL;
+    for (;;) {
+        long long left = (deadline - monotonic_ns()) / 1000000;
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        ssize_t n = read(fds[0], b, sizeof b);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EIO: every slave fd is closed */
+        if (write_all(out, b, (size_t)n) != 0)
+            break;
+    }
+    close(out);
+    return 0;
+}
+
+/*
+ * probe seccomp-agent SOCKET OUT ERRNO: a seccomp listener (listenerPath).
+ * Prints "ready", accepts one connection, reads the container process state
+ * until the runtime closes the connection, and appends to OUT a JSON line
+ * {"payload": ..., "fds": N, "fdsInFirstMessage": N, "closed": bool}.  Then answers every
+ * notification on the received fd with -ERRNO until no process uses the
+ * filter (or 30 s pass), and appends {"notifications": N}.
+ */
+static int cmd_seccomp_agent(int argc, char **argv)
+{
+    (void)argc;
+    unsigned long long eno;
+    if (parse_u64(argv[2], &eno) != 0 || eno > 4095)
+        return usage_error("seccomp-agent: bad errno '%s'", argv[2]);
+    int s = listen_unix(argv[0]);
+    if (s < 0)
+        return 1;
+    int c = accept_within(s, 30000);
+    if (c < 0) {
+        fprintf(stderr, "probe: seccomp-agent: no connection\n");
+        return 1;
+    }
+    close(s);
+    size_t cap = 65536, len = 0;
+    char *payload = xmalloc(cap + 1);
+    int fds[8], nfds = 0, closed = 0, first = -1;
+    for (;;) {
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        int r = poll(&p, 1, 5000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break; /* not closed by the runtime within 5 s */
+        int more[8], nmore = 0;
+        ssize_t n = recv_with_fds(c, payload + len, cap - len, more, &nmore);
+        for (int i = 0; i < nmore && nfds < 8; i++)
+            fds[nfds++] = more[i];
+        if (first < 0 && n > 0)
+            first = nmore;
+        if (n == 0) {
+            closed = 1;
+            break;
+        }
+        if (n < 0)
+            break;
+        len += (size_t)n;
+        if (len == cap)
+            break;
+    }
+    close(c);
+    payload[len] = '\0';
+    int out = open(argv[1], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (out < 0) {
+        fprintf(stderr, "probe: seccomp-agent: open %s: %s\n", argv[1], strerror(errno));
+        return 1;
+    }
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(out, 1);
+    j_obj();
+    j_key("payload");
+    j_strn(payload, len);
+    jk_i64("fds", nfds);
+    jk_i64("fdsInFirstMessage", first < 0 ? 0 : first);
+    jk_bool("closed", closed);
+    j_obj_end();
+    j_line_end();
+
+    long long handled = 0;
+    struct seccomp_notif_sizes sz;
+    if (nfds > 0 && syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) == 0) {
+        struct seccomp_notif *req = xmalloc(sz.seccomp_notif > sizeof *req ? sz.seccomp_notif : sizeof *req);
+        struct seccomp_notif_resp *resp =
+            xmalloc(sz.seccomp_notif_resp > sizeof *resp ? sz.seccomp_notif_resp : sizeof *resp);
+        long long deadline = monotonic_ns() + 30000000000LL;
+        for (;;) {
+            long long left = (deadline - monotonic_ns()) / 1000000;
+            if (left <= 0)
+                break;
+            struct pollfd p = {.fd = fds[0], .events = POLLIN};
+            int r = poll(&p, 1, (int)left);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                break; /* POLLHUP: no task uses the filter any more */
+            memset(req, 0, sz.seccomp_notif);
+            if (ioctl(fds[0], SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
+                if (errno == EINTR || errno == ENOENT)
+                    continue;
+                break;
+            }
+            memset(resp, 0, sz.seccomp_notif_resp);
+            resp->id = req->id;
+            resp->error = -(int)eno;
+            if (ioctl(fds[0], SECCOMP_IOCTL_NOTIF_SEND, resp) == 0)
+                handled++;
+        }
+        free(req);
+        free(resp);
+    }
+    j_obj();
+    jk_i64("notifications", handled);
+    j_obj_end();
+    j_line_end();
+    dup2(saved, 1);
+    close(saved);
+    close(out);
+    free(payload);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* dispatch                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -1603,6 +2069,9 @@ static const struct command commands[] = {
     {"sigsys", 1, -1, 0, cmd_sigsys},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
     {"exec", 1, -1, 1, cmd_exec},
+    {"record", 1, -1, 0, cmd_record},
+    {"console-recv", 2, 2, 1, cmd_console_recv},
+    {"seccomp-agent", 3, 3, 1, cmd_seccomp_agent},
 };
 
 static const struct command *find_command(const char *name)
@@ -1683,11 +2152,14 @@ static int cmd_multi(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    g_argc = argc;
+    g_argv = argv;
     if (argc < 2) {
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
               "             wait-signal echo cat fork-orphans hog sleepers delay syscall sigsys\n"
-              "             getppid-loop winsize exec multi\n",
+              "             getppid-loop winsize exec multi\n"
+              "host side:   record console-recv seccomp-agent\n",
               stderr);
         return 2;
     }
