@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Docker } from "./docker";
 import { buildImage, Containerd, type Engine, hasCommand, type Image, Podman, TSRUN, unmountUnder } from "./engines";
 
 // (lowercase: podman names an image pulled from oci:PATH after the path)
@@ -85,12 +86,14 @@ let seq = 0;
 const uid = () => `e${process.pid}x${seq++}`;
 
 for (const rt of runtimes) {
-  for (const engineName of ["containerd", "podman"] as const) {
+  // Docker when its engine is installed (Debian's docker.io): it runs here with --bridge=none
+  const engineNames = ["containerd", "podman", ...(hasCommand("dockerd") && hasCommand("skopeo") ? (["docker"] as const) : [])] as const;
+  for (const engineName of engineNames) {
     describe(`${engineName} with ${rt.name}`, { concurrency: false }, () => {
       let e: Engine;
       before(() => {
         const dir = path.join(work, `${engineName}-${rt.name}`);
-        e = engineName === "containerd" ? new Containerd(dir, rt.path, image) : new Podman(dir, rt.path, image);
+        e = engineName === "containerd" ? new Containerd(dir, rt.path, image) : engineName === "podman" ? new Podman(dir, rt.path, image) : new Docker(dir, rt.path, image);
         engines.push(e);
       });
 
@@ -124,8 +127,8 @@ for (const rt of runtimes) {
         assert.equal(f.stdio[1]!.tty, true);
       });
 
-      test("stdin is passed through (and, on podman, its end)", () => {
-        if (engineName === "podman") {
+      test("stdin is passed through (and its end, but for ctr)", () => {
+        if (engineName !== "containerd") {
           const r = e.run(uid(), ["/bin/cat"], { input: "line one\nline two\n" });
           assert.equal(r.code, 0, r.stderr);
           assert.equal(r.stdout, "line one\nline two\n");

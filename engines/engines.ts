@@ -22,7 +22,7 @@ export function call(cmd: string, args: string[], o: { input?: string; env?: Nod
   return { code: r.status ?? 128 + (r.signal ? os.constants.signals[r.signal] : 0), stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-function must(r: Result, what: string): Result {
+export function must(r: Result, what: string): Result {
   if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr.trim()}`);
   return r;
 }
@@ -250,48 +250,20 @@ export class Containerd implements Engine {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// podman
+// podman and Docker: the same command line shape; each says how it is invoked and its extra run flags.
 
-export class Podman implements Engine {
-  readonly name = "podman";
-  private readonly env: NodeJS.ProcessEnv;
-  private readonly base: string[];
-  private readonly cgroupParent = `/tsrun-engines-podman-${process.pid}`;
-  private readonly image = "localhost/tsrun-engines:latest";
+export abstract class CliEngine implements Engine {
+  abstract readonly name: string;
+  protected abstract readonly image: string;
+  protected abstract cli(args: string[], o?: { input?: string }): Result;
+  protected abstract cliCommand(): { cmd: string; args: string[]; env: NodeJS.ProcessEnv };
+  protected abstract engineRunArgs(): string[];
 
-  constructor(
-    private readonly dir: string,
-    readonly runtime: string,
-    image: Image,
-  ) {
-    fs.mkdirSync(dir, { recursive: true });
-    const runtimeName = path.basename(runtime);
-    // podman passes --log-format=json --log only to runtimes listed in runtime_supports_json. The nofile and
-    // nproc limits it would ask for (1048576) cannot be granted here (no CAP_SYS_RESOURCE), and conmon runs
-    // the runtime with lower ones still: containers keep the runtime's own limits (--ulimit host).
-    fs.writeFileSync(
-      path.join(dir, "containers.conf"),
-      ["[containers]", "default_ulimits = []", "[engine]", `runtime_supports_json = ["${runtimeName}", "runc", "crun"]`, 'events_logger = "file"', 'cgroup_manager = "cgroupfs"', ""].join("\n"),
-    );
-    fs.writeFileSync(path.join(dir, "storage.conf"), ["[storage]", 'driver = "overlay"', `runroot = "${dir}/runroot"`, `graphroot = "${dir}/root"`, ""].join("\n"));
-    this.env = { ...process.env, CONTAINERS_CONF: path.join(dir, "containers.conf"), CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf") };
-    this.base = ["--root", `${dir}/root`, "--runroot", `${dir}/runroot`, "--tmpdir", `${dir}/tmp`, "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime];
-    must(this.podman(["pull", "-q", `oci:${image.layout}:latest`]), "podman pull oci:");
-    must(this.podman(["tag", must(this.podman(["images", "-q"]), "images").stdout.trim().split("\n")[0]!, this.image]), "podman tag");
-  }
+  constructor(readonly runtime: string) {}
 
-  private podman(args: string[], o: { input?: string; timeout?: number } = {}): Result {
-    return call("podman", [...this.base, ...args], { ...o, env: this.env });
-  }
-
-  private runArgs(o: RunOptions): string[] {
+  protected runArgs(o: RunOptions): string[] {
     return [
-      "--network",
-      "none",
-      "--ulimit",
-      "host",
-      "--cgroup-parent",
-      this.cgroupParent,
+      ...this.engineRunArgs(),
       ...(o.tty ? ["--tty"] : []),
       ...(o.input !== undefined ? ["--interactive"] : []),
       ...(o.user ? ["--user", o.user] : []),
@@ -304,49 +276,93 @@ export class Podman implements Engine {
   }
 
   run(name: string, args: string[], o: RunOptions = {}): Result {
-    const r = this.podman(["run", "--rm", "--name", name, ...this.runArgs(o), this.image, ...args], o.input !== undefined ? { input: o.input } : {});
-    this.podman(["rm", "-f", name]);
+    const r = this.cli(["run", "--rm", "--name", name, ...this.runArgs(o), this.image, ...args], o.input !== undefined ? { input: o.input } : {});
+    this.remove(name);
     return r;
   }
 
   runDetached(name: string, args: string[], o: RunOptions = {}): void {
-    must(this.podman(["run", "--detach", "--name", name, ...this.runArgs(o), this.image, ...args]), `podman run -d ${name}`);
+    must(this.cli(["run", "--detach", "--name", name, ...this.runArgs(o), this.image, ...args]), `${this.name} run -d ${name}`);
   }
 
   exec(name: string, args: string[], o: { user?: string; cwd?: string; env?: string[] } = {}): Result {
-    return this.podman(["exec", ...(o.user ? ["--user", o.user] : []), ...(o.cwd ? ["--workdir", o.cwd] : []), ...(o.env ?? []).flatMap((e) => ["--env", e]), name, ...args]);
+    return this.cli(["exec", ...(o.user ? ["--user", o.user] : []), ...(o.cwd ? ["--workdir", o.cwd] : []), ...(o.env ?? []).flatMap((e) => ["--env", e]), name, ...args]);
   }
 
   status(name: string): string {
-    const r = this.podman(["inspect", "--format", "{{.State.Status}}", name]);
-    const s = r.stdout.trim();
+    const s = this.cli(["inspect", "--format", "{{.State.Status}}", name]).stdout.trim();
     return s === "exited" ? "stopped" : s || "unknown";
   }
 
   pause(name: string): void {
-    must(this.podman(["pause", name]), "podman pause");
+    must(this.cli(["pause", name]), `${this.name} pause`);
   }
   resume(name: string): void {
-    must(this.podman(["unpause", name]), "podman unpause");
+    must(this.cli(["unpause", name]), `${this.name} unpause`);
   }
   kill(name: string, signal: string): void {
-    must(this.podman(["kill", "--signal", signal, name]), "podman kill");
+    must(this.cli(["kill", "--signal", signal, name]), `${this.name} kill`);
   }
   stop(name: string): void {
-    must(this.podman(["stop", "--time", "5", name]), "podman stop");
+    must(this.cli(["stop", "--time", "5", name]), `${this.name} stop`);
   }
   remove(name: string): void {
-    this.podman(["rm", "--force", name]);
+    this.cli(["rm", "--force", name]);
   }
 
   ttyCommand(name: string, args: string[]): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
-    return { cmd: "podman", args: [...this.base, "run", "--rm", "--interactive", "--name", name, ...this.runArgs({ tty: true }), this.image, ...args], env: this.env };
+    const c = this.cliCommand();
+    return { ...c, args: [...c.args, "run", "--rm", "--interactive", "--name", name, ...this.runArgs({ tty: true }), this.image, ...args] };
+  }
+
+  abstract close(): void;
+}
+
+export class Podman extends CliEngine {
+  readonly name = "podman";
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly base: string[];
+  private readonly cgroupParent = `/tsrun-engines-podman-${process.pid}`;
+  protected readonly image = "localhost/tsrun-engines:latest";
+
+  constructor(
+    private readonly dir: string,
+    runtime: string,
+    image: Image,
+  ) {
+    super(runtime);
+    fs.mkdirSync(dir, { recursive: true });
+    const runtimeName = path.basename(runtime);
+    // podman passes --log-format=json --log only to runtimes listed in runtime_supports_json. The nofile and
+    // nproc limits it would ask for (1048576) cannot be granted here (no CAP_SYS_RESOURCE), and conmon runs
+    // the runtime with lower ones still: containers keep the runtime's own limits (--ulimit host).
+    fs.writeFileSync(
+      path.join(dir, "containers.conf"),
+      ["[containers]", "default_ulimits = []", "[engine]", `runtime_supports_json = ["${runtimeName}", "runc", "crun"]`, 'events_logger = "file"', 'cgroup_manager = "cgroupfs"', ""].join("\n"),
+    );
+    fs.writeFileSync(path.join(dir, "storage.conf"), ["[storage]", 'driver = "overlay"', `runroot = "${dir}/runroot"`, `graphroot = "${dir}/root"`, ""].join("\n"));
+    this.env = { ...process.env, CONTAINERS_CONF: path.join(dir, "containers.conf"), CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf") };
+    this.base = ["--root", `${dir}/root`, "--runroot", `${dir}/runroot`, "--tmpdir", `${dir}/tmp`, "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime];
+    must(this.cli(["pull", "-q", `oci:${image.layout}:latest`]), "podman pull oci:");
+    must(this.cli(["tag", must(this.cli(["images", "-q"]), "images").stdout.trim().split("\n")[0]!, this.image]), "podman tag");
+  }
+
+  protected cli(args: string[], o: { input?: string } = {}): Result {
+    return call("podman", [...this.base, ...args], { ...o, env: this.env });
+  }
+
+  protected cliCommand() {
+    return { cmd: "podman", args: [...this.base], env: this.env };
+  }
+
+  protected engineRunArgs(): string[] {
+    return ["--network", "none", "--ulimit", "host", "--cgroup-parent", this.cgroupParent];
   }
 
   close(): void {
-    this.podman(["rm", "--all", "--force"]);
-    this.podman(["rmi", "--all", "--force"]);
-    call("podman", [...this.base, "system", "reset", "--force"], { env: this.env });
+    this.cli(["rm", "--all", "--force"]);
+    this.cli(["rmi", "--all", "--force"]);
+    this.cli(["system", "reset", "--force"]);
     unmountUnder(this.dir);
     removeCgroupParent(this.cgroupParent.slice(1));
   }
@@ -365,7 +381,7 @@ export function unmountUnder(dir: string): void {
 }
 
 // Removes a cgroup parent this suite's containers were placed under (and anything left inside it).
-function removeCgroupParent(name: string): void {
+export function removeCgroupParent(name: string): void {
   for (const c of fs.readdirSync("/sys/fs/cgroup")) {
     const d = path.join("/sys/fs/cgroup", c, name);
     if (!fs.existsSync(d)) continue;

@@ -71,32 +71,43 @@ bool recv_frame(int fd, uint32_t* type, char** payload, uint32_t* len) {
 }
 
 bool send_fds(int sock, const int* fds, int n, const void* data, size_t len) {
-  char dummy = 0;
-  struct iovec iov = {len ? const_cast<void*>(data) : &dummy, len ? len : 1};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  char cbuf[CMSG_SPACE(sizeof(int) * 16)];
   if (n > 16) {
     errno = EINVAL;
     return false;
   }
-  if (n > 0) {
-    memset(cbuf, 0, sizeof(cbuf));
-    msg.msg_control = cbuf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+  char dummy = 0;
+  const char* p = len ? static_cast<const char*>(data) : &dummy;
+  size_t left = len ? len : 1;
+  bool first = true;
+  // All of it, through sendmsg(2) only (the seccomp listener message is sent under the container's filter,
+  // and tsrun refuses profiles that notify sendmsg); the fds go with the first chunk.
+  while (left > 0) {
+    struct iovec iov = {const_cast<char*>(p), left};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+    if (first && n > 0) {
+      memset(cbuf, 0, sizeof(cbuf));
+      msg.msg_control = cbuf;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+    }
+    ssize_t r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    first = false;
+    p += r;
+    left -= static_cast<size_t>(r);
   }
-  ssize_t r;
-  do {
-    r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (r < 0 && errno == EINTR);
-  return r >= 0;
+  return true;
 }
 
 long recv_fds(int sock, void* buf, size_t len, int* fds, int* nfds) {

@@ -869,8 +869,8 @@ void op_caps_bounding(Args a) {
   }
 }
 
-void op_caps(Args a) {
-  uint64_t eff = mask_of(a), perm = mask_of(a), inh = mask_of(a), amb = mask_of(a);
+// capset(2) of the effective, permitted and inheritable sets, or die naming `what`.
+void set_caps(uint64_t eff, uint64_t perm, uint64_t inh, const char* what) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   data[0].effective = static_cast<uint32_t>(eff);
@@ -879,7 +879,12 @@ void op_caps(Args a) {
   data[1].permitted = static_cast<uint32_t>(perm >> 32);
   data[0].inheritable = static_cast<uint32_t>(inh);
   data[1].inheritable = static_cast<uint32_t>(inh >> 32);
-  if (syscall(SYS_capset, &hdr, data) != 0) die("set capabilities (capset): %s", err());
+  if (syscall(SYS_capset, &hdr, data) != 0) die("%s (capset): %s", what, err());
+}
+
+void op_caps(Args a) {
+  uint64_t eff = mask_of(a), perm = mask_of(a), inh = mask_of(a), amb = mask_of(a);
+  set_caps(eff, perm, inh, "set capabilities");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) die("clear ambient capabilities: %s", err());
   for (int c = 0; c <= last_cap(); c++) {
     if (!(amb & (1ULL << c))) continue;
@@ -1015,40 +1020,6 @@ void op_write_file(Args a) {
   close(fd);
 }
 
-// sendmsg(2) all of `len` bytes, the fd (SCM_RIGHTS) with the first chunk. Only sendmsg: the filter is
-// loaded by now, and tsrun refuses profiles that notify sendmsg (a notified write here would wait for a
-// listener that is still reading this message).
-bool send_all_with_fd(int sock, int fd, const char* data, size_t len) {
-  bool first = true;
-  while (len > 0) {
-    struct msghdr msg;
-    memset(&msg, 0, sizeof(msg));
-    struct iovec iov = {const_cast<char*>(data), len};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    if (first) {
-      memset(cbuf, 0, sizeof(cbuf));
-      msg.msg_control = cbuf;
-      msg.msg_controllen = sizeof(cbuf);
-      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    first = false;
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 void op_seccomp(Args a) {
   const Arg& prog = a.raw_s();
   int64_t flags = a.i();
@@ -1077,7 +1048,8 @@ void op_seccomp(Args a) {
   memcpy(msg + head.len, pid, static_cast<size_t>(pn));
   memcpy(msg + head.len + pn, state, state_len);
   msg[len - 1] = '}';
-  if (!send_all_with_fd(listener, static_cast<int>(fd), msg, len)) die("seccomp: send the notify fd and container process state to the listener %s: %s", listener_path, err());
+  int notify_fd = static_cast<int>(fd);
+  if (!send_fds(listener, &notify_fd, 1, msg, len)) die("seccomp: send the notify fd and container process state to the listener %s: %s", listener_path, err());
   free(msg);
   close(listener);
   close(static_cast<int>(fd));
@@ -1085,15 +1057,7 @@ void op_seccomp(Args a) {
 
 void op_capset(Args a) {
   uint64_t eff = mask_of(a), perm = mask_of(a), inh = mask_of(a);
-  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  data[0].effective = static_cast<uint32_t>(eff);
-  data[1].effective = static_cast<uint32_t>(eff >> 32);
-  data[0].permitted = static_cast<uint32_t>(perm);
-  data[1].permitted = static_cast<uint32_t>(perm >> 32);
-  data[0].inheritable = static_cast<uint32_t>(inh);
-  data[1].inheritable = static_cast<uint32_t>(inh >> 32);
-  if (syscall(SYS_capset, &hdr, data) != 0) die("drop the capabilities kept for loading the seccomp filter (capset): %s", err());
+  set_caps(eff, perm, inh, "drop the capabilities kept for loading the seccomp filter");
 }
 
 // The kernel's struct sigaction: glibc's sigaction() refuses the two real-time signals it reserves, but
