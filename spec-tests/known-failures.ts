@@ -6,21 +6,13 @@ const RECURSIVE_OPTIONS = "tsrun refuses the recursive (mount_setattr) mount opt
 const tsrun: Record<string, string> = {
   "runtime.delete.created":
     "tsrun deletes a created container without --force, as runc does (engines rely on it); runtime.md says delete of a container that is not stopped is an error.",
-  "runtime.lifecycle.startContainer-fails":
-    "When a startContainer hook fails, start reports the error but the container is left created (state, cgroup, waiting init) until delete; the spec wants it destroyed and the poststop hooks run.",
-  "runtime.lifecycle.poststart-fails": "A failing poststart hook stops the remaining poststart hooks; the spec wants a warning and the rest to run.",
-  "runtime.lifecycle.poststop-fails": "A failing poststop hook stops the remaining poststop hooks; the spec wants a warning and the rest to run.",
   "config.hooks.state-pid.container-namespace": "createContainer and startContainer hooks get the container process's host pid in their state; the spec wants the pid as seen in the container.",
-  "config.process.execCPUAffinity.final": "exec accepts process.execCPUAffinity (process.json) and ignores it; create refuses it. It should be refused by exec too, or applied.",
-  "config.process.selinuxLabel.unavailable": "tsrun ignores process.selinuxLabel; on a host without SELinux it should refuse it, as it does apparmorProfile.",
-  "config.linux.personality.flags": "tsrun applies personality.domain and ignores personality.flags; no flag value is defined, so any should be refused.",
   "config.linux.rootfsPropagation.shared":
     "tsrun applies rootfsPropagation to / of the new mount namespace before pivot_root (as runc 1.1 does); the pivoted root stays private.",
   "config.linux.rootfsPropagation.slave": "As for shared: the propagation is set before pivot_root and the rootfs mount ends up private.",
   "config.linux.rootfsPropagation.slave-receives": "As for shared: the propagation is set before pivot_root and the rootfs mount ends up private.",
   "config.process.capabilities.ungrantable": "A capability the runtime itself lacks (CAP_SYS_RESOURCE on this host) makes capset fail; the spec wants a warning and the others applied.",
   "config.process.user.umask-unset": "tsrun sets umask 0022 when user.umask is unset (as runc does); the spec says the caller's umask should be kept.",
-  "config.mounts.options.mount8": "tsrun passes x-* options to mount(2) as data, where tmpfs rejects them; mount(8) treats them as comments.",
   "config.mounts.option.idmap": "tsrun refuses idmapped mounts (uidMappings/gidMappings on a mount) with a clear error.",
   "config.mounts.option.ridmap": "tsrun refuses idmapped mounts (uidMappings/gidMappings on a mount) with a clear error.",
 };

@@ -33,3 +33,14 @@ export function runHook(kind: string, index: number, hook: Hook, state: Containe
 export function runHooks(kind: RuntimeHookKind, hooks: readonly Hook[] | undefined, state: ContainerState): void {
   (hooks ?? []).forEach((h, i) => runHook(kind, i, h, state));
 }
+
+// poststart and poststop (runtime-spec): a failing hook is a warning, and the remaining hooks still run.
+export function runHooksWarning(kind: "poststart" | "poststop", hooks: readonly Hook[] | undefined, state: ContainerState, warn: (msg: string) => void): void {
+  (hooks ?? []).forEach((h, i) => {
+    try {
+      runHook(kind, i, h, state);
+    } catch (e) {
+      warn(e instanceof Error ? e.message : String(e));
+    }
+  });
+}

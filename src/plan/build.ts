@@ -99,6 +99,8 @@ export function validateForLinux(spec: Spec): void {
   }
   const p = spec.process!;
   if (p.apparmorProfile) fail("config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
+  if (p.selinuxLabel) fail("config.json: process.selinuxLabel is set but SELinux is not enabled on this host");
+  if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
   if (p.scheduler) fail("config.json: process.scheduler is not supported by tsrun");
   if (p.ioPriority) fail("config.json: process.ioPriority is not supported by tsrun");
   if (p.execCPUAffinity) fail("config.json: process.execCPUAffinity is not supported by tsrun");

@@ -91,7 +91,9 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   const data: string[] = [];
   let tmpcopyup = false;
   for (const o of options ?? []) {
-    if (o === "tmpcopyup") {
+    if (o.startsWith("x-")) {
+      // mount(8) treats x-* options as comments for userspace tools: never passed to the kernel
+    } else if (o === "tmpcopyup") {
       if (type !== "tmpfs") throw new Error(`${where}: mount option "tmpcopyup" is for tmpfs mounts only`);
       tmpcopyup = true;
     } else if (o in FLAGS) {

@@ -7,7 +7,7 @@ import { createCgroups, procsFiles, removeCgroups, resolveCgroupPaths } from "..
 import { detectLayout } from "../cgroups/layout";
 import { applyResources } from "../cgroups/resources";
 import { TsrunError, messageOf } from "../errors";
-import { runHooks } from "../hooks";
+import { runHooks, runHooksWarning } from "../hooks";
 import { native, sealedHelper } from "../native";
 import { buildPlan, idMapText } from "../plan/build";
 import { Msg } from "../plan/opcodes";
@@ -90,13 +90,7 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
-  if (record.pid > 0) {
-    try {
-      runHooks("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 });
-    } catch (e) {
-      ctx.logger.warn(messageOf(e));
-    }
-  }
+  if (record.pid > 0) runHooksWarning("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 }, (m) => ctx.logger.warn(m));
   ctx.store.remove(record.id);
 }
 

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import { removeCgroups } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
-import { runHooks } from "../hooks";
+import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
 import { signalAll, signalInit, waitGone } from "./signal";
 import { hasNewNamespace } from "../plan/build";
@@ -33,7 +33,7 @@ export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
 }
 
 // SIGKILL to the cgroup (which thaws a paused container so its processes can die) and to the init.
-function killAndWait(ctx: Context, record: ContainerRecord): void {
+export function killAndWait(ctx: Context, record: ContainerRecord): void {
   signalAll(record, 9, (m) => ctx.logger.warn(m));
   try {
     signalInit(record, 9);
@@ -50,12 +50,7 @@ export function destroy(ctx: Context, record: ContainerRecord): void {
   } catch (e) {
     errors.push(messageOf(e));
   }
-  try {
-    runHooks("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 });
-  } catch (e) {
-    // runtime-spec: a failing poststop hook is a warning; delete goes on.
-    ctx.logger.warn(messageOf(e));
-  }
+  runHooksWarning("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 }, (m) => ctx.logger.warn(m));
   ctx.store.remove(record.id);
   if (errors.length) throw new TsrunError(errors.join("; "));
 }

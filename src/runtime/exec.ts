@@ -106,6 +106,15 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   if (status === "paused") throw new TsrunError("cannot exec in a paused container");
   if (status === "creating") throw new TsrunError("cannot exec in a container that is being created");
   const proc = execProcess(record, o);
+  for (const [field, what] of [
+    ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
+    ["scheduler", "process.scheduler is not supported by tsrun"],
+    ["ioPriority", "process.ioPriority is not supported by tsrun"],
+    ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
+    ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
+  ] as const) {
+    if (proc[field] !== undefined && proc[field] !== "") throw new TsrunError(`exec: ${what}`);
+  }
   if (proc.terminal && o.detach && !o.consoleSocket) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
   if (!proc.terminal && o.consoleSocket) throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
 

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
-import { runHooks } from "../hooks";
+import { runHooksWarning } from "../hooks";
+import { destroy, killAndWait } from "./delete";
 import { native } from "../native";
 import { Msg } from "../plan/opcodes";
 import { START_SOCKET, stateOf } from "../state/store";
@@ -36,19 +37,25 @@ export function start(ctx: Context, id: string): void {
     // From here the container is no longer "created": whatever happens, start is not retried.
     fs.rmSync(sockPath, { force: true });
     const chan = new Channel(fd);
+    let failure: string | undefined;
     try {
       chan.send(Msg.START, Buffer.from(JSON.stringify(stateOf(record, "created"))));
       const reply = chan.recv();
-      if (reply && reply.type === Msg.ERROR) throw new TsrunError(reply.payload.toString());
+      if (reply && reply.type === Msg.ERROR) failure = reply.payload.toString();
     } finally {
       chan.close();
     }
-    try {
-      runHooks("poststart", record.config.hooks?.poststart, stateOf(record, "running"));
-    } catch (e) {
-      // runtime-spec: a failing poststart hook is logged as a warning; the lifecycle continues.
-      ctx.logger.warn(messageOf(e));
+    if (failure !== undefined) {
+      // runtime-spec: when a startContainer hook fails the runtime stops the container and continues at
+      // destroy (undo create, then poststop hooks). Other failures leave a stopped container for delete.
+      if (failure.startsWith("error running startContainer hook")) {
+        killAndWait(ctx, record);
+        destroy(ctx, record);
+      }
+      throw new TsrunError(failure);
     }
+    // runtime-spec: a failing poststart hook is a warning; the other hooks and the lifecycle go on.
+    runHooksWarning("poststart", record.config.hooks?.poststart, stateOf(record, "running"), (m) => ctx.logger.warn(m));
   } finally {
     lock.release();
   }
