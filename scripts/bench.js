@@ -218,15 +218,19 @@ function main() {
 try {
   main();
 } finally {
-  // the containers' cgroups were removed by delete; their parent is ours to remove
+  // the containers' cgroups were removed by delete (runc leaves the parents it made); the parent is ours
   for (const c of fs.existsSync("/sys/fs/cgroup") ? fs.readdirSync("/sys/fs/cgroup") : []) {
     const d = `/sys/fs/cgroup/${c}/${cgParent}`;
-    try {
-      for (const sub of fs.readdirSync(d)) fs.rmdirSync(path.join(d, sub));
-      fs.rmdirSync(d);
-    } catch {
-      // not there
-    }
+    if (!fs.existsSync(d)) continue;
+    const rm = (dir) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(path.join(dir, e.name));
+      try {
+        fs.rmdirSync(dir);
+      } catch (e) {
+        console.error(`bench: could not remove cgroup ${dir}: ${e.message}`);
+      }
+    };
+    rm(d);
   }
   fs.rmSync(work, { recursive: true, force: true });
 }
