@@ -342,7 +342,8 @@ export class Podman extends CliEngine {
     );
     fs.writeFileSync(path.join(dir, "storage.conf"), ["[storage]", 'driver = "overlay"', `runroot = "${dir}/runroot"`, `graphroot = "${dir}/root"`, ""].join("\n"));
     this.env = { ...process.env, CONTAINERS_CONF: path.join(dir, "containers.conf"), CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf") };
-    this.base = ["--root", `${dir}/root`, "--runroot", `${dir}/runroot`, "--tmpdir", `${dir}/tmp`, "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime];
+    // podman passes no --root to the runtime: give it a private one, so nothing lands in /run/<runtime>
+    this.base = ["--root", `${dir}/root`, "--runroot", `${dir}/runroot`, "--tmpdir", `${dir}/tmp`, "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", runtime, "--runtime-flag", `root=${dir}/runtime-root`];
     must(this.cli(["pull", "-q", `oci:${image.layout}:latest`]), "podman pull oci:");
     must(this.cli(["tag", must(this.cli(["images", "-q"]), "images").stdout.trim().split("\n")[0]!, this.image]), "podman tag");
   }
