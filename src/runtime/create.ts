@@ -136,11 +136,15 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   const stateDirFd = syncFd + 1;
   let consoleFd: number | undefined;
   let consoleSock: number | undefined;
+  let ownConsole = false; // a socket tsrun opened (not the caller's consoleFd): closed once the helper has it
+  cleanup.push(() => {
+    if (ownConsole && consoleSock !== undefined) closeQuietly(consoleSock);
+  });
   const shimConsole = o.shim === true && spec.process?.terminal === true && !o.consoleSocket;
   if (shimConsole) {
     // The shim swaps this placeholder for the socket it receives the pty master on.
     consoleSock = fs.openSync("/dev/null", "r");
-    cleanup.push(() => fs.closeSync(consoleSock!));
+    ownConsole = true;
     consoleFd = stateDirFd + 1;
   } else if (spec.process?.terminal) {
     if (o.consoleSocket) {
@@ -149,7 +153,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
       } catch (e) {
         throw new TsrunError(`--console-socket: ${messageOf(e)}`);
       }
-      cleanup.push(() => fs.closeSync(consoleSock!));
+      ownConsole = true;
     } else if (o.consoleFd !== undefined) {
       consoleSock = o.consoleFd;
     } else {
@@ -222,6 +226,9 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   } finally {
     fs.closeSync(theirs);
     fs.closeSync(dirFd);
+    // Only the init may hold the console connection: a receiver may read it until it closes.
+    if (ownConsole && consoleSock !== undefined) closeQuietly(consoleSock);
+    ownConsole = false;
     // Only the init may hold the listener connection: the listener may read until it closes.
     if (listenerSock !== undefined) closeQuietly(listenerSock);
     listenerSock = undefined;
