@@ -25,8 +25,9 @@ export class Logger {
     return this.fd;
   }
 
-  log(level: Level, msg: string): void {
+  log(level: Level, text: string): void {
     if (level === "debug" && !this.debugEnabled) return;
+    const msg = oneLine(text);
     const time = new Date().toISOString();
     const line =
       this.opts.format === "json"
@@ -47,7 +48,8 @@ export class Logger {
   }
 
   // The error path: one plain line on stderr, and one record in the log file when there is one.
-  error(msg: string): void {
+  error(text: string): void {
+    const msg = oneLine(text);
     if (this.opts.file) this.log("error", msg);
     else if (this.opts.format === "json") this.log("error", msg);
     if (this.opts.file || this.opts.format !== "json") {
@@ -63,6 +65,11 @@ export class Logger {
     if (this.fd !== undefined && this.fd !== 2) fs.closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+// Every message is one line, whatever it quotes (a hook's output, a file's content, a config value).
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
 
 export const silentLogger = new Logger({ file: "/dev/null" });

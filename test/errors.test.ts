@@ -68,7 +68,7 @@ describe("bad input", () => {
 
   test("invalid and duplicate ids", () => {
     const b = makeBundle(["sleep", "30"]);
-    for (const id of ["a/b", "..", "has space", "x".repeat(1025)]) expectFailure(["create", "--bundle", b.dir, id], /invalid container id/);
+    for (const id of ["a/b", "..", "has space", "x".repeat(1025)]) expectFailure(["create", "--bundle", b.dir, id], /invalid container ID format/);
     ok(tsrun(["create", "--bundle", b.dir, b.id]));
     expectFailure(["create", "--bundle", b.dir, b.id], /container with given ID already exists/);
     assert.equal((JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status, "created", "the first one is untouched");

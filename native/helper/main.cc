@@ -791,9 +791,15 @@ void op_exec(Args a) {
   die("exec %s: %s", path, err());
 }
 
+void await_ack(const char* what);
+
 void op_ready() {
-  // create is done: tell tsrun, and wait for `tsrun start` to connect.
+  // create is done: tell tsrun, and wait until it has recorded the container (its ack). Until then the
+  // init dies with tsrun (parent-death signal, or end of file here), so a create killed at any moment never
+  // leaves an init running that the state does not show. Then wait for `tsrun start` to connect.
   if (!send_frame(g_sync, MSG_READY, nullptr, 0)) die("report ready to tsrun: %s", err());
+  await_ack("ready");
+  if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0) die("clear parent-death signal: %s", err());
   close(g_sync);
   g_sync = -1;
   g_report = -1;

@@ -72,7 +72,7 @@
   X(OP_CHDIR, 53)            /* s:cwd — chdir and check it is inside the root */ \
   X(OP_NO_NEW_PRIVS, 54)     \
   X(OP_LOOKUP_EXEC, 55)      /* s:argv0, s:PATH — resolve the executable now so create fails early */ \
-  X(OP_READY, 56)            /* tell tsrun set-up is done, close the sync socket, wait for start */ \
+  X(OP_READY, 56)            /* tell tsrun set-up is done, wait for its ack (it has recorded the container), clear the parent-death signal, close the sync socket, wait for start */ \
   X(OP_SECCOMP, 57)          /* s:BPF program (struct sock_filter[]), i:flags, i:listener socket fd (-1: none), s:listener path (for messages), s:container process state JSON up to "pid": — with SECCOMP_FILTER_FLAG_NEW_LISTENER the helper appends the init's pid, ,"state":<state JSON from start>} and sends it with the notify fd (SCM_RIGHTS) */ \
   X(OP_CLOEXEC_FROM, 58)     /* i:first fd — mark every fd >= first close-on-exec */ \
   X(OP_RESET_SIGNALS, 59)    /* default dispositions, empty mask */ \

@@ -36,6 +36,17 @@ export function resolveCgroupPaths(cgroupsPath: string | undefined, id: string, 
   return dirs;
 }
 
+// The directories createCgroups would make now (every missing one, outermost first), for the record.
+export function missingCgroupDirs(dirs: Record<string, string>): string[] {
+  const missing: string[] = [];
+  for (const dir of Object.values(dirs)) {
+    const own: string[] = [];
+    for (let d = dir; !fs.existsSync(d) && d !== path.dirname(d); d = path.dirname(d)) own.unshift(d);
+    missing.push(...own);
+  }
+  return missing;
+}
+
 // mkdir -p, remembering which directories are new. cpuset (v1) children start empty: inherit the parent's.
 // On v2, the controllers a new directory receives are enabled in its cgroup.subtree_control so they reach
 // the container's cgroup — only in directories created here: a pre-existing cgroup is never written to

@@ -311,9 +311,9 @@ export function buildPlan(o: BuildOptions): Plan {
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
   const env = processEnv(spec, o.rootfs);
   const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.warn, o.seccomp);
-  plan.add(Op.PDEATHSIG, 0);
 
-  // ---- wait for `tsrun start`, then exec
+  // ---- wait for `tsrun start`, then exec (READY clears the parent-death signal once tsrun has recorded the
+  // container: see op_ready)
   plan.add(Op.READY);
   for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
   if (o.init) plan.add(Op.INIT_REAPER);

@@ -7,8 +7,10 @@ import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
 import { native } from "../native";
 import type { Context } from "./context";
+import { validateId } from "../state/store";
 
 export async function attach(ctx: Context, id: string): Promise<void> {
+  validateId(id);
   const n = native();
   const record = ctx.store.read(id);
   if (ctx.store.status(record) === "stopped") throw new TsrunError("cannot attach to a stopped container");

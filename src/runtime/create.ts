@@ -3,7 +3,7 @@
 // and poststop hooks run (as runc's destroy does).
 import * as fs from "fs";
 import * as path from "path";
-import { createCgroups, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
+import { createCgroups, missingCgroupDirs, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
 import { detectLayout } from "../cgroups/layout";
 import { applyResources } from "../cgroups/resources";
 import { TsrunError, messageOf } from "../errors";
@@ -14,7 +14,7 @@ import { Msg } from "../plan/opcodes";
 import type { Compiled } from "../seccomp/compile";
 import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
-import { ContainerRecord, procStat, stateOf } from "../state/store";
+import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
@@ -45,6 +45,7 @@ export interface Created {
 }
 
 export function create(ctx: Context, o: CreateOptions): Created {
+  validateId(o.id);
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
   const seccomp = compileSeccomp(ctx, spec); // an invalid profile fails here, before anything exists
   const lock = ctx.store.claim(o.id);
@@ -65,8 +66,6 @@ export function create(ctx: Context, o: CreateOptions): Created {
   try {
     ctx.store.write(record);
     createInit(ctx, o, spec, record, cleanup, seccomp);
-    record.creating = false;
-    ctx.store.write(record);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };
   } catch (e) {
@@ -119,6 +118,9 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   const layout = detectLayout();
   if (ctx.systemdCgroup) throw new TsrunError("--systemd-cgroup: systemd is not running on this host; tsrun manages cgroups through cgroupfs only");
   const dirs = resolveCgroupPaths(spec.linux?.cgroupsPath, record.id, layout);
+  // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
+  record.cgroup = { dirs, created: missingCgroupDirs(dirs) };
+  ctx.store.write(record);
   record.cgroup = createCgroups(dirs);
   ctx.store.write(record);
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
@@ -298,11 +300,16 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
       }
       case Msg.READY:
         if (!(record.pid > 0)) throw new TsrunError("container init reported ready before its pid");
-        chan.close();
+        // The commit point: the container is recorded as created, then the init is told (until the ack it
+        // exits if tsrun dies, so a killed create never leaves an init the state does not show).
+        record.creating = false;
+        ctx.store.write(record);
         if (shim) {
           shim.setInit(record.pid);
           shim.close();
         }
+        chan.send(Msg.ACK);
+        chan.close();
         return;
       default:
         throw new TsrunError(`unexpected message ${f.type} from container init`);

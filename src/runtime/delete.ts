@@ -1,21 +1,31 @@
 // delete: undo everything create made (processes, cgroups, state) and run poststop hooks.
-import * as fs from "fs";
 import { removeCgroups } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
 import { signalAll, signalInit, waitGone } from "./signal";
 import { hasNewNamespace } from "../plan/build";
-import { ContainerRecord, Lock, notExist, stateOf } from "../state/store";
+import { ContainerRecord, Lock, notExist, stateOf, validateId } from "../state/store";
 
 export interface DeleteOptions {
   force?: boolean;
 }
 
 export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
+  validateId(id);
   if (!ctx.store.exists(id)) {
-    // A create that died before writing its state leaves a bare directory: clear it either way (as runc).
-    if (fs.existsSync(ctx.store.dir(id)) && !Lock.isHeld(ctx.store.dir(id))) ctx.store.remove(id);
+    // A create that died before writing its state leaves a bare directory (nothing else was made by then):
+    // clear it either way (as runc), unless a create still holds it.
+    if (ctx.store.hasDir(id)) {
+      const lock = Lock.tryTake(ctx.store.dir(id));
+      if (lock) {
+        try {
+          if (!ctx.store.exists(id)) ctx.store.remove(id);
+        } finally {
+          lock.release();
+        }
+      }
+    }
     if (o.force) return;
     throw notExist(id);
   }
@@ -25,6 +35,7 @@ export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
     if ((status === "running" || status === "paused") && !o.force)
       throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
     if (status !== "stopped") killAndWait(ctx, record);
+    else if (record.creating) killHalfCreated(ctx, record);
     else if (!hasNewNamespace(record.config, "pid")) signalAll(record, 9, (m) => ctx.logger.warn(m)); // leftovers sharing our pid namespace
     destroy(ctx, record);
   } finally {
@@ -41,6 +52,24 @@ export function killAndWait(ctx: Context, record: ContainerRecord): void {
     // already gone
   }
   if (!waitGone(record, 10_000)) throw new TsrunError(`container ${record.id}: init ${record.pid} did not exit after SIGKILL`);
+}
+
+// A create that was killed: whatever it started (an init that had not yet been told it was recorded dies
+// with its parent, but may not be gone yet) is killed through the cgroup and the recorded pid.
+function killHalfCreated(ctx: Context, record: ContainerRecord): void {
+  try {
+    signalAll(record, 9, (m) => ctx.logger.warn(m));
+  } catch (e) {
+    ctx.logger.warn(messageOf(e));
+  }
+  if (record.pid > 0 && record.startTime) {
+    try {
+      signalInit(record, 9);
+    } catch {
+      // already gone
+    }
+    waitGone(record, 10_000);
+  }
 }
 
 export function destroy(ctx: Context, record: ContainerRecord): void {

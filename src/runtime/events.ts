@@ -8,6 +8,7 @@ import { collectStats, oomKillCount } from "../cgroups/stats";
 import { TsrunError, messageOf } from "../errors";
 import { goJson } from "../gojson";
 import type { ContainerRecord } from "../state/store";
+import { validateId } from "../state/store";
 import type { Context } from "./context";
 
 export interface EventsOptions {
@@ -48,6 +49,7 @@ function populated(record: ContainerRecord): boolean {
 
 // Resolves when the stream ends; `write` gets whole lines.
 export async function events(ctx: Context, id: string, o: EventsOptions, write: (line: string) => void): Promise<void> {
+  validateId(id);
   const interval = o.intervalMs ?? 5000;
   if (!(interval > 0)) throw new TsrunError("duration interval must be greater than 0");
   const record = ctx.store.read(id);

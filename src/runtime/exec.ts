@@ -9,7 +9,7 @@ import { buildExecPlan } from "../plan/build";
 import { NAMESPACES, type NamespaceKind } from "../plan/linux";
 import { Msg } from "../plan/opcodes";
 import type { Process } from "../spec/schema";
-import { ContainerRecord, procStat } from "../state/store";
+import { validateId, ContainerRecord, procStat } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
@@ -99,6 +99,7 @@ function subCgroupProcs(record: ContainerRecord, sub: string | undefined): strin
 
 // Returns the exit code for tsrun (the process's, or 0 when detached).
 export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
+  validateId(o.id);
   const n = native();
   const record = ctx.store.read(o.id);
   const status = ctx.store.status(record);

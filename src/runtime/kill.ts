@@ -2,6 +2,7 @@ import { TsrunError } from "../errors";
 import { parseSignal } from "../plan/linux";
 import type { Context } from "./context";
 import { signalAll, signalInit } from "./signal";
+import { validateId } from "../state/store";
 
 export interface KillOptions {
   all?: boolean;
@@ -9,6 +10,7 @@ export interface KillOptions {
 
 // kill ID [SIGNAL]: default SIGTERM; a stopped container gives runc's "container not running".
 export function kill(ctx: Context, id: string, signal: string | number = "SIGTERM", o: KillOptions = {}): void {
+  validateId(id);
   let sig: number;
   try {
     sig = typeof signal === "number" ? signal : parseSignal(signal);

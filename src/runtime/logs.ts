@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError } from "../errors";
-import { processAlive } from "../state/store";
+import { validateId, processAlive } from "../state/store";
 import type { Context } from "./context";
 
 export interface LogsOptions {
@@ -18,6 +18,7 @@ interface LogRecord {
 }
 
 export async function logs(ctx: Context, id: string, o: LogsOptions = {}, out: (stream: "stdout" | "stderr", text: string) => void = defaultOut): Promise<void> {
+  validateId(id);
   const record = ctx.store.read(id);
   if (!record.shimPid) throw new TsrunError(`container ${id} has no logs: it is not supervised by a tsrun shim (use run -d or create --shim)`);
   const file = path.join(ctx.store.dir(id), "container.log");

@@ -3,8 +3,10 @@
 import { freeze, thaw } from "../cgroups/freezer";
 import { TsrunError, messageOf } from "../errors";
 import type { Context } from "./context";
+import { validateId } from "../state/store";
 
 export function pause(ctx: Context, id: string): void {
+  validateId(id);
   const { lock, record } = ctx.store.open(id);
   try {
     const status = ctx.store.status(record);
@@ -20,6 +22,7 @@ export function pause(ctx: Context, id: string): void {
 }
 
 export function resume(ctx: Context, id: string): void {
+  validateId(id);
   const { lock, record } = ctx.store.open(id);
   try {
     if (ctx.store.status(record) !== "paused") throw new TsrunError("container not paused");

@@ -4,6 +4,7 @@ import { spawnSync } from "child_process";
 import { cgroupPids } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import type { Context } from "./context";
+import { validateId } from "../state/store";
 
 export function containerPids(ctx: Context, id: string): number[] {
   const record = ctx.store.read(id);
@@ -15,6 +16,7 @@ export function containerPids(ctx: Context, id: string): number[] {
 }
 
 export function ps(ctx: Context, id: string, format: "table" | "json", psArgs: readonly string[] = []): string {
+  validateId(id);
   const pids = containerPids(ctx, id);
   if (format === "json") return (pids.length ? JSON.stringify(pids) : "null") + "\n"; // Go encodes an empty list as null
   const args = psArgs.length ? [...psArgs] : ["-ef"];

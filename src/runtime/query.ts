@@ -1,8 +1,10 @@
 // state and list: read-only views of the store.
 import type { ContainerState } from "../state/store";
+import { validateId } from "../state/store";
 import type { Context } from "./context";
 
 export function state(ctx: Context, id: string): ContainerState {
+  validateId(id);
   return ctx.store.state(ctx.store.read(id));
 }
 

@@ -10,6 +10,7 @@ import { create, type CreateOptions } from "./create";
 import { remove } from "./delete";
 import { waitForeground } from "./foreground";
 import { start } from "./start";
+import { validateId } from "../state/store";
 
 export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded" | "shim"> {
   detach?: boolean;
@@ -19,6 +20,7 @@ export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded" |
 
 // Returns the exit code tsrun should exit with.
 export async function run(ctx: Context, o: RunOptions): Promise<number> {
+  validateId(o.id);
   const n = native();
   let ptyPair: [number, number] | undefined;
   const loaded = loadBundle(o.bundle ?? ".");

@@ -7,11 +7,12 @@ import { runHooksWarning } from "../hooks";
 import { destroy, killAndWait } from "./delete";
 import { native } from "../native";
 import { Msg } from "../plan/opcodes";
-import { START_SOCKET, stateOf } from "../state/store";
+import { validateId, START_SOCKET, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 
 export function start(ctx: Context, id: string): void {
+  validateId(id);
   const { lock, record } = ctx.store.open(id);
   try {
     const status = ctx.store.status(record);

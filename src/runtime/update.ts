@@ -11,6 +11,7 @@ import { ramInBytes } from "../cgroups/convert";
 import { TsrunError, messageOf } from "../errors";
 import { type LinuxResources, parseResources, SpecError, type UpdateResources } from "../spec/schema";
 import type { Context } from "./context";
+import { validateId } from "../state/store";
 
 export interface UpdateFlags {
   blkioWeight?: string;
@@ -174,6 +175,7 @@ export function mergeResources(cur: LinuxResources, r: UpdateResources): LinuxRe
 }
 
 export function update(ctx: Context, id: string, o: UpdateOptions): void {
+  validateId(id);
   const r = o.resources !== undefined ? readDocument(o.resources) : resourcesFromFlags(o.flags ?? {});
   if (r.memory?.kernel !== undefined || r.memory?.kernelTCP !== undefined) ctx.logger.warn("Kernel memory settings are ignored and will be removed");
   const { lock, record } = ctx.store.open(id);

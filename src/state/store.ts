@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { isFrozen } from "../cgroups/freezer";
-import { TsrunError } from "../errors";
+import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
 import type { Spec } from "../spec/schema";
 
@@ -51,51 +51,124 @@ export interface ContainerState {
   exit?: ExitRecord; // only for containers supervised by a tsrun shim, once stopped
 }
 
-// runc accepts [\w+-.]+ and not "." or "..".
+// runc's rule: [\w+-.]+, neither "." nor "..", and (as a directory name must be) at most 255 bytes. Checked
+// first on every verb: an id is never joined into a path before it has passed.
+export const MAX_ID_LENGTH = 255;
 export function validateId(id: string): void {
-  if (!id) throw new TsrunError("container id cannot be empty");
-  if (id.length > 1024 || !/^[\w+\-.]+$/.test(id) || id === "." || id === "..") throw new TsrunError(`invalid container id format: ${id}`);
+  if (typeof id !== "string" || id.length === 0) throw new TsrunError("container id cannot be empty");
+  if (id.length > MAX_ID_LENGTH || !/^[\w+\-.]+$/.test(id) || id === "." || id === "..") throw new TsrunError("invalid container ID format");
 }
 
+// The files tsrun and its shim make in a container's directory: delete removes these and nothing else.
+const STATE_FILES = new Set(["state.json", START_SOCKET, "exit.json", "exit.json.tmp", "shim.sock", "attach.sock", "container.log"]);
+const STATE_TMP = /^state\.json\.\d+\.tmp$/;
+
+const O = fs.constants;
+
+// The state store under --root. The root is opened once (the caller's path, trusted as given); a container's
+// directory is reached from that fd as one validated name, O_DIRECTORY|O_NOFOLLOW (a symlink planted in the
+// root is refused), and every file in it through the directory's own fd (/proc/self/fd/N/NAME): nothing is
+// ever reached by joining an id into a path string, and nothing is removed recursively.
 export class Store {
+  private rootFd: number | undefined;
+  private dirs = new Map<string, number>();
+
   constructor(readonly root: string) {}
 
-  dir(id: string): string {
-    return path.join(this.root, id);
+  private fail(what: string, e: unknown): TsrunError {
+    return new TsrunError(`--root ${this.root}: ${what}: ${errnoText(e)}`);
+  }
+
+  // The root's fd; undefined when it does not exist and `create` is false.
+  private openRoot(create: boolean): number | undefined {
+    if (this.rootFd !== undefined) return this.rootFd;
+    if (create) {
+      // mkdir -p by hand: Node's recursive mkdir reports ENOENT where the kernel said EROFS or EACCES
+      const missing: string[] = [];
+      for (let d = path.resolve(this.root); !fs.existsSync(d) && d !== path.dirname(d); d = path.dirname(d)) missing.unshift(d);
+      for (const d of missing) {
+        try {
+          fs.mkdirSync(d, { mode: 0o711 });
+        } catch (e) {
+          if (errnoCode(e) !== "EEXIST") throw this.fail("create", e);
+        }
+      }
+    }
+    try {
+      this.rootFd = fs.openSync(this.root, O.O_RDONLY | O.O_DIRECTORY);
+    } catch (e) {
+      if (!create && errnoCode(e) === "ENOENT") return undefined;
+      throw this.fail("open", e);
+    }
+    return this.rootFd;
+  }
+
+  // A path for `name` directly under the root, through the root's fd.
+  private inRoot(rootFd: number, name: string): string {
+    return `/proc/self/fd/${rootFd}/${name}`;
   }
 
   ensureRoot(): void {
-    fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    this.openRoot(true);
+  }
+
+  // The container's directory, as a path through an fd this process holds (valid until remove or close).
+  // Throws "does not exist" when there is no such directory.
+  dir(id: string): string {
+    validateId(id);
+    let fd = this.dirs.get(id);
+    if (fd === undefined) {
+      const root = this.openRoot(false);
+      if (root === undefined) throw notExist(id);
+      try {
+        fd = fs.openSync(this.inRoot(root, id), O.O_RDONLY | O.O_DIRECTORY | O.O_NOFOLLOW);
+      } catch (e) {
+        const code = errnoCode(e);
+        if (code === "ENOENT") throw notExist(id);
+        if (code === "ELOOP" || code === "ENOTDIR") throw new TsrunError(`state of ${id} is not a directory tsrun made (${path.join(this.root, id)}): refusing to use it`);
+        throw this.fail(`open the state of ${id}`, e);
+      }
+      this.dirs.set(id, fd);
+    }
+    return `/proc/self/fd/${fd}`;
   }
 
   // Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins. Returns the held lock.
   claim(id: string): Lock {
     validateId(id);
-    this.ensureRoot();
+    const root = this.openRoot(true)!;
     try {
-      fs.mkdirSync(this.dir(id), { mode: 0o711 });
+      fs.mkdirSync(this.inRoot(root, id), { mode: 0o711 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new TsrunError(`container with given ID already exists: ${id}`);
-      throw new TsrunError(`create state directory ${this.dir(id)}: ${(e as Error).message}`);
+      if (errnoCode(e) === "EEXIST") throw new TsrunError(`container with given ID already exists: ${id}`);
+      throw this.fail(`create the state directory of ${id}`, e);
     }
-    const lock = Lock.take(this.dir(id), true);
-    return lock;
+    return Lock.take(this.dir(id), true);
   }
 
   exists(id: string): boolean {
-    return fs.existsSync(path.join(this.dir(id), "state.json"));
+    try {
+      return fs.existsSync(path.join(this.dir(id), "state.json"));
+    } catch (e) {
+      if (e instanceof TsrunError && /does not exist$/.test(e.message)) return false;
+      throw e;
+    }
+  }
+
+  // True when a directory for the id exists (with or without state: a create killed early leaves it bare).
+  hasDir(id: string): boolean {
+    try {
+      this.dir(id);
+      return true;
+    } catch (e) {
+      if (e instanceof TsrunError && /does not exist$/.test(e.message)) return false;
+      throw e;
+    }
   }
 
   // Opens an existing container with its lock held (exclusive for commands that change it).
   open(id: string, exclusive = true): { lock: Lock; record: ContainerRecord } {
-    validateId(id);
-    let lock: Lock;
-    try {
-      lock = Lock.take(this.dir(id), exclusive);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw notExist(id);
-      throw e;
-    }
+    const lock = Lock.take(this.dir(id), exclusive);
     try {
       return { lock, record: this.read(id) };
     } catch (e) {
@@ -105,48 +178,98 @@ export class Store {
   }
 
   read(id: string): ContainerRecord {
+    const dir = this.dir(id);
     let text: string;
     try {
-      text = fs.readFileSync(path.join(this.dir(id), "state.json"), "utf8");
+      text = readNoFollow(path.join(dir, "state.json"));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw notExist(id);
-      throw new TsrunError(`read state of ${id}: ${(e as Error).message}`);
+      if (errnoCode(e) === "ENOENT") throw notExist(id);
+      throw new TsrunError(`read state of ${id}: ${messageOf(e)}`);
     }
     try {
       const record = JSON.parse(text) as ContainerRecord;
+      if (record.id !== id) throw new Error(`it names container "${record.id}"`);
       if (record.shimPid) {
         try {
-          record.exit = JSON.parse(fs.readFileSync(path.join(this.dir(id), "exit.json"), "utf8")) as ExitRecord;
+          record.exit = JSON.parse(readNoFollow(path.join(dir, "exit.json"))) as ExitRecord;
         } catch {
           // still running (or the shim could not record it)
         }
       }
       return record;
     } catch (e) {
-      throw new TsrunError(`state of ${id} is corrupt (${path.join(this.dir(id), "state.json")}): ${(e as Error).message}`);
+      throw new TsrunError(`state of ${id} is corrupt (${path.join(this.root, id, "state.json")}): ${messageOf(e)}`);
     }
   }
 
   write(record: ContainerRecord): void {
-    const file = path.join(this.dir(record.id), "state.json");
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(record));
-    fs.renameSync(tmp, file);
+    const dir = this.dir(record.id);
+    const tmp = path.join(dir, `state.json.${process.pid}.tmp`);
+    try {
+      const fd = fs.openSync(tmp, O.O_WRONLY | O.O_CREAT | O.O_TRUNC | O.O_NOFOLLOW, 0o600);
+      try {
+        fs.writeSync(fd, JSON.stringify(record));
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, path.join(dir, "state.json"));
+    } catch (e) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // never made
+      }
+      throw this.fail(`write the state of ${record.id}`, e);
+    }
   }
 
+  // Removes the container's directory: the files tsrun made in it, by name through its fd, then the
+  // directory itself (rmdir through the root's fd: a symlink swapped in is never followed). A directory
+  // that still holds anything else is left, and that is an error naming what is there.
   remove(id: string): void {
-    fs.rmSync(this.dir(id), { recursive: true, force: true });
+    if (!this.hasDir(id)) return;
+    const dir = this.dir(id);
+    const strange: string[] = [];
+    for (const name of fs.readdirSync(dir)) {
+      if (STATE_FILES.has(name) || STATE_TMP.test(name)) {
+        try {
+          fs.unlinkSync(path.join(dir, name));
+        } catch (e) {
+          if (errnoCode(e) !== "ENOENT") throw new TsrunError(`remove ${path.join(this.root, id, name)}: ${messageOf(e)}`);
+        }
+      } else strange.push(name);
+    }
+    this.forget(id);
+    if (strange.length) throw new TsrunError(`remove the state of ${id}: ${path.join(this.root, id)} holds files tsrun did not make (${strange.slice(0, 5).join(", ")}): left in place`);
+    try {
+      fs.rmdirSync(this.inRoot(this.openRoot(false)!, id));
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw this.fail(`remove the state directory of ${id}`, e);
+    }
+  }
+
+  // Closes the fd held for a container's directory.
+  forget(id: string): void {
+    const fd = this.dirs.get(id);
+    if (fd !== undefined) fs.closeSync(fd);
+    this.dirs.delete(id);
   }
 
   ids(): string[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.root);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw e;
+    const root = this.openRoot(false);
+    if (root === undefined) return [];
+    const out: string[] = [];
+    for (const e of fs.readdirSync(this.inRoot(root, ""), { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      try {
+        validateId(e.name);
+      } catch {
+        continue;
+      }
+      if (this.exists(e.name)) out.push(e.name);
+      else this.forget(e.name);
     }
-    return names.filter((n) => fs.existsSync(path.join(this.root, n, "state.json"))).sort();
+    return out.sort();
   }
 
   // Live status: from the recorded pid, guarded against reuse by the process start time.
@@ -207,12 +330,29 @@ export function processAlive(pid: number, startTime: string): boolean {
   return st !== undefined && st.startTime === startTime && st.state !== "Z" && st.state !== "X";
 }
 
-// flock on the container's directory.
+// "read-only file system" from Node's "EROFS: read-only file system, mkdir '/x'".
+export function errnoText(e: unknown): string {
+  const m = messageOf(e);
+  return errnoCode(e) ? m.replace(/^[A-Z0-9]+: /, "").replace(/, [a-z0-9_]+( '.*')?$/, "") : m;
+}
+
+// A file's text, never through a symlink at its name.
+function readNoFollow(file: string): string {
+  const fd = fs.openSync(file, O.O_RDONLY | O.O_NOFOLLOW);
+  try {
+    return fs.readFileSync(fd, "utf8");
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// flock on the container's directory (a path through the store's fd for it: reopened, so the lock has
+// its own open file description).
 export class Lock {
   private constructor(private fd: number | undefined) {}
 
   static take(dir: string, exclusive: boolean): Lock {
-    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const fd = fs.openSync(dir, O.O_RDONLY | O.O_DIRECTORY);
     try {
       native().flock(fd, exclusive, true);
     } catch (e) {
@@ -222,10 +362,23 @@ export class Lock {
     return new Lock(fd);
   }
 
+  // The lock if nobody holds it, else undefined.
+  static tryTake(dir: string): Lock | undefined {
+    const fd = fs.openSync(dir, O.O_RDONLY | O.O_DIRECTORY);
+    try {
+      if (native().flock(fd, true, false)) return new Lock(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    fs.closeSync(fd);
+    return undefined;
+  }
+
   static isHeld(dir: string): boolean {
     let fd: number;
     try {
-      fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      fd = fs.openSync(dir, O.O_RDONLY | O.O_DIRECTORY);
     } catch {
       return false;
     }
