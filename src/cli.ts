@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from "commander";
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "./errors";
-import { Logger, type LogFormat } from "./log";
+import { Logger, oneLine, type LogFormat } from "./log";
 import type { Context } from "./runtime/context";
 
 const VERSION = "0.1.0";
@@ -361,7 +361,7 @@ export function runCli(): void {
   main(process.argv).then(
     (code) => process.exit(code),
     (e) => {
-      fs.writeSync(2, `${messageOf(e)}\n`);
+      fs.writeSync(2, `${oneLine(messageOf(e))}\n`);
       process.exit(1);
     },
   );

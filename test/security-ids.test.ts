@@ -165,6 +165,24 @@ describe("container ids", () => {
   });
 });
 
+describe("the store", () => {
+  test("a long-lived library caller follows a container deleted and made again by another tsrun", () => {
+    const r = path.join(work(), "relinked");
+    const rt = new Tsrun({ root: r });
+    const b = makeBundle(["sleep", "30"]);
+    ok(tsrun(["create", "--bundle", b.dir, b.id], { root: r }));
+    const first = rt.state(b.id).pid;
+    ok(tsrun(["delete", "-f", b.id], { root: r }));
+    assert.throws(() => rt.state(b.id), /does not exist/);
+    ok(tsrun(["create", "--bundle", b.dir, b.id], { root: r }));
+    const second = rt.state(b.id);
+    assert.equal(second.status, "created");
+    assert.notEqual(second.pid, first);
+    rt.delete(b.id, { force: true });
+    assert.deepEqual(fs.readdirSync(r).filter((n) => !n.startsWith(".")), []);
+  });
+});
+
 describe("--root", () => {
   test("a file as --root: every verb says so in one line, delete -f included", () => {
     const file = path.join(work(), "root-is-a-file");

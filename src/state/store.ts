@@ -117,6 +117,11 @@ export class Store {
   dir(id: string): string {
     validateId(id);
     let fd = this.dirs.get(id);
+    if (fd !== undefined && !this.stillLinked(fd, id)) {
+      // deleted (and maybe made again) by another tsrun since this process opened it
+      this.forget(id);
+      fd = undefined;
+    }
     if (fd === undefined) {
       const root = this.openRoot(false);
       if (root === undefined) throw notExist(id);
@@ -131,6 +136,16 @@ export class Store {
       this.dirs.set(id, fd);
     }
     return `/proc/self/fd/${fd}`;
+  }
+
+  private stillLinked(fd: number, id: string): boolean {
+    try {
+      const held = fs.fstatSync(fd);
+      const named = fs.lstatSync(this.inRoot(this.rootFd!, id));
+      return held.ino === named.ino && held.dev === named.dev;
+    } catch {
+      return false;
+    }
   }
 
   // Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins. Returns the held lock.
