@@ -168,7 +168,7 @@ export function buildProgram(): Command {
     .option("--process-label <label>", "set the asm process label for the process commonly used with selinux (ignored: no SELinux)")
     .option("--apparmor <profile>", "set the apparmor profile for the process (refused: no AppArmor)")
     .option("--no-new-privs", "set the no new privileges value for the process")
-    .option("-c, --cap <cap>", "add a capability to the bounding set for the process", collect)
+    .option("-c, --cap <cap>", "add a capability to the bounding, effective and permitted sets of the process (never inheritable, so a non-root process gains nothing from a file with +ei file capabilities; ambient too only when the process spec has an inheritable set)", collect)
     .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0)
     .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.")
     .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string }) => {

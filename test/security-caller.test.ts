@@ -75,7 +75,7 @@ describe("security: what a caller hands tsrun", () => {
     assert.equal(direct.uid, 1000);
     assert.ok(direct.caps.bounding!.includes("CAP_NET_ADMIN"), "added to the bounding set");
     assert.ok(!direct.caps.inheritable!.includes("CAP_NET_ADMIN"), "not in the inheritable set");
-    const viaFile = JSON.parse(ok(tsrun(["exec", "--cap", "CAP_NET_ADMIN", "-u", "1000:1000", b.id, "/probe", "exec", "/probe-fcap", "facts"])).stdout) as Facts;
+    const viaFile = JSON.parse(ok(tsrun(["exec", "--cap", "CAP_NET_ADMIN", "-u", "1000:1000", b.id, "/probe", "exec", "/probe-fcap", "/probe-fcap", "facts"])).stdout) as Facts;
     for (const set of ["effective", "permitted", "inheritable", "ambient"]) assert.ok(!viaFile.caps[set]!.includes("CAP_NET_ADMIN"), `not gained in ${set} through the +ei file`);
     // root still gets the capability it asked for
     const root = JSON.parse(ok(tsrun(["exec", "--cap", "CAP_NET_ADMIN", b.id, "/probe", "facts"])).stdout) as Facts;
