@@ -208,7 +208,8 @@ describe("security: what a caller hands tsrun", () => {
       ["70000 env entries", (s) => (s.process!.env = Array.from({ length: 70_000 }, (_, i) => `V${i}=1`)), /process\.env/],
       ["100000 args", (s) => (s.process!.args = ["/probe", ...Array.from({ length: 100_000 }, () => "x")]), /process\.args/],
       ["70000 additional gids", (s) => (s.process!.user = { uid: 0, gid: 0, additionalGids: Array.from({ length: 70_000 }, (_, i) => i + 1) }), /additionalGids/],
-      ["a 1 MiB hostname", (s) => (s.hostname = "h".repeat(1 << 20)), /hostname/],
+      ["a 1 MiB hostname", (s) => (s.hostname = "h".repeat(1 << 20)), /hostname: 1048576 bytes/],
+      ["a 70 MiB env entry (more than one frame)", (s) => (s.process!.env = ["BIG=" + "x".repeat(70 << 20)]), /too large: .*process\.args and process\.env/],
     ];
     for (const [what, patch, expect] of cases) {
       const t = makeBundle(["facts"], patch);
@@ -216,6 +217,7 @@ describe("security: what a caller hands tsrun", () => {
       assert.notEqual(r.status, 0, what);
       const line = oneLine(r.stderr);
       assert.doesNotMatch(line, /RangeError|out of range|ERR_/, what);
+      assert.ok(line.length < 300, `${what}: a short line, not the input (${line.length} characters)`);
       assert.match(line, expect, what);
       assertNothingLeft(t.id);
     }

@@ -18,6 +18,7 @@ import { Channel } from "./channel";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
 import { checkPassedFds, connectSocketPath } from "./caller";
+import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
 
@@ -190,6 +191,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
+  const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
 
   const [ours, theirs] = n.socketpair();
   const chan = new Channel(ours);
@@ -246,7 +248,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     }
   });
 
-  chan.send(Msg.PLAN, plan.encode());
+  chan.send(Msg.PLAN, encoded);
   for (;;) {
     const f = chan.recv();
     if (!f) {

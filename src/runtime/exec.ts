@@ -15,6 +15,7 @@ import type { Context } from "./context";
 import { waitForeground } from "./foreground";
 import { compileForProcess, containerProcessStateHead } from "../seccomp/process";
 import { checkPassedFds, connectSocketPath } from "./caller";
+import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
 
@@ -200,6 +201,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       warn: (m) => ctx.logger.warn(m),
     });
     if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`exec plan: ${line}`);
+    const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
     const [ours, theirs] = n.socketpair();
     const chan = new Channel(ours);
     const fds = [0, 1, 2];
@@ -227,7 +229,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     if (shim) helper = 0; // not ours to reap
     let pid = 0;
     try {
-      chan.send(Msg.PLAN, plan.encode());
+      chan.send(Msg.PLAN, encoded);
       for (;;) {
         const f = chan.recv();
         if (!f) break; // the exec closed the socket (close-on-exec): the program is running
