@@ -161,6 +161,20 @@ describe("security: what a caller hands tsrun", () => {
         assertNothingLeft(t.id);
       }
       notSock.check();
+      // exec connects again: a listener socket swapped for a symlink after create is refused there too
+      const n = makeBundle(["sleep", "60"], (s) => {
+        s.linux!.seccomp = { defaultAction: "SCMP_ACT_ALLOW", listenerPath: sock, syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_NOTIFY" }] };
+      });
+      ok(tsrun(["run", "-d", "--bundle", n.dir, n.id]));
+      try {
+        fs.renameSync(sock, path.join(work(), "agent-moved.sock"));
+        fs.symlinkSync(path.join(work(), "agent-moved.sock"), sock);
+        const r = tsrun(["exec", n.id, "/probe", "exit", "0"]);
+        assert.notEqual(r.status, 0);
+        assert.match(oneLine(r.stderr), /linux\.seccomp\.listenerPath: .*agent\.sock is a symbolic link/);
+      } finally {
+        ok(tsrun(["delete", "-f", n.id]));
+      }
     } finally {
       srv.close();
     }
