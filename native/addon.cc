@@ -61,6 +61,7 @@ const char* errno_name(int e) {
     case ECONNREFUSED: return "ECONNREFUSED";
     case ENOTSOCK: return "ENOTSOCK";
     case ENOTTY: return "ENOTTY";
+    case ELOOP: return "ELOOP";
     default: return "EUNKNOWN";
   }
 }
@@ -241,6 +242,44 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   if (rc != 0) {
     close(s);
     throw_sys(env, "connect to " + path, e);
+  }
+  return Napi::Number::New(env, s);
+}
+
+// openPath(path): an O_PATH, O_NOFOLLOW, close-on-exec fd of `path` itself (a final symlink is opened as
+// the symlink, never followed). The caller checks what it is (fstat) before using it.
+Napi::Value OpenPath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "openPath(path: string)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd;
+  do {
+    fd = open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_sys(env, "open " + path);
+  return Napi::Number::New(env, fd);
+}
+
+// connectUnixAt(fd, seqpacket?): a blocking, close-on-exec socket connected to the socket inode an O_PATH
+// fd refers to, through /proc/self/fd/N: the path is not looked up again, so it cannot be swapped.
+Napi::Value ConnectUnixAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = int_arg(info, 0, "fd");
+  std::string via = "/proc/self/fd/" + std::to_string(fd);
+  int s = socket(AF_UNIX, (info.Length() > 1 && info[1].ToBoolean() ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+  if (s < 0) throw_sys(env, "socket for " + via);
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, via.c_str(), via.size());
+  int rc;
+  do {
+    rc = connect(s, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int e = errno;
+    close(s);
+    throw_sys(env, "connect to " + via, e);
   }
   return Napi::Number::New(env, s);
 }
@@ -458,6 +497,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("openPath", Napi::Function::New(env, OpenPath));
+  exports.Set("connectUnixAt", Napi::Function::New(env, ConnectUnixAt));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
   exports.Set("sendFds", Napi::Function::New(env, SendFds));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));

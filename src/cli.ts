@@ -79,11 +79,11 @@ export function buildProgram(): Command {
   const createFlags = (c: Command) =>
     c
       .option("-b, --bundle <dir>", "path to the root of the bundle directory", ".")
-      .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal")
-      .option("--pid-file <path>", "specify the file to write the process id to")
+      .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal (the socket itself: a symlink is refused)")
+      .option("--pid-file <path>", "specify the file to write the process id to (written to a new file beside it, then renamed over it: a symlink there is replaced, never followed)")
       .option("--no-pivot", "do not use pivot root to jail process inside rootfs")
       .option("--no-new-keyring", "do not create a new session keyring for the container")
-      .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0)
+      .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total); each must be one the caller passed to tsrun", intOption, 0)
       .option("--init", "run a tiny init as PID 1 that reaps zombies and forwards signals to the process (docker run --init)");
 
   interface CreateCli {
@@ -156,7 +156,7 @@ export function buildProgram(): Command {
     .argument("[command...]", "the command and its arguments (or use --process)")
     .description("execute new process inside the container")
     .passThroughOptions()
-    .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal")
+    .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal (the socket itself: a symlink is refused)")
     .option("--cwd <dir>", "current working directory in the container")
     .option("-e, --env <KEY=value>", "set environment variables", collect)
     .option("-t, --tty", "allocate a pseudo-TTY")
@@ -164,12 +164,12 @@ export function buildProgram(): Command {
     .option("-g, --additional-gids <gid>", "additional gids", collect)
     .option("-p, --process <file>", "path to the process.json")
     .option("-d, --detach", "detach from the container's process")
-    .option("--pid-file <path>", "specify the file to write the process id to")
+    .option("--pid-file <path>", "specify the file to write the process id to (written to a new file beside it, then renamed over it: a symlink there is replaced, never followed)")
     .option("--process-label <label>", "set the asm process label for the process commonly used with selinux (ignored: no SELinux)")
     .option("--apparmor <profile>", "set the apparmor profile for the process (refused: no AppArmor)")
     .option("--no-new-privs", "set the no new privileges value for the process")
-    .option("-c, --cap <cap>", "add a capability to the bounding set for the process", collect)
-    .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", intOption, 0)
+    .option("-c, --cap <cap>", "add a capability to the bounding, effective and permitted sets of the process (never inheritable, so a non-root process gains nothing from a file with +ei file capabilities; ambient too only when the process spec has an inheritable set)", collect)
+    .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total); each must be one the caller passed to tsrun", intOption, 0)
     .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.")
     .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string }) => {
       if (o.apparmor) throw new TsrunError("exec: --apparmor: AppArmor is not enabled on this host");

@@ -1,3 +1,5 @@
 // The plain (non-snapshot) entry of bin/tsrun.
+import { recordCallerFds } from "./runtime/caller";
 import { runCli } from "./cli";
+recordCallerFds();
 runCli();

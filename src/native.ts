@@ -13,6 +13,10 @@ export interface NativeApi {
   sealedCopy(file: string): number;
   socketpair(seqpacket?: boolean): [number, number];
   connectUnix(file: string, seqpacket?: boolean): number;
+  // an O_PATH|O_NOFOLLOW fd of the path itself (a final symlink is not followed), close-on-exec
+  openPath(file: string): number;
+  // a socket connected through /proc/self/fd/N of an O_PATH fd (no second lookup of the path)
+  connectUnixAt(fd: number, seqpacket?: boolean): number;
   sendFd(sock: number, fd: number, name?: string): void;
   sendFds(sock: number, data: Buffer, fds: number[]): void;
   recvFd(sock: number): number;

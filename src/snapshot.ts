@@ -3,6 +3,7 @@
 // The schema is exercised once while building, so zod's lazily built parsers are in the snapshot too.
 import * as v8 from "v8";
 import { runCli } from "./cli";
+import { recordCallerFds } from "./runtime/caller";
 import "./runtime/create";
 import "./runtime/run";
 import "./runtime/exec";
@@ -15,8 +16,10 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
   for (let i = 0; i < 3; i++) parseSpec(JSON.parse(JSON.stringify(defaultSpec({ rootless: i === 1, cgroupNamespace: i === 2 }))));
   v8.startupSnapshot.setDeserializeMainFunction(() => {
     process.argv.splice(1, 0, "tsrun"); // node --snapshot-blob B -- ARGS: there is no script in argv
+    recordCallerFds();
     runCli();
   });
 } else {
+  recordCallerFds();
   runCli();
 }

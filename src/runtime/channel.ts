@@ -1,7 +1,11 @@
 // Framed messages (u32 length | u32 type | payload) over a blocking socket, read synchronously:
 // create's whole handshake with tsrun-init runs without the event loop.
 import * as fs from "fs";
+import { TsrunError } from "../errors";
 import { Msg } from "../plan/opcodes";
+
+// The largest frame (length field: type + payload) either side accepts (native/helper/io.cc: 64 MiB).
+export const MAX_FRAME = 64 << 20;
 
 export interface Frame {
   type: number;
@@ -12,6 +16,7 @@ export class Channel {
   constructor(readonly fd: number) {}
 
   send(type: number, payload: Buffer = Buffer.alloc(0)): void {
+    if (4 + payload.length > MAX_FRAME) throw new TsrunError(`message of ${payload.length} bytes to tsrun-init is larger than it accepts (${MAX_FRAME})`);
     const head = Buffer.alloc(8);
     head.writeUInt32LE(4 + payload.length, 0);
     head.writeUInt32LE(type, 4);
@@ -23,7 +28,7 @@ export class Channel {
     const head = readExactly(this.fd, 8);
     if (!head) return undefined;
     const len = head.readUInt32LE(0);
-    if (len < 4 || len > 64 << 20) throw new Error(`tsrun-init sent a malformed message (length ${len})`);
+    if (len < 4 || len > MAX_FRAME) throw new Error(`tsrun-init sent a malformed message (length ${len})`);
     const payload = len > 4 ? readExactly(this.fd, len - 4) : Buffer.alloc(0);
     if (!payload) return undefined;
     return { type: head.readUInt32LE(4), payload };

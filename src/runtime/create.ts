@@ -2,7 +2,6 @@
 // Anything that fails leaves nothing behind: the init is killed, cgroups and the state directory removed,
 // and poststop hooks run (as runc's destroy does).
 import * as fs from "fs";
-import * as path from "path";
 import { createCgroups, missingCgroupDirs, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
 import { detectLayout } from "../cgroups/layout";
 import { applyResources } from "../cgroups/resources";
@@ -18,6 +17,8 @@ import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
+import { checkPassedFds, connectSocketPath } from "./caller";
+import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
 
@@ -29,6 +30,9 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  // The fds >= 3 the caller really passes (library callers: list them to use preserveFds or LISTEN_FDS; the
+  // CLI knows them from bin/tsrun). Any other fd in 3..3+LISTEN_FDS+preserveFds-1 is refused.
+  passedFds?: number[];
   // For `run` with a terminal and no --console-socket: an fd of tsrun's own to send the master to.
   consoleFd?: number;
   // A bundle the caller has already read.
@@ -107,10 +111,13 @@ function compileSeccomp(ctx: Context, spec: Spec): Compiled | undefined {
   return compiled;
 }
 
-// fds handed to the helper: 0-2, then --preserve-fds (and systemd's LISTEN_FDS) as they are, then ours.
+// fds handed to the helper: 0-2, then systemd's LISTEN_FDS and --preserve-fds as they are, then ours.
+// Each must be one the caller passed (not one of tsrun's own).
 function extraFdCount(o: CreateOptions): number {
-  const listen = Number(process.env.LISTEN_FDS ?? 0);
-  return (o.preserveFds ?? 0) + (Number.isInteger(listen) && listen > 0 ? listen : 0);
+  const env = Number(process.env.LISTEN_FDS ?? 0);
+  const listen = Number.isInteger(env) && env > 0 ? env : 0;
+  checkPassedFds(listen, o.preserveFds ?? 0, o.passedFds);
+  return (o.preserveFds ?? 0) + listen;
 }
 
 function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined): void {
@@ -127,13 +134,6 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   applyResources(record.cgroup.dirs, spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
   const extra = extraFdCount(o);
-  for (let fd = 3; fd < 3 + extra; fd++) {
-    try {
-      fs.fstatSync(fd);
-    } catch {
-      throw new TsrunError(`--preserve-fds: fd ${fd} is not open`);
-    }
-  }
   const syncFd = 3 + extra;
   const stateDirFd = syncFd + 1;
   let consoleFd: number | undefined;
@@ -150,11 +150,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     consoleFd = stateDirFd + 1;
   } else if (spec.process?.terminal) {
     if (o.consoleSocket) {
-      try {
-        consoleSock = n.connectUnix(path.resolve(o.consoleSocket));
-      } catch (e) {
-        throw new TsrunError(`--console-socket: ${messageOf(e)}`);
-      }
+      consoleSock = connectSocketPath("--console-socket", o.consoleSocket);
       ownConsole = true;
     } else if (o.consoleFd !== undefined) {
       consoleSock = o.consoleFd;
@@ -170,12 +166,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   let listenerSock: number | undefined;
   let listener: { fd: number; path: string; stateHead: string } | undefined;
   if (seccomp?.listener) {
-    const where = "config.json: linux.seccomp.listenerPath";
-    try {
-      listenerSock = n.connectUnix(seccomp.listener.path);
-    } catch (e) {
-      throw new TsrunError(`${where}: ${messageOf(e)}`);
-    }
+    listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", seccomp.listener.path);
     cleanup.push(() => {
       if (listenerSock !== undefined) closeQuietly(listenerSock);
       listenerSock = undefined;
@@ -202,6 +193,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
+  const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
 
   const [ours, theirs] = n.socketpair();
   const chan = new Channel(ours);
@@ -258,7 +250,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     }
   });
 
-  chan.send(Msg.PLAN, plan.encode());
+  chan.send(Msg.PLAN, encoded);
   for (;;) {
     const f = chan.recv();
     if (!f) {

@@ -14,6 +14,8 @@ import { Channel } from "./channel";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
 import { compileForProcess, containerProcessStateHead } from "../seccomp/process";
+import { checkPassedFds, connectSocketPath } from "./caller";
+import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
 
@@ -32,6 +34,9 @@ export interface ExecOptions {
   caps?: string[];
   noNewPrivs?: boolean;
   preserveFds?: number;
+  // The fds >= 3 the caller really passes (library callers: list them to use preserveFds; the CLI knows
+  // them from bin/tsrun). Any other fd in 3..3+preserveFds-1 is refused.
+  passedFds?: number[];
   cgroup?: string; // [controller:]sub-cgroup
 }
 
@@ -65,8 +70,13 @@ export function execProcess(record: ContainerRecord, o: ExecOptions): Process {
   }
   if (o.additionalGids) p.user = { ...(p.user ?? { uid: 0, gid: 0 }), additionalGids: o.additionalGids };
   if (o.caps && o.caps.length) {
+    // As runc since 1.1.2 (CVE-2022-29162): bounding, effective and permitted, never inheritable, so a
+    // non-root process cannot gain the capability by executing a file carrying it as +ei file capabilities.
+    // Ambient only when the process spec already has an inheritable set (the kernel raises an ambient
+    // capability only when it is also inheritable; tsrun-init skips one that is not, as runc does).
     const c = { ...(p.capabilities ?? {}) };
-    for (const set of ["bounding", "effective", "inheritable", "permitted", "ambient"] as const) c[set] = [...new Set([...(c[set] ?? []), ...o.caps])];
+    const sets = ["bounding", "effective", "permitted", ...(c.inheritable !== undefined ? (["ambient"] as const) : [])] as const;
+    for (const set of sets) c[set] = [...new Set([...(c[set] ?? []), ...o.caps])];
     p.capabilities = c;
   }
   if (o.noNewPrivs) p.noNewPrivileges = true;
@@ -146,17 +156,11 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       if (nsInode(record.pid, k.proc) !== nsInode("self", k.proc)) nsFlags |= k.flag;
     }
     const extra = o.preserveFds ?? 0;
-    for (let fd = 3; fd < 3 + extra; fd++) {
-      try {
-        fs.fstatSync(fd);
-      } catch {
-        throw new TsrunError(`--preserve-fds: fd ${fd} is not open`);
-      }
-    }
+    checkPassedFds(0, extra, o.passedFds);
     let consoleSock: number | undefined;
     let ptyPair: [number, number] | undefined;
     if (proc.terminal) {
-      if (o.consoleSocket) consoleSock = n.connectUnix(path.resolve(o.consoleSocket));
+      if (o.consoleSocket) consoleSock = connectSocketPath("--console-socket", o.consoleSocket);
       else {
         ptyPair = n.socketpair();
         consoleSock = ptyPair[1];
@@ -169,11 +173,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     const compiled = compileForProcess(record.config, { stateRoot: ctx.store.root });
     let listenerSock: number | undefined;
     if (compiled?.listener) {
-      try {
-        listenerSock = n.connectUnix(compiled.listener.path);
-      } catch (e) {
-        throw new TsrunError(`config.json: linux.seccomp.listenerPath: ${messageOf(e)}`);
-      }
+      listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", compiled.listener.path);
       closeLater.push(listenerSock);
     }
     const syncFd = 3 + extra;
@@ -202,6 +202,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       warn: (m) => ctx.logger.warn(m),
     });
     if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`exec plan: ${line}`);
+    const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
     const [ours, theirs] = n.socketpair();
     const chan = new Channel(ours);
     const fds = [0, 1, 2];
@@ -229,7 +230,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     if (shim) helper = 0; // not ours to reap
     let pid = 0;
     try {
-      chan.send(Msg.PLAN, plan.encode());
+      chan.send(Msg.PLAN, encoded);
       for (;;) {
         const f = chan.recv();
         if (!f) break; // the exec closed the socket (close-on-exec): the program is running

@@ -1,20 +1,44 @@
 import * as fs from "fs";
 import * as path from "path";
-import { TsrunError } from "../errors";
+import { TsrunError, messageOf } from "../errors";
 
-// Written atomically (tmp + rename), as engines read it as soon as the command returns.
+// Written atomically, as engines read it as soon as the command returns: a temporary file with a random name
+// beside the target, created O_EXCL|O_NOFOLLOW (a planted symlink or file at that name is never followed
+// or reused), then renamed over the target (rename replaces a symlink at the target name; it never writes
+// through it). Mode 0644, as runc.
 export function writePidFile(file: string, pid: number): void {
   const abs = path.resolve(file);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
+  const dir = path.dirname(abs);
+  let tmp = ""; // set once tsrun created it: only then is it removed on failure
+  let fd = -1;
+  // loaded here, not at the top: this module is in the startup snapshot
+  const { randomBytes } = require("crypto") as typeof import("crypto");
   try {
-    fs.writeFileSync(tmp, String(pid));
-    fs.renameSync(tmp, abs);
-  } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // never written
+    for (let attempt = 0; fd < 0; attempt++) {
+      const name = path.join(dir, `.${path.basename(abs)}.${randomBytes(8).toString("hex")}`);
+      try {
+        fd = fs.openSync(name, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644); // (libuv adds O_CLOEXEC)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 8) throw e;
+        continue;
+      }
+      tmp = name;
     }
-    throw new TsrunError(`write pid file ${abs}: ${(e as Error).message}`);
+    fs.fchmodSync(fd, 0o644); // not narrowed by the umask
+    fs.writeSync(fd, String(pid));
+    fs.closeSync(fd);
+    fd = -1;
+    fs.renameSync(tmp, abs);
+    tmp = "";
+  } catch (e) {
+    if (fd >= 0) fs.closeSync(fd);
+    if (tmp) {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {
+        // never created
+      }
+    }
+    throw new TsrunError(`write pid file ${abs}: ${messageOf(e)}`);
   }
 }
