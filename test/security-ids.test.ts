@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Tsrun } from "../src/index";
-import { cleanup, makeBundle, ok, tsrun, work, type RunResult } from "./helpers";
+import { cleanup, makeBundle, ok, TSRUN, tsrun, work, type RunResult } from "./helpers";
 
 after(cleanup);
 
@@ -180,6 +180,31 @@ describe("the store", () => {
     assert.notEqual(second.pid, first);
     rt.delete(b.id, { force: true });
     assert.deepEqual(fs.readdirSync(r).filter((n) => !n.startsWith(".")), []);
+  });
+});
+
+describe("the store, listing", () => {
+  test("list holds one directory fd at a time: more containers than the fd limit are listed", () => {
+    const r = path.join(work(), "many");
+    const b = makeBundle(["sleep", "30"]);
+    ok(tsrun(["create", "--bundle", b.dir, b.id], { root: r }));
+    const record = JSON.parse(fs.readFileSync(path.join(r, b.id, "state.json"), "utf8")) as { id: string; pid: number; cgroup: unknown };
+    ok(tsrun(["delete", "-f", b.id], { root: r }));
+    // stopped containers (their init is gone), recorded as tsrun records them
+    const n = 1100;
+    for (let i = 0; i < n; i++) {
+      const id = `many-${i}`;
+      fs.mkdirSync(path.join(r, id));
+      fs.writeFileSync(path.join(r, id, "state.json"), JSON.stringify({ ...record, id, cgroup: { dirs: {}, created: [] } }));
+    }
+    try {
+      // with a soft fd limit well below the number of containers
+      const l = spawnSync("sh", ["-c", 'ulimit -n 256 && exec "$0" "$@"', TSRUN, "--root", r, "list", "-q"], { encoding: "utf8", maxBuffer: 1 << 24 });
+      assert.equal(l.status, 0, l.stderr);
+      assert.equal(l.stdout.split("\n").filter(Boolean).length, n);
+    } finally {
+      fs.rmSync(r, { recursive: true, force: true });
+    }
   });
 });
 

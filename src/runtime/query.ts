@@ -15,6 +15,8 @@ export function list(ctx: Context): ContainerState[] {
       out.push(ctx.store.state(ctx.store.read(id)));
     } catch {
       // deleted while we listed
+    } finally {
+      ctx.store.forget(id); // one fd at a time, however many containers there are
     }
   }
   return out;

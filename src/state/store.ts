@@ -281,8 +281,8 @@ export class Store {
       } catch {
         continue;
       }
-      if (this.exists(e.name)) out.push(e.name);
-      else this.forget(e.name);
+      // (a symlink is not a directory entry of type directory: it is never listed)
+      if (fs.existsSync(path.join(this.inRoot(root, e.name), "state.json"))) out.push(e.name);
     }
     return out.sort();
   }
