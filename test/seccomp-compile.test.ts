@@ -249,7 +249,7 @@ describe("seccomp compiler", () => {
       const args = [0n, 0n, 0n, 0n, 0n, 0n];
       args[i % 6] = BigInt(i) * 2n ** 33n + BigInt(i);
       assert.equal(action(c, n, args), errno(100 + (i % 50)), n);
-      args[i % 6] += 2n ** 32n;
+      args[i % 6] = args[i % 6]! + 2n ** 32n;
       assert.equal(action(c, n, args), SECCOMP_RET.KILL_PROCESS, `${n}, high word off by one`);
     });
   });

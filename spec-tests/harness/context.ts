@@ -71,7 +71,7 @@ export class Context implements CaseContext {
     fs.writeFileSync(path.join(this.bundle, "config.json"), JSON.stringify(config, null, 2));
   }
 
-  async invoke(args: string[], opts: { timeoutMs?: number; umask?: number; oomScoreAdj?: number; outputName?: string; extraFiles?: string[] } = {}): Promise<CommandResult> {
+  async invoke(args: string[], opts: { timeoutMs?: number | undefined; umask?: number | undefined; oomScoreAdj?: number | undefined; outputName?: string; extraFiles?: string[] | undefined } = {}): Promise<CommandResult> {
     const name = opts.outputName ?? `call-${++this.calls}`;
     const r = await this.runtime.invoke(args, {
       cwd: this.dir,

@@ -21,12 +21,12 @@ export interface InvokeOptions {
   // to the same files.
   stdout: string;
   stderr: string;
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   // Process attributes the runtime starts with, set by /bin/sh before it execs the runtime.
-  umask?: number;
-  oomScoreAdj?: number;
+  umask?: number | undefined;
+  oomScoreAdj?: number | undefined;
   // Extra open files passed as fds 3, 4, … (for --preserve-fds).
-  extraFiles?: string[];
+  extraFiles?: string[] | undefined;
 }
 
 export class Runtime {
