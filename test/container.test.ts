@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { CGROUP_PARENT, cleanup, makeBundle, nsInode, ok, runJson, stateRoot, tsrun, work } from "./helpers";
+import { CGROUP_PARENT, cleanup, makeBundle, nsInode, ok, runJson, stateRoot, tsrun, work, waitFor } from "./helpers";
 
 after(cleanup);
 
@@ -336,8 +336,7 @@ sys.stdout.write(msg.decode() + "\\n" + out.decode())
     const child = require("node:child_process").spawn("python3", ["-c", py, sock], { stdio: ["ignore", "pipe", "inherit"] }) as import("node:child_process").ChildProcessWithoutNullStreams;
     let got = "";
     child.stdout.on("data", (d: Buffer) => (got += d.toString()));
-    const deadline = Date.now() + 5000;
-    while (!fs.existsSync(sock) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    waitFor(() => fs.existsSync(sock), 5000, 10);
     ok(tsrun(["create", "--console-socket", sock, "--bundle", b.dir, b.id]));
     ok(tsrun(["start", b.id]));
     return new Promise<void>((resolve, reject) => {

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { CGROUP_PARENT, cleanup, makeBundle, ok, stateRoot, tsrun, TSRUN, work, type Bundle } from "./helpers";
+import { CGROUP_PARENT, cleanup, makeBundle, ok, stateRoot, tsrun, TSRUN, work, type Bundle, waitFor } from "./helpers";
 
 after(cleanup);
 
@@ -145,7 +145,7 @@ describe("exec", () => {
       fs.writeFileSync(freezer, "THAWED");
     }
     ok(tsrun(["kill", b.id, "KILL"]));
-    for (let i = 0; i < 200 && (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status !== "stopped"; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    waitFor(() => (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status === "stopped", 5000);
     const r = tsrun(["exec", b.id, "/probe", "exit", "0"]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /cannot exec in a stopped container/);

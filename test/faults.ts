@@ -2,7 +2,7 @@
 // in them, and mounts naming its bundle. Empty means nothing is left.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CGROUP_PARENT, cgroupDirsOf, stateRoot } from "./helpers";
+import { CGROUP_PARENT, cgroupDirsOf, stateRoot, waitFor } from "./helpers";
 
 // Processes whose cgroup (any hierarchy) is the container's or below it.
 export function processesOf(id: string): number[] {
@@ -51,13 +51,9 @@ function safeRead(f: string): string {
 
 // Waits (polling) until `check` returns an empty list, at most `ms`; returns the last list.
 export function settle(check: () => string[], ms: number): string[] {
-  const deadline = Date.now() + ms;
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    const left = check();
-    if (left.length === 0 || Date.now() > deadline) return left;
-    Atomics.wait(sleeper, 0, 0, 20);
-  }
+  let left: string[] = [];
+  waitFor(() => (left = check()).length === 0, ms);
+  return left;
 }
 
 // A small seeded PRNG (mulberry32): the same seed gives the same trials.

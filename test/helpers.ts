@@ -124,8 +124,39 @@ export function ok(r: RunResult): RunResult {
   return r;
 }
 
+// The host's cgroup mount points as they are (every v1 hierarchy, the v2 tree; on a v2-only host /sys/fs/cgroup
+// itself), so a "no cgroup left" check can fail on any layout.
+export function cgroupMounts(): string[] {
+  const out: string[] = [];
+  for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const parts = line.split(" ");
+    const sep = parts.indexOf("-");
+    if (sep < 0) continue;
+    const type = parts[sep + 1];
+    if ((type === "cgroup" || type === "cgroup2") && parts[4]) out.push(parts[4]);
+  }
+  return [...new Set(out)];
+}
+
 export function cgroupDirsOf(id: string): string[] {
-  return ["memory", "pids", "cpu", "unified", "freezer"].map((c) => `/sys/fs/cgroup/${c}/${CGROUP_PARENT}/${id}`).filter((d) => fs.existsSync(d));
+  return cgroupMounts()
+    .map((m) => path.join(m, CGROUP_PARENT, id))
+    .filter((d) => fs.existsSync(d));
+}
+
+// Polls `check` every `every` ms until it returns something truthy, for at most `ms`; returns its last value.
+export function waitFor<T>(check: () => T, ms = 10_000, every = 20): T {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v || Date.now() >= deadline) return v;
+    sleepSync(every);
+  }
+}
+
+// Lets time pass without the event loop (for a process that does something after a delay of its own).
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 // Deletes every container of the private root, then the test cgroups and the work directory.
@@ -133,7 +164,7 @@ export function cleanup(): void {
   const root = stateRoot();
   for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) tsrun(["delete", "--force", id]);
   // under each v1 hierarchy and the v2 tree of a hybrid host, or at the root of a v2-only /sys/fs/cgroup
-  const parents = [...fs.readdirSync("/sys/fs/cgroup").map((c) => `/sys/fs/cgroup/${c}/${CGROUP_PARENT}`), `/sys/fs/cgroup/${CGROUP_PARENT}`];
+  const parents = cgroupMounts().map((m) => path.join(m, CGROUP_PARENT));
   for (const d of parents) {
     if (!fs.existsSync(d)) continue;
     for (const sub of fs.readdirSync(d, { withFileTypes: true })) if (sub.isDirectory()) rmdirRetry(path.join(d, sub.name));
@@ -157,7 +188,7 @@ function rmdirRetry(d: string): void {
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-      spawnSync("sleep", ["0.02"]);
+      sleepSync(20);
     }
   }
 }
@@ -169,7 +200,7 @@ export function sleep(ms: number): Promise<void> {
 // What is left of a spec-tests run (its --json names its work directory and cgroup parent): other runs, from
 // other worktrees on this host, may be going on at the same time and are not looked at.
 export function specTestsLeftovers(run: { workDir: string; cgroupParent: string }): string[] {
-  const dirs = fs.readdirSync("/sys/fs/cgroup").map((c) => path.join("/sys/fs/cgroup", c, run.cgroupParent));
+  const dirs = cgroupMounts().map((m) => path.join(m, run.cgroupParent));
   return [run.workDir, ...dirs].filter((d) => fs.existsSync(d));
 }
 

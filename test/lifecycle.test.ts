@@ -4,7 +4,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { CGROUP_PARENT, cgroupDirsOf, cleanup, makeBundle, ok, sleep, stateRoot, tsrun, tsrunAsync, work } from "./helpers";
+import { CGROUP_PARENT, cgroupDirsOf, cleanup, makeBundle, ok, sleep, stateRoot, tsrun, tsrunAsync, work, waitFor } from "./helpers";
 
 after(cleanup);
 
@@ -44,7 +44,7 @@ describe("lifecycle", () => {
     assert.ok(ok(tsrun(["list", "-q"])).stdout.split("\n").includes(b.id));
 
     ok(tsrun(["kill", b.id, "KILL"]));
-    for (let i = 0; i < 200 && stateOf(b.id).status !== "stopped"; i++) spinWait(10);
+    waitFor(() => stateOf(b.id).status === "stopped", 2000);
     s = stateOf(b.id);
     assert.equal(s.status, "stopped");
     assert.equal(s.pid, 0);
@@ -78,7 +78,7 @@ describe("lifecycle", () => {
     ok(tsrun(["create", "--bundle", b.dir, b.id]));
     const pid = stateOf(b.id).pid as number;
     ok(tsrun(["delete", b.id]));
-    for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}/stat`) && !/\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8")); i++) spinWait(10);
+    waitFor(() => !fs.existsSync(`/proc/${pid}/stat`) || /\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8")), 1000);
     assert.ok(!fs.existsSync(`/proc/${pid}/stat`) || /\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8")));
   });
 
@@ -116,7 +116,7 @@ describe("lifecycle", () => {
       const b = makeBundle(["wait-signal"]);
       ok(tsrun(["run", "-d", "--bundle", b.dir, b.id]));
       ok(tsrun(["kill", b.id, sig]));
-      for (let i = 0; i < 200 && stateOf(b.id).status !== "stopped"; i++) spinWait(10);
+      waitFor(() => stateOf(b.id).status === "stopped", 2000);
       assert.equal(stateOf(b.id).status, "stopped", `signal ${sig}`);
       ok(tsrun(["delete", b.id]));
     }
@@ -126,7 +126,7 @@ describe("lifecycle", () => {
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /unknown signal/);
     ok(tsrun(["kill", "--all", b.id, "KILL"]));
-    for (let i = 0; i < 200 && stateOf(b.id).status !== "stopped"; i++) spinWait(10);
+    waitFor(() => stateOf(b.id).status === "stopped", 2000);
     assert.equal(stateOf(b.id).status, "stopped");
     ok(tsrun(["delete", b.id]));
   });
@@ -175,6 +175,3 @@ describe("lifecycle", () => {
   });
 });
 
-function spinWait(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { cleanup, makeBundle, ok, stateRoot, tsrun, TSRUN, work } from "./helpers";
+import { cleanup, makeBundle, ok, stateRoot, tsrun, TSRUN, work, sleepSync, waitFor } from "./helpers";
 
 after(cleanup);
 
@@ -20,12 +20,8 @@ function state(id: string): State {
 }
 
 function waitStopped(id: string, ms = 10_000): State {
-  const deadline = Date.now() + ms;
   let s = state(id);
-  while (s.status !== "stopped" && Date.now() < deadline) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    s = state(id);
-  }
+  waitFor(() => (s = state(id)).status === "stopped", ms);
   return s;
 }
 
@@ -80,7 +76,7 @@ describe("shim", () => {
     });
     ok(tsrun(["run", "-d", "--bundle", b.dir, b.id]));
     const shim = shimPid(b.id);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800); // grandchildren exit after 0.5 s
+    sleepSync(800); // grandchildren exit after 0.5 s
     assert.deepEqual(zombiesOf(shim), []);
     const s = waitStopped(b.id);
     assert.equal(s.exit?.code, 0);
@@ -109,7 +105,7 @@ describe("shim", () => {
     ok(tsrun(["run", "-d", "--bundle", b.dir, b.id]));
     const shim = shimPid(b.id);
     process.kill(shim, "SIGHUP");
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    sleepSync(100);
     assert.ok(fs.existsSync(`/proc/${shim}`), "alive after SIGHUP");
     assert.equal(state(b.id).status, "running");
     ok(tsrun(["delete", "-f", b.id]));
@@ -122,8 +118,7 @@ describe("shim", () => {
     const pidFile = path.join(work(), "exec-d.pid");
     ok(tsrun(["exec", "-d", "--pid-file", pidFile, b.id, "/probe", "exit", "0"]));
     const pid = Number(fs.readFileSync(pidFile, "utf8"));
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
-    assert.ok(!fs.existsSync(`/proc/${pid}`), "the exited exec process was reaped");
+    assert.ok(waitFor(() => !fs.existsSync(`/proc/${pid}`), 3000), "the exited exec process was reaped");
     assert.deepEqual(zombiesOf(shim), []);
     ok(tsrun(["delete", "-f", b.id]));
   });
@@ -176,7 +171,7 @@ sys.stdout.flush()
     ok(tsrun(["run", "-d", "--init", "--bundle", b.dir, b.id]));
     const init = state(b.id).pid;
     assert.match(fs.readFileSync(`/proc/${init}/comm`, "utf8"), /tsrun-reaper/);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 900); // the orphans exit after 0.5 s
+    sleepSync(900); // the orphans exit after 0.5 s
     assert.deepEqual(zombiesOf(init), [], "orphans reparented to the reaper were reaped");
     ok(tsrun(["kill", b.id, "TERM"]));
     const s = waitStopped(b.id);
