@@ -317,11 +317,20 @@ export function buildProgram(): Command {
       const { defaultSpec, specJson } = require("./spec/default") as typeof import("./spec/default");
       const dir = path.resolve(o.bundle ?? ".");
       const file = path.join(dir, "config.json");
-      if (fs.existsSync(file)) throw new TsrunError("File config.json exists. Remove it first");
+      // created, never opened through whatever is there (a file, or a symlink planted at the name)
+      let fd: number;
       try {
-        fs.writeFileSync(file, specJson(defaultSpec({ rootless: o.rootless === true })), { mode: 0o666 });
+        fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o666);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new TsrunError("File config.json exists. Remove it first");
+        throw new TsrunError(`write ${file}: ${messageOf(e)}`);
+      }
+      try {
+        fs.writeSync(fd, specJson(defaultSpec({ rootless: o.rootless === true })));
       } catch (e) {
         throw new TsrunError(`write ${file}: ${messageOf(e)}`);
+      } finally {
+        fs.closeSync(fd);
       }
     });
 

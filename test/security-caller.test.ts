@@ -107,6 +107,20 @@ describe("security: what a caller hands tsrun", () => {
     assert.deepEqual(left, [], "no temporary file left");
   });
 
+  test("spec: a symlink planted at config.json is never written through", () => {
+    const dir = path.join(work(), "spec-planted");
+    fs.mkdirSync(dir);
+    const canary = path.join(work(), "spec-canary");
+    fs.symlinkSync(canary, path.join(dir, "config.json")); // dangling: where the write would land
+    const r = tsrun(["spec", "--bundle", dir]);
+    assert.notEqual(r.status, 0);
+    assert.equal(r.stderr.trim(), "File config.json exists. Remove it first");
+    assert.equal(fs.existsSync(canary), false, "the symlink's target was not created");
+    fs.rmSync(path.join(dir, "config.json"));
+    ok(tsrun(["spec", "--bundle", dir]));
+    assert.equal((JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { ociVersion: string }).ociVersion, "1.2.0");
+  });
+
   test("--console-socket: a symlink to a real socket, or a path that is not a socket, is refused", async () => {
     const sock = path.join(work(), "console.sock");
     const srv = await listen(sock);

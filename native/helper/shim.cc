@@ -104,7 +104,7 @@ void record_exit(Shim& s, int status) {
   char json[160];
   int n = snprintf(json, sizeof(json), "{\"code\":%d,\"signal\":%d,\"time\":\"%s\"}\n", s.exit_code, s.exit_signal, t);
   // tmp + rename: readers never see half a record. The directory may be gone (delete -f): fine.
-  int fd = openat(s.dirfd, "exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = openat(s.dirfd, "exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd >= 0) {
     bool ok = write_full(fd, json, static_cast<size_t>(n));
     close(fd);
@@ -289,7 +289,7 @@ int shim_main(int ctl, int dirfd) {
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_BLOCK, &chld, nullptr);
   s.sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  s.log = openat(dirfd, "container.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  s.log = openat(dirfd, "container.log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
   s.ctl_listen = listen_in_state_dir(s, "shim.sock", SOCK_SEQPACKET);
 
   struct timespec drain_until = {0, 0};
