@@ -67,3 +67,23 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+// Every file, directory and symlink below `dir` with its type, mode and content (or target): what "unchanged"
+// means for a canary tree.
+export function treeSnapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      const st = fs.lstatSync(p);
+      const rel = path.relative(dir, p);
+      if (st.isDirectory()) {
+        out.push(`d ${rel} ${st.mode.toString(8)}`);
+        walk(p);
+      } else if (st.isSymbolicLink()) out.push(`l ${rel} -> ${fs.readlinkSync(p)}`);
+      else out.push(`f ${rel} ${st.mode.toString(8)} ${fs.readFileSync(p, "utf8")}`);
+    }
+  };
+  walk(dir);
+  return out.join("\n");
+}

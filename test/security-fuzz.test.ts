@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, test } from "node:test";
 import type { Spec } from "../src/spec/schema";
 import { CGROUP_PARENT, cleanup, makeBundle, tsrun, work } from "./helpers";
-import { leftovers, prng, settle } from "./faults";
+import { leftovers, prng, settle, treeSnapshot } from "./faults";
 
 after(cleanup);
 
@@ -165,20 +165,6 @@ function mutate(r: Rand, spec: Spec, volume: string): string {
   }
 }
 
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of fs.readdirSync(d).sort()) {
-      const p = path.join(d, name);
-      const st = fs.lstatSync(p);
-      out.push(`${path.relative(dir, p)} ${st.mode.toString(8)} ${st.isFile() ? fs.readFileSync(p, "utf8") : st.isSymbolicLink() ? fs.readlinkSync(p) : ""}`);
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.join("\n");
-}
-
 test(`fuzzed configs: bounded time, one-line errors, nothing left behind (seed ${SEED}, ${CASES} cases)`, () => {
   const r = prng(SEED);
   // a "volume" outside every bundle: bind sources point here, and it must never change
@@ -186,7 +172,7 @@ test(`fuzzed configs: bounded time, one-line errors, nothing left behind (seed $
   fs.mkdirSync(path.join(volume, "dir"), { recursive: true });
   fs.writeFileSync(path.join(volume, "file"), "canary");
   fs.symlinkSync("dir", path.join(volume, "link-to-dir"));
-  const before = snapshot(volume);
+  const before = treeSnapshot(volume);
   const failures: string[] = [];
   for (let i = 0; i < CASES && failures.length < 10; i++) {
     const changes: string[] = [];
@@ -212,7 +198,7 @@ test(`fuzzed configs: bounded time, one-line errors, nothing left behind (seed $
     tsrun(["delete", "-f", b.id]);
     const left = settle(() => leftovers(b.id, b.dir), 3000);
     if (left.length) failures.push(`${what}: left behind: ${left.join("; ")}`);
-    if (snapshot(volume) !== before) {
+    if (treeSnapshot(volume) !== before) {
       failures.push(`${what}: the volume outside the bundle changed`);
       break;
     }

@@ -8,27 +8,9 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Tsrun } from "../src/index";
 import { cleanup, makeBundle, ok, TSRUN, tsrun, work, type RunResult } from "./helpers";
+import { treeSnapshot } from "./faults";
 
 after(cleanup);
-
-// Every file and directory below `dir` with its type, mode and content: what "unchanged" means.
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of fs.readdirSync(d).sort()) {
-      const p = path.join(d, name);
-      const st = fs.lstatSync(p);
-      const rel = path.relative(dir, p);
-      if (st.isDirectory()) {
-        out.push(`d ${rel} ${st.mode.toString(8)}`);
-        walk(p);
-      } else if (st.isSymbolicLink()) out.push(`l ${rel} -> ${fs.readlinkSync(p)}`);
-      else out.push(`f ${rel} ${st.mode.toString(8)} ${fs.readFileSync(p, "utf8")}`);
-    }
-  };
-  walk(dir);
-  return out.join("\n");
-}
 
 function oneLineError(r: RunResult, expected: RegExp, what: string): void {
   assert.notEqual(r.status, 0, `${what}: must fail (stdout ${r.stdout})`);
@@ -57,7 +39,7 @@ describe("container ids", () => {
     const b = makeBundle(["sleep", "60"]);
     victimId = b.id;
     ok(tsrun(["create", "--bundle", b.dir, victimId], { root: victimRoot }));
-    canaryBefore = snapshot(path.join(top, "canary")) + snapshot(path.join(top, "a"));
+    canaryBefore = treeSnapshot(path.join(top, "canary")) + treeSnapshot(path.join(top, "a"));
   });
   after(() => {
     if (victimId) tsrun(["delete", "-f", victimId], { root: victimRoot });
@@ -110,7 +92,7 @@ describe("container ids", () => {
         oneLineError(r, expected, `${verb} ${extra.join(" ")} with ${name}`);
       }
     }
-    assert.equal(snapshot(path.join(top, "canary")) + snapshot(path.join(top, "a")), canaryBefore, "the tree around --root is unchanged");
+    assert.equal(treeSnapshot(path.join(top, "canary")) + treeSnapshot(path.join(top, "a")), canaryBefore, "the tree around --root is unchanged");
     assert.deepEqual(fs.readdirSync(root), [], "nothing was made in --root");
     assert.equal(victimState(), "created", "another root's container was not touched");
   });
@@ -122,7 +104,7 @@ describe("container ids", () => {
       assert.throws(() => rt.delete(id, { force: true }), /container id cannot be empty|invalid container ID format/);
       assert.throws(() => rt.kill(id, 9), /container id cannot be empty|invalid container ID format/);
     }
-    assert.equal(snapshot(path.join(top, "canary")) + snapshot(path.join(top, "a")), canaryBefore);
+    assert.equal(treeSnapshot(path.join(top, "canary")) + treeSnapshot(path.join(top, "a")), canaryBefore);
     assert.equal(victimState(), "created");
   });
 
@@ -144,7 +126,7 @@ describe("container ids", () => {
       }
       const list = ok(tsrun(["list", "-q"], { root: r2 }));
       assert.equal(list.stdout, "", "list shows no container through a symlink");
-      assert.equal(snapshot(path.join(top, "canary")), canaryBefore.slice(0, snapshot(path.join(top, "canary")).length));
+      assert.equal(treeSnapshot(path.join(top, "canary")), canaryBefore.slice(0, treeSnapshot(path.join(top, "canary")).length));
       assert.equal(victimState(), "created");
     } finally {
       fs.rmSync(r2, { recursive: true, force: true });
