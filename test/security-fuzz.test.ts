@@ -17,7 +17,7 @@ import { leftovers, prng, settle, treeSnapshot } from "./faults";
 after(cleanup);
 
 const SEED = Number(process.env.TSRUN_FUZZ_SEED ?? Date.now() % 100000);
-const CASES = Number(process.env.TSRUN_FUZZ_CASES ?? 80);
+const CASES = Number(process.env.TSRUN_FUZZ_CASES ?? 200);
 
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
