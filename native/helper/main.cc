@@ -632,6 +632,7 @@ int g_devnull = -1;
 int dev_null(const char* path) {
   if (g_devnull >= 0) return g_devnull;
   int fd = root_open_real(g_rootfd, "/dev/null");
+  if (fd < 0 && errno == ELOOP) die("can't mask paths: /dev/null is not the null device (it is a symlink)");
   if (fd < 0) die("mask %s: open /dev/null: %s", path, err());
   struct stat st;
   if (fstat(fd, &st) != 0) die("mask %s: stat /dev/null: %s", path, err());
