@@ -169,7 +169,7 @@ const PROC_MOUNT_ALLOWED = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo",
 // as it resolves in the rootfs): a proc-type mount may go on /proc, a bind only when its source is a
 // procfs; nothing goes inside /proc but the files above; and a "proc" mount goes nowhere else.
 export function procMountRefusal(m: Mount, where: string): string | undefined {
-  const dest = containerPath(m.destination, where);
+  const dest = mountPoint(m.destination, where);
   const bind = parseMountOptions(m.options, m.type, where).bind;
   if (!bind && m.type === "proc" && dest !== "/proc") return `${JSON.stringify(dest)} cannot be mounted because it is not on /proc (a proc-type mount goes only on /proc)`;
   if (dest === "/proc") {
@@ -248,9 +248,15 @@ export function processEnv(spec: Spec, rootfs: string): string[] {
   return env;
 }
 
+// A mount destination: a clean absolute path inside the rootfs, without a trailing slash.
+function mountPoint(destination: string, where: string): string {
+  const p = containerPath(destination, where);
+  return p.length > 1 ? p.replace(/\/+$/, "") : p;
+}
+
 function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
   const where = `config.json: mounts[${index}]`;
-  const dest = containerPath(m.destination, where);
+  const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
   if (m.type === "cgroup" || m.type === "cgroup2") {
     cgroupMountOps(plan, o, dest, parsed.flags);
