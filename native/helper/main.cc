@@ -364,37 +364,6 @@ int new_filesystem(const char* source, const char* dest, const char* fstype, uns
   return mnt;
 }
 
-// "remount": changes the mount already at dest, through an fd of it: a bind's per-mount flags only, else
-// the superblock (fspick + reconfigure, as mount(2)'s MS_REMOUNT) and then the per-mount flags.
-void remount(const char* source, const char* dest, const char* fstype, unsigned long flags, const char* data, bool bind) {
-  int fd = root_open(g_rootfd, dest);
-  if (fd < 0) die("remount %s: resolve destination in rootfs: %s", dest, err());
-  if (!bind) {
-    int fs = fspick(fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
-    if (fs < 0) die("remount %s: fspick: %s", dest, err());
-    char log[1024];
-    auto check = [&](int rc, const char* key) {
-      if (rc == 0) return;
-      int e = errno;
-      fs_log(fs, log, sizeof(log));
-      die("remount %s on %s (type %s, data \"%s\"): %s: %s%s", source, dest, fstype, data, key, strerror(e), log);
-    };
-    check(fsconfig(fs, FSCONFIG_SET_FLAG, flags & MS_RDONLY ? "ro" : "rw", nullptr, 0), flags & MS_RDONLY ? "ro" : "rw");
-    char opts[4096];
-    snprintf(opts, sizeof(opts), "%s", data);
-    char* save = nullptr;
-    for (char* o = strtok_r(opts, ",", &save); o; o = strtok_r(nullptr, ",", &save)) {
-      char* eq = strchr(o, '=');
-      if (eq) *eq = 0;
-      check(eq ? fsconfig(fs, FSCONFIG_SET_STRING, o, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, o, nullptr, 0), o);
-    }
-    check(fsconfig(fs, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0), "reconfigure");
-    close(fs);
-  }
-  if (set_mount_attrs(fd, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0) die("remount %s: %s", dest, err());
-  close(fd);
-}
-
 // runc's check of the destination as it resolved (checkProcMount on the real path, and "mountpoint is on
 // the top of rootfs"): TypeScript checked the destination as written; a destination that only reaches
 // /proc (or the root) through a symlink is refused here.
@@ -456,6 +425,38 @@ void copy_tree(int src, int dst, const char* where) {
   closedir(d);
 }
 
+// "remount": changes the mount already at dest, through an fd of it: a bind's per-mount flags only, else
+// the superblock (fspick + reconfigure, as mount(2)'s MS_REMOUNT) and then the per-mount flags.
+void remount(const char* source, const char* dest, const char* fstype, unsigned long flags, const char* data, bool bind) {
+  int fd = root_open(g_rootfd, dest);
+  if (fd < 0) die("remount %s: resolve destination in rootfs: %s", dest, err());
+  check_destination(fd, dest);
+  if (!bind) {
+    int fs = fspick(fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
+    if (fs < 0) die("remount %s: fspick: %s", dest, err());
+    char log[1024];
+    auto check = [&](int rc, const char* key) {
+      if (rc == 0) return;
+      int e = errno;
+      fs_log(fs, log, sizeof(log));
+      die("remount %s on %s (type %s, data \"%s\"): %s: %s%s", source, dest, fstype, data, key, strerror(e), log);
+    };
+    check(fsconfig(fs, FSCONFIG_SET_FLAG, flags & MS_RDONLY ? "ro" : "rw", nullptr, 0), flags & MS_RDONLY ? "ro" : "rw");
+    char opts[4096];
+    snprintf(opts, sizeof(opts), "%s", data);
+    char* save = nullptr;
+    for (char* o = strtok_r(opts, ",", &save); o; o = strtok_r(nullptr, ",", &save)) {
+      char* eq = strchr(o, '=');
+      if (eq) *eq = 0;
+      check(eq ? fsconfig(fs, FSCONFIG_SET_STRING, o, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, o, nullptr, 0), o);
+    }
+    check(fsconfig(fs, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0), "reconfigure");
+    close(fs);
+  }
+  if (set_mount_attrs(fd, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0) die("remount %s: %s", dest, err());
+  close(fd);
+}
+
 void op_mount(Args a) {
   const char* source = a.s();
   const char* dest = a.s();
@@ -492,7 +493,7 @@ void op_mount(Args a) {
   // The destination, opened once; procfs and sysfs only on a directory of its own.
   int fd = ordinary ? root_make_real_dir(g_rootfd, dest) : kind == 1 ? root_make_file(g_rootfd, dest) : root_make_dir(g_rootfd, dest);
   if (fd < 0) {
-    if (ordinary && errno == ELOOP) die("mount %s on %s: filesystem \"%s\" must be mounted on ordinary directory", source, dest, fstype);
+    if (ordinary && (errno == ELOOP || errno == ENOTDIR)) die("mount %s on %s: filesystem \"%s\" must be mounted on ordinary directory", source, dest, fstype);
     die("mount %s on %s: resolve destination in rootfs: %s", source, dest, err());
   }
   check_destination(fd, dest);
