@@ -142,6 +142,30 @@ describe("security: hostile images and configs", () => {
     ok(r);
   });
 
+  test("CVE-2025-52881: nothing tsrun reads after pivot_root comes from the container's /proc (the last capability)", () => {
+    // A fake /proc/sys/kernel/cap_last_cap of 0 would keep every capability above 0 in the bounding set.
+    const vol = canary("cap-last-cap", { "sys/kernel/cap_last_cap": "0\n" });
+    const b = makeBundle(["sleep", "30"], (s) => {
+      s.mounts = s.mounts!.filter((m) => m.destination !== "/proc");
+      bind(s, vol.dir, "/vol");
+      s.linux!.readonlyPaths = [];
+      s.linux!.maskedPaths = [];
+    });
+    fs.rmdirSync(path.join(b.rootfs, "proc"));
+    fs.symlinkSync("/vol", path.join(b.rootfs, "proc"));
+    b.write();
+    ok(tsrun(["run", "-d", "--bundle", b.dir, b.id]));
+    try {
+      const pid = Number(JSON.parse(ok(tsrun(["state", b.id])).stdout).pid);
+      const bnd = /CapBnd:\s+([0-9a-f]+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]!;
+      // runc's default bounding set: CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29)
+      assert.equal(BigInt(`0x${bnd}`), (1n << 5n) | (1n << 10n) | (1n << 29n));
+    } finally {
+      tsrun(["delete", "-f", b.id]);
+    }
+    vol.check();
+  });
+
   test("sysctls: only namespaced ones, in runc's words; a valid one is applied", () => {
     const corePattern = fs.readFileSync("/proc/sys/kernel/core_pattern", "utf8");
     const global = makeBundle(["facts"], (s) => (s.linux!.sysctl = { "kernel.core_pattern": "|/tmp/pwn" }));
