@@ -709,22 +709,24 @@ void op_loopback_up() {
 // ---------------------------------------------------------------------------------------------------------
 // Console
 
-// The container's /dev/ptmx, opened only once it is known to be devpts' ptmx (a symlink in the image, or
-// a file put there, would otherwise get the pty's place): resolved inside the root, checked, then opened
-// through the helper's procfs.
+// A new pty pair from the container's devpts, as runc's safeAllocPty: /dev/pts/ptmx (never /dev/ptmx,
+// which an image or a volume can make anything) is opened O_PATH without following it, checked to be the
+// ptmx inode of a real devpts mount, and only then opened, through the helper's procfs.
 int open_ptmx() {
   int root = g_rootfd >= 0 ? g_rootfd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) die("console: open /: %s", err());
-  int fd = root_open(root, "/dev/ptmx");
-  if (fd < 0) die("console: open /dev/ptmx in container: %s", err());
+  int fd = root_open_real(root, "/dev/pts/ptmx");
+  if (fd < 0) die("console: open /dev/pts/ptmx in container: %s", errno == ELOOP ? "it is a symlink" : err());
   if (root != g_rootfd) close(root);
   struct statfs sf;
   struct stat st;
-  if (fstatfs(fd, &sf) != 0 || fstat(fd, &st) != 0) die("console: stat /dev/ptmx: %s", err());
-  if (sf.f_type != DEVPTS_SUPER_MAGIC || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2)) die("console: /dev/ptmx in the container is not the ptmx of a devpts");
+  if (fstatfs(fd, &sf) != 0 || fstat(fd, &st) != 0) die("console: stat /dev/pts/ptmx: %s", err());
+  if (sf.f_type != DEVPTS_SUPER_MAGIC) die("console: verify ptmx handle: ptmx handle is not on a real devpts mount: super magic is %#lx", static_cast<unsigned long>(sf.f_type));
+  if (st.st_ino != 2) die("console: verify ptmx handle: ptmx handle has wrong inode number: %lu", static_cast<unsigned long>(st.st_ino));
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2)) die("console: verify ptmx handle: ptmx handle is not a real char ptmx device");
   ProcFd p(fd);
   int master = openat(need_proc("console"), p.buf, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) die("console: open /dev/ptmx in container: %s", err());
+  if (master < 0) die("console: reopen ptmx to get new pty pair: %s", err());
   close(fd);
   return master;
 }
