@@ -2,7 +2,8 @@
 // the helper executes. The order follows runc (nsexec + standard_init) so behaviour carries over:
 //   host context:   close stray fds, oom_score_adj, cgroups, join namespaces, user namespace + maps,
 //                   new namespaces, time offsets, rlimits, clone the init;
-//   init, pre-pivot: propagation, rootfs bind, lo up, mounts, /dev, prestart/createRuntime (via tsrun),
+//   init, pre-pivot: a procfs of its own, propagation, rootfs bind, lo up, mounts, /dev,
+//                   prestart/createRuntime (via tsrun),
 //                   createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
@@ -277,7 +278,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
 // cgroup when it has a cgroup namespace); on v1/hybrid a tmpfs with each hierarchy's container directory
-// bound in, read-only unless the mount asks for rw.
+// bound in, read-only unless the mount asks for rw (but see below).
 // With a user namespace and no cgroup namespace of its own the container would see (and, being root in
 // its namespace, write) the cgroups above its own: such a mount is read-only whatever it asks for
 // (runc's answer to CVE-2023-25809).
