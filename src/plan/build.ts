@@ -3,8 +3,7 @@
 //   host context:   close stray fds, oom_score_adj, cgroups, join namespaces, user namespace + maps,
 //                   new namespaces, time offsets, rlimits, clone the init;
 //   init, pre-pivot: a procfs of its own, propagation, rootfs bind, lo up, mounts, /dev,
-//                   prestart/createRuntime (via tsrun),
-//                   createContainer hooks, pivot_root;
+//                   prestart/createRuntime (via tsrun), createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
 //   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
