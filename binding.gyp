@@ -12,7 +12,7 @@
     {
       "target_name": "tsrun-init",
       "type": "executable",
-      "sources": ["native/helper/main.cc", "native/helper/io.cc", "native/helper/shim.cc"],
+      "sources": ["native/helper/main.cc", "native/helper/io.cc", "native/helper/paths.cc", "native/helper/shim.cc"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti", "-fno-asynchronous-unwind-tables"],
       "ldflags": ["-static", "-s"]

@@ -3,12 +3,13 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { buildPlan } from "../src/plan/build";
+import { buildPlan, procMountRefusal, sysctlFile, sysctlRefusal, validateForLinux } from "../src/plan/build";
 import { MS, parseSignal } from "../src/plan/linux";
 import { containerPath, parseMountOptions } from "../src/plan/mounts";
 import { Msg, Op } from "../src/plan/opcodes";
 import { Plan } from "../src/plan/writer";
 import { defaultSpec } from "../src/spec/default";
+import type { Spec } from "../src/spec/schema";
 
 const header = fs.readFileSync(path.resolve(__dirname, "..", "..", "native", "helper", "plan.h"), "utf8");
 
@@ -110,5 +111,80 @@ describe("plan", () => {
     const l = build(true, { fd: 5, path: "/run/agent.sock", stateHead: '{"pid":' });
     assert.deepEqual(l.find((o) => o.code === Op.SECCOMP)!.args.slice(1), [8, 5, "/run/agent.sock", '{"pid":']);
     assert.deepEqual(l[0], { code: Op.CLOSE_FROM, args: [6] }, "the listener fd survives the first close");
+  });
+
+  test("sysctls: runc's namespaced list, its error texts, the file under a procfs root", () => {
+    const spec = (ns: string[], patch?: (s: Spec) => void) => {
+      const s = defaultSpec({});
+      s.linux!.namespaces = ns.map((type) => ({ type: type as "pid" }));
+      patch?.(s);
+      return s;
+    };
+    const all = spec(["pid", "network", "ipc", "uts", "mount"]);
+    assert.equal(sysctlRefusal(all, "kernel.shmmax"), undefined);
+    assert.equal(sysctlRefusal(all, "fs.mqueue.msg_max"), undefined);
+    assert.equal(sysctlRefusal(all, "net.ipv4.ip_forward"), undefined);
+    assert.equal(sysctlRefusal(all, "net/ipv4/conf/eth0.100/forwarding"), undefined);
+    assert.equal(sysctlRefusal(all, "kernel.domainname"), undefined);
+    assert.equal(sysctlRefusal(all, "kernel.core_pattern"), 'sysctl "kernel.core_pattern" is not in a separate kernel namespace');
+    assert.equal(sysctlRefusal(all, "kernel/core_pattern"), 'sysctl "kernel.core_pattern" is not in a separate kernel namespace');
+    assert.equal(sysctlRefusal(all, "vm.overcommit_memory"), 'sysctl "vm.overcommit_memory" is not in a separate kernel namespace');
+    assert.equal(sysctlRefusal(all, "kernel.hostname"), 'sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field');
+    assert.equal(sysctlRefusal(all, "user.max_user_namespaces"), "setting ucounts without a user namespace not allowed: user.max_user_namespaces");
+    assert.equal(sysctlRefusal(spec(["pid", "network", "uts", "mount"]), "kernel.msgmax"), 'sysctl "kernel.msgmax" is not allowed in the hosts ipc namespace');
+    assert.equal(sysctlRefusal(spec(["pid", "ipc", "uts", "mount"]), "net.core.somaxconn"), 'sysctl "net.core.somaxconn" not allowed in host network namespace');
+    const joinedHost = spec(["pid", "ipc", "mount"], (s) => s.linux!.namespaces!.push({ type: "network", path: "/proc/self/ns/net" }));
+    assert.equal(sysctlRefusal(joinedHost, "net.core.somaxconn"), 'sysctl "net.core.somaxconn" not allowed in host network namespace');
+    assert.equal(sysctlRefusal(spec(["pid", "network", "ipc", "mount"]), "kernel.domainname"), 'sysctl "kernel.domainname" is not in a separate kernel namespace');
+    assert.match(sysctlRefusal(all, "net.ipv4./..kernel")!, /not a valid sysctl name/);
+    assert.equal(sysctlFile("net.ipv4.ip_forward"), "sys/net/ipv4/ip_forward");
+    assert.equal(sysctlFile("net/ipv4/conf/eth0.100/forwarding"), "sys/net/ipv4/conf/eth0.100/forwarding");
+    assert.throws(() => validateForLinux(spec(["pid", "uts", "mount"], (s) => (s.linux!.sysctl = { "kernel.panic": "1" }))), /^Error: config.json: linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace$/);
+  });
+
+  test("mounts on /proc: runc's checkProcMount, as written in config.json", () => {
+    const m = (destination: string, type: string, options?: string[], source = "x") => procMountRefusal({ destination, type, source, ...(options ? { options } : {}) }, "m");
+    assert.equal(m("/proc", "proc"), undefined);
+    assert.equal(m("/proc", "proc", undefined, "proc"), undefined);
+    assert.equal(m("/proc", "bind", ["rbind"], "/proc"), undefined, "a procfs may be bound over /proc");
+    assert.equal(m("/proc", "bind", ["rbind"], "/etc"), '"/proc" cannot be mounted because it is not of type proc');
+    assert.equal(m("/proc", "tmpfs"), '"/proc" cannot be mounted because it is not of type proc');
+    assert.equal(m("/proc/sys", "tmpfs"), '"/proc/sys" cannot be mounted because it is inside /proc');
+    assert.equal(m("proc/sys/kernel/", "bind", ["bind"], "/etc"), '"/proc/sys/kernel" cannot be mounted because it is inside /proc');
+    assert.equal(m("/proc/cpuinfo", "bind", ["bind"], "/etc/hostname"), undefined);
+    assert.equal(m("/proc/sys/kernel/ns_last_pid", "bind", ["bind"], "/etc/hostname"), undefined);
+    assert.equal(m("/proc2", "tmpfs"), undefined);
+    assert.equal(m("/data", "proc"), '"/data" cannot be mounted because it is not on /proc (a proc-type mount goes only on /proc)');
+  });
+
+  test("mounts: procfs and sysfs ask for an ordinary directory; cgroups read-only with a user namespace and no cgroup namespace", () => {
+    const build = (patch: (s: Spec) => void, cgroupMode: "v1" | "v2" | "hybrid" = "v2") => {
+      const spec = defaultSpec({});
+      spec.process!.terminal = false;
+      patch(spec);
+      return buildPlan({ id: "c", spec, bundle: "/b", rootfs: "/b/rootfs", noPivot: false, noNewKeyring: false, extraFds: 0, syncFd: 3, stateDirFd: 4, cgroupProcs: [], cgroupDirs: { "": "/sys/fs/cgroup/unified/c", memory: "/sys/fs/cgroup/memory/c" }, cgroupMode, warn: () => undefined }).ops.filter((o) => o.code === Op.MOUNT);
+    };
+    const mounts = build(() => undefined);
+    const opts = (dest: string) => Number(mounts.find((o) => o.args[1] === dest)!.args[7]);
+    assert.equal(opts("/proc") & 8, 8);
+    assert.equal(opts("/sys") & 8, 8);
+    assert.equal(opts("/dev") & 8, 0);
+    const userns = (s: Spec) => {
+      s.linux!.namespaces!.push({ type: "user" });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+      const cg = s.mounts!.find((x) => x.type === "cgroup")!;
+      cg.options = ["nosuid", "rw"];
+    };
+    for (const mode of ["v2", "hybrid"] as const) {
+      const cg = build(userns, mode).filter((o) => String(o.args[1]).startsWith("/sys/fs/cgroup") && o.args[2] !== "tmpfs");
+      assert.ok(cg.length > 0);
+      for (const o of cg) assert.equal(Number(o.args[3]) & MS.RDONLY, MS.RDONLY, `${mode}: ${String(o.args[1])} read-only`);
+    }
+    const withCgroupNs = build((s) => {
+      userns(s);
+      s.linux!.namespaces!.push({ type: "cgroup" });
+    });
+    assert.equal(Number(withCgroupNs.find((o) => o.args[1] === "/sys/fs/cgroup")!.args[3]) & MS.RDONLY, 0, "its own cgroup namespace: rw as asked");
   });
 });

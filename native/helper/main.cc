@@ -12,7 +12,6 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
-#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -30,7 +29,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -40,6 +39,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "paths.h"
 #include "plan.h"
 
 #ifndef CLONE_NEWTIME
@@ -198,160 +198,188 @@ struct Args {
 };
 
 // ---------------------------------------------------------------------------------------------------------
-// Paths inside the rootfs
+// Paths inside the rootfs (paths.cc) and mounts by fd
+//
+// Every mount destination is opened once, inside the rootfs (paths.h), and everything after acts on that
+// fd or on a detached mount: a new filesystem is made with fsopen/fsmount, a bind is cloned with
+// open_tree, flags are set with mount_setattr before the mount is attached, and move_mount attaches it
+// onto the fd. Nothing is re-resolved by path, so a symlink swapped in meanwhile redirects nothing.
 
-long sys_openat2(int dirfd, const char* path, int flags, uint64_t resolve) {
-  struct open_how how;
-  memset(&how, 0, sizeof(how));
-  how.flags = static_cast<uint64_t>(flags);
-  how.resolve = resolve;
-  return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-}
+int g_procfd = -1;  // the helper's own procfs (OP_OPEN_PROC): writes to /proc and fd reopens go through it
 
-const uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+#ifndef DEVPTS_SUPER_MAGIC
+#define DEVPTS_SUPER_MAGIC 0x1cd1
+#endif
 
-// Opens `rel` (a path inside the rootfs) as O_PATH, never leaving the rootfs: symlinks resolve as if the
-// rootfs were "/". With `create` set, missing components are made: directories, and for the last one a
-// directory (kind 0) or an empty file (kind 1).
-int open_in_root(const char* rel, bool create, int kind) {
-  long fd = sys_openat2(g_rootfd, rel, O_PATH | O_CLOEXEC, kInRoot);
-  if (fd >= 0 || !create || errno != ENOENT) return static_cast<int>(fd);
-
-  // Walk forward: components that exist resolve through openat2; the first missing one is created in its
-  // (already resolved, in-root) parent. A symlink met here is dangling (else openat2 would have followed
-  // it): its target is spliced into the remaining path, up to 40 times like the kernel's own limit.
-  char path[4096];
-  if (strlen(rel) >= sizeof(path)) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  strcpy(path, rel);
-  int links = 0;
-  for (;;) {
-    // Find the longest existing prefix.
-    char* comp = path;
-    while (*comp == '/') comp++;
-    int parent = static_cast<int>(sys_openat2(g_rootfd, ".", O_PATH | O_CLOEXEC, kInRoot));
-    if (parent < 0) return -1;
-    bool restart = false;
-    while (*comp) {
-      char* end = strchr(comp, '/');
-      bool last = true;
-      if (end) {
-        *end = 0;
-        const char* rest = end + 1;
-        while (*rest == '/') rest++;
-        last = *rest == 0;
-      }
-      int next = static_cast<int>(sys_openat2(parent, comp, O_PATH | O_CLOEXEC | O_NOFOLLOW, kInRoot));
-      if (next >= 0) {
-        struct stat st;
-        if (fstat(next, &st) == 0 && S_ISLNK(st.st_mode)) {
-          // Symlink: let openat2 resolve it in root; if that fails it is dangling.
-          int via = static_cast<int>(sys_openat2(parent, comp, O_PATH | O_CLOEXEC, kInRoot));
-          if (via >= 0) {
-            close(next);
-            next = via;
-          } else {
-            char target[4096];
-            ssize_t n = readlinkat(parent, comp, target, sizeof(target) - 1);
-            close(next);
-            if (n < 0 || ++links > 40) {
-              close(parent);
-              errno = ELOOP;
-              return -1;
-            }
-            target[n] = 0;
-            // new path = (target is absolute ? target : dir-of-comp/target) + "/" + rest
-            char rebuilt[4096];
-            const char* rest = end ? end + 1 : "";
-            int w;
-            if (target[0] == '/') {
-              w = snprintf(rebuilt, sizeof(rebuilt), "%s/%s", target, rest);
-            } else {
-              *comp = 0;  // path now holds the directory part (ends with '/' or is empty)
-              w = snprintf(rebuilt, sizeof(rebuilt), "%s%s/%s", path, target, rest);
-            }
-            close(parent);
-            if (w < 0 || w >= static_cast<int>(sizeof(rebuilt))) {
-              errno = ENAMETOOLONG;
-              return -1;
-            }
-            strcpy(path, rebuilt);
-            restart = true;
-            break;
-          }
-        }
-        close(parent);
-        parent = next;
-      } else if (errno == ENOENT) {
-        int rc;
-        if (last && kind == 1) {
-          rc = openat(parent, comp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
-          if (rc >= 0) close(rc);
-        } else {
-          rc = mkdirat(parent, comp, 0755);
-        }
-        if (rc < 0 && errno != EEXIST) {
-          int e = errno;
-          close(parent);
-          errno = e;
-          return -1;
-        }
-        next = static_cast<int>(sys_openat2(parent, comp, O_PATH | O_CLOEXEC | O_NOFOLLOW, kInRoot));
-        if (next < 0) {
-          int e = errno;
-          close(parent);
-          errno = e;
-          return -1;
-        }
-        close(parent);
-        parent = next;
-      } else {
-        int e = errno;
-        close(parent);
-        errno = e;
-        return -1;
-      }
-      if (!end) break;
-      *end = '/';
-      comp = end + 1;
-      while (*comp == '/') comp++;
-    }
-    if (!restart) return parent;
-  }
-}
-
-// The magic link through which mount(2) reaches an fd's file.
-struct FdPath {
+// "thread-self/fd/N" under the helper's procfs: the file an fd names, reached without the container's /proc.
+struct ProcFd {
   char buf[64];
-  explicit FdPath(int fd) { snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd); }
+  explicit ProcFd(int fd) { snprintf(buf, sizeof(buf), "thread-self/fd/%d", fd); }
 };
 
-// MS_* flags that a mount in a user namespace cannot drop once locked: keep them on remount.
-unsigned long locked_flags(const char* path) {
-  struct statvfs sv;
-  if (statvfs(path, &sv) != 0) return 0;
-  unsigned long f = 0;
-  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-  if (sv.f_flag & ST_RDONLY) f |= MS_RDONLY;
-  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
-  return f;
+int need_proc(const char* what) {
+  if (g_procfd < 0) die("%s: the plan opened no procfs (OP_OPEN_PROC)", what);
+  return g_procfd;
 }
 
-// Remount a bind mount with new flags; if the kernel refuses because flags are locked, keep them.
-int remount_bind(const char* target, unsigned long flags) {
-  if (mount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | flags, nullptr) == 0) return 0;
-  if (errno != EPERM) return -1;
-  return mount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | flags | locked_flags(target), nullptr);
+// Where an fd's file is, as a path in the helper's mount namespace.
+void fd_path(int fd, char* out, size_t size, const char* what) {
+  ProcFd p(fd);
+  ssize_t n = readlinkat(need_proc(what), p.buf, out, size - 1);
+  if (n < 0) die("%s: read the path of fd %d: %s", what, fd, err());
+  out[n] = 0;
+}
+
+// The helper's procfs: a fresh instance of its own (fsopen), or else the /proc it sees now (the host's,
+// before the rootfs is entered); either way checked to be the root of a procfs.
+void op_open_proc() {
+  int mnt = -1;
+  int fs = fsopen("proc", FSOPEN_CLOEXEC);
+  if (fs >= 0) {
+    if (fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0) mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    if (mnt < 0) debugf("open procfs: fsopen/fsmount: %s; using /proc", err());
+    close(fs);
+  }
+  if (mnt < 0) mnt = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (mnt < 0) die("open procfs /proc: %s", err());
+  struct statfs sf;
+  struct stat st;
+  if (fstatfs(mnt, &sf) != 0 || fstat(mnt, &st) != 0) die("open procfs: stat: %s", err());
+  if (sf.f_type != PROC_SUPER_MAGIC || st.st_ino != 1) die("open procfs: /proc is not the root of a procfs");
+  if (g_procfd >= 0) close(g_procfd);
+  g_procfd = mnt;
+}
+
+// MS_* per-mount flags as mount_setattr/fsmount attributes.
+uint64_t mount_attrs(unsigned long ms) {
+  uint64_t a = 0;
+  if (ms & MS_RDONLY) a |= MOUNT_ATTR_RDONLY;
+  if (ms & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+  if (ms & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+  if (ms & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+  if (ms & MS_NODIRATIME) a |= MOUNT_ATTR_NODIRATIME;
+  if (ms & MS_NOSYMFOLLOW) a |= MOUNT_ATTR_NOSYMFOLLOW;
+  if (ms & MS_NOATIME)
+    a |= MOUNT_ATTR_NOATIME;
+  else if (ms & MS_STRICTATIME)
+    a |= MOUNT_ATTR_STRICTATIME;
+  else if (ms & MS_RELATIME)
+    a |= MOUNT_ATTR_RELATIME;
+  return a;
+}
+
+const uint64_t kAtimeAttrs = MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME | MOUNT_ATTR_RELATIME;
+
+// Sets per-mount flags on the mount `fd` is the root of (only sets: flags a user namespace locked stay).
+// An access-time mode the namespace has locked is kept as it is, as a remount would have to.
+int set_mount_attrs(int fd, uint64_t attrs, bool recursive) {
+  if (!attrs) return 0;
+  struct mount_attr ma;
+  memset(&ma, 0, sizeof(ma));
+  ma.attr_set = attrs;
+  if (attrs & kAtimeAttrs) ma.attr_clr = MOUNT_ATTR__ATIME;
+  unsigned at = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  if (mount_setattr(fd, "", at, &ma, sizeof(ma)) == 0) return 0;
+  if (errno != EPERM || !(attrs & kAtimeAttrs)) return -1;
+  ma.attr_set = attrs & ~kAtimeAttrs;
+  ma.attr_clr = 0;
+  return ma.attr_set ? mount_setattr(fd, "", at, &ma, sizeof(ma)) : 0;
+}
+
+// Attaches the detached mount `tree` onto the file or directory `dest` is open on.
+int attach(int tree, int dest) { return move_mount(tree, "", dest, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH); }
+
+// A detached bind of what `fd` is open on (a file, a directory, a pty).
+int clone_of(int fd, bool recursive) {
+  return open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
 }
 
 const unsigned long kPropagation = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
 
+void set_propagation(int mnt, int64_t prop, const char* dest) {
+  static const unsigned long kBits[] = {MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE};
+  for (unsigned long bit : kBits) {
+    if (!(prop & static_cast<int64_t>(bit))) continue;
+    struct mount_attr ma;
+    memset(&ma, 0, sizeof(ma));
+    ma.propagation = bit;
+    unsigned at = AT_EMPTY_PATH | (prop & MS_REC ? AT_RECURSIVE : 0);
+    if (mount_setattr(mnt, "", at, &ma, sizeof(ma)) != 0) die("set propagation of %s: %s", dest, err());
+  }
+}
+
+// The kernel's own words on a refused fsconfig (the fs context's log), appended to a message.
+void fs_log(int fs, char* out, size_t size) {
+  out[0] = 0;
+  size_t used = 0;
+  char line[512];
+  for (int k = 0; k < 8; k++) {
+    ssize_t n = read(fs, line, sizeof(line) - 1);
+    if (n <= 0) break;
+    line[n] = 0;
+    int w = snprintf(out + used, size - used, " (%s)", line);
+    if (w < 0 || static_cast<size_t>(w) >= size - used) break;
+    used += static_cast<size_t>(w);
+  }
+}
+
+// A new filesystem of `fstype`, detached, with mount(2)'s superblock flags and data options given to
+// fsconfig one by one.
+int new_filesystem(const char* source, const char* dest, const char* fstype, unsigned long flags, const char* data) {
+  int fs = fsopen(fstype, FSOPEN_CLOEXEC);
+  if (fs < 0) die("mount %s on %s (type %s): fsopen: %s", source, dest, fstype, err());
+  char log[1024];
+  auto check = [&](int rc, const char* key) {
+    if (rc == 0) return;
+    int e = errno;
+    fs_log(fs, log, sizeof(log));
+    die("mount %s on %s (type %s, data \"%s\"): %s: %s%s", source, dest, fstype, data, key, strerror(e), log);
+  };
+  if (*source) check(fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0), "source");
+  static const struct {
+    unsigned long ms;
+    const char* key;
+  } kSb[] = {{MS_RDONLY, "ro"}, {MS_SYNCHRONOUS, "sync"}, {MS_DIRSYNC, "dirsync"}, {MS_LAZYTIME, "lazytime"}, {MS_MANDLOCK, "mand"}};
+  for (const auto& f : kSb)
+    if (flags & f.ms) check(fsconfig(fs, FSCONFIG_SET_FLAG, f.key, nullptr, 0), f.key);
+  char opts[4096];
+  snprintf(opts, sizeof(opts), "%s", data);
+  char* save = nullptr;
+  for (char* o = strtok_r(opts, ",", &save); o; o = strtok_r(nullptr, ",", &save)) {
+    char* eq = strchr(o, '=');
+    if (eq) {
+      *eq = 0;
+      check(fsconfig(fs, FSCONFIG_SET_STRING, o, eq + 1, 0), o);
+    } else {
+      check(fsconfig(fs, FSCONFIG_SET_FLAG, o, nullptr, 0), o);
+    }
+  }
+  check(fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0), "create");
+  int mnt = fsmount(fs, FSMOUNT_CLOEXEC, static_cast<unsigned>(mount_attrs(flags)));
+  if (mnt < 0) check(-1, "fsmount");
+  close(fs);
+  return mnt;
+}
+
+// runc's check of the destination as it resolved (checkProcMount on the real path, and "mountpoint is on
+// the top of rootfs"): TypeScript checked the destination as written; a destination that only reaches
+// /proc (or the root) through a symlink is refused here.
+void check_destination(int fd, const char* dest) {
+  char real[4096];
+  fd_path(fd, real, sizeof(real), "mount");
+  size_t n = strlen(g_rootfs);
+  while (n > 1 && g_rootfs[n - 1] == '/') n--;
+  if (strncmp(real, g_rootfs, n) != 0 || (real[n] != 0 && real[n] != '/'))
+    die("mount on %s: mountpoint %s is outside of rootfs %s", dest, real, g_rootfs);
+  const char* in = real[n] ? real + n : "/";
+  if (strcmp(in, "/") == 0) die("mount on %s: mountpoint %s is on the top of rootfs %s", dest, real, g_rootfs);
+  if (strcmp(in, dest) == 0) return;
+  if (strcmp(in, "/proc") == 0) die("check proc-safety of %s mount: \"%s\" cannot be mounted because it is not of type proc", dest, in);
+  if (strncmp(in, "/proc/", 6) == 0) die("check proc-safety of %s mount: \"%s\" cannot be mounted because it is inside /proc", dest, in);
+}
 // tmpcopyup (runc's extension): what the directory held before a tmpfs was mounted over it is copied
 // into the tmpfs — files, directories, symlinks and special files, with their modes and owners.
 void copy_tree(int src, int dst, const char* where) {
@@ -397,6 +425,38 @@ void copy_tree(int src, int dst, const char* where) {
   closedir(d);
 }
 
+// "remount": changes the mount already at dest, through an fd of it: a bind's per-mount flags only, else
+// the superblock (fspick + reconfigure, as mount(2)'s MS_REMOUNT) and then the per-mount flags.
+void remount(const char* source, const char* dest, const char* fstype, unsigned long flags, const char* data, bool bind) {
+  int fd = root_open(g_rootfd, dest);
+  if (fd < 0) die("remount %s: resolve destination in rootfs: %s", dest, err());
+  check_destination(fd, dest);
+  if (!bind) {
+    int fs = fspick(fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
+    if (fs < 0) die("remount %s: fspick: %s", dest, err());
+    char log[1024];
+    auto check = [&](int rc, const char* key) {
+      if (rc == 0) return;
+      int e = errno;
+      fs_log(fs, log, sizeof(log));
+      die("remount %s on %s (type %s, data \"%s\"): %s: %s%s", source, dest, fstype, data, key, strerror(e), log);
+    };
+    check(fsconfig(fs, FSCONFIG_SET_FLAG, flags & MS_RDONLY ? "ro" : "rw", nullptr, 0), flags & MS_RDONLY ? "ro" : "rw");
+    char opts[4096];
+    snprintf(opts, sizeof(opts), "%s", data);
+    char* save = nullptr;
+    for (char* o = strtok_r(opts, ",", &save); o; o = strtok_r(nullptr, ",", &save)) {
+      char* eq = strchr(o, '=');
+      if (eq) *eq = 0;
+      check(eq ? fsconfig(fs, FSCONFIG_SET_STRING, o, eq + 1, 0) : fsconfig(fs, FSCONFIG_SET_FLAG, o, nullptr, 0), o);
+    }
+    check(fsconfig(fs, FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0), "reconfigure");
+    close(fs);
+  }
+  if (set_mount_attrs(fd, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0) die("remount %s: %s", dest, err());
+  close(fd);
+}
+
 void op_mount(Args a) {
   const char* source = a.s();
   const char* dest = a.s();
@@ -407,56 +467,56 @@ void op_mount(Args a) {
   int64_t kind = a.i();
   int64_t opts = a.i();
   bool bind = (flags & MS_BIND) != 0;
+  bool ordinary = (opts & 8) != 0;
+  if (flags & MS_REMOUNT) {
+    remount(source, dest, fstype, flags, data, bind);
+    return;
+  }
 
-  if (kind == 2) {  // by source: a bind of a non-directory gets a file as its mount point
-    struct stat st;
-    if (stat(source, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
-    kind = S_ISDIR(st.st_mode) ? 0 : 1;
-  }
-  int fd = open_in_root(dest, true, static_cast<int>(kind));
-  if (fd < 0) die("mount %s on %s: resolve destination in rootfs: %s", source, dest, err());
-  FdPath target(fd);
+  // The detached mount first: a clone of the bind source (resolved on the host, as runc does), or a new
+  // filesystem.
+  int mnt;
   if (bind) {
-    unsigned long bflags = MS_BIND | (opts & 2 ? MS_REC : 0);
-    if (mount(source, target.buf, nullptr, bflags, nullptr) != 0)
-      die("mount %s on %s (bind): %s", source, dest, err());
-    unsigned long rest = flags & ~(MS_BIND | MS_REC | kPropagation);
-    if (rest) {
-      // Re-open: the fd above names the directory under the new mount, not the mount's root.
-      close(fd);
-      fd = open_in_root(dest, false, 0);
-      if (fd < 0) die("mount %s on %s: re-resolve destination: %s", source, dest, err());
-      FdPath t2(fd);
-      if (remount_bind(t2.buf, rest) != 0) die("remount %s on %s with options: %s", source, dest, err());
+    mnt = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (opts & 2 ? AT_RECURSIVE : 0));
+    if (mnt < 0) die("mount %s on %s (bind): %s", source, dest, err());
+    if (kind == 2) {  // by source: a bind of a non-directory gets a file as its mount point
+      struct stat st;
+      if (fstat(mnt, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
+      kind = S_ISDIR(st.st_mode) ? 0 : 1;
     }
+    unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation);
+    if (set_mount_attrs(mnt, mount_attrs(rest), false) != 0) die("remount %s on %s with options: %s", source, dest, err());
   } else {
-    // tmpcopyup: hold the directory about to be covered, to copy from it afterwards
-    int under = (opts & 4) ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if ((opts & 4) && under < 0) die("mount %s on %s: open for tmpcopyup: %s", source, dest, err());
-    if (mount(source, target.buf, fstype, flags & ~kPropagation, *data ? data : nullptr) != 0)
-      die("mount %s on %s (type %s, data \"%s\"): %s", source, dest, fstype, data, err());
-    if (under >= 0) {
-      int top = open_in_root(dest, false, 0);
-      int topdir = top >= 0 ? openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-      if (topdir < 0) die("mount %s on %s: open the new mount for tmpcopyup: %s", source, dest, err());
-      copy_tree(under, topdir, dest);
-      close(topdir);
-      close(top);
-      close(under);
-    }
+    mnt = new_filesystem(source, dest, fstype, flags & ~kPropagation, data);
   }
-  if (prop) {
-    close(fd);
-    fd = open_in_root(dest, false, 0);
-    if (fd < 0) die("mount %s on %s: re-resolve destination: %s", source, dest, err());
-    FdPath t3(fd);
-    static const unsigned long kBits[] = {MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE};
-    for (unsigned long bit : kBits) {
-      if (!(prop & static_cast<int64_t>(bit))) continue;
-      unsigned long pf = bit | (prop & MS_REC ? MS_REC : 0);
-      if (mount(nullptr, t3.buf, nullptr, pf, nullptr) != 0) die("set propagation of %s: %s", dest, err());
-    }
+
+  // The destination, opened once; procfs and sysfs only on a directory of its own.
+  int fd = ordinary ? root_make_real_dir(g_rootfd, dest) : kind == 1 ? root_make_file(g_rootfd, dest) : root_make_dir(g_rootfd, dest);
+  if (fd < 0) {
+    if (ordinary && (errno == ELOOP || errno == ENOTDIR)) die("mount %s on %s: filesystem \"%s\" must be mounted on ordinary directory", source, dest, fstype);
+    die("mount %s on %s: resolve destination in rootfs: %s", source, dest, err());
   }
+  check_destination(fd, dest);
+
+  if (opts & 4) {  // tmpcopyup: the directory's contents go into the new tmpfs before it covers them
+    int under = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int top = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (under < 0 || top < 0) die("mount %s on %s: open for tmpcopyup: %s", source, dest, err());
+    copy_tree(under, top, dest);
+    close(top);
+    close(under);
+  }
+  if (attach(mnt, fd) != 0) die("mount %s on %s%s: %s", source, dest, bind ? " (bind)" : "", err());
+  if (ordinary) {
+    // What sits at the destination now must be the filesystem just made.
+    int now = root_open_real(g_rootfd, dest);
+    struct statfs want, got;
+    if (now < 0 || fstatfs(mnt, &want) != 0 || fstatfs(now, &got) != 0) die("mount %s on %s: check the new mount: %s", source, dest, err());
+    if (want.f_type != got.f_type) die("mount %s on %s: after mounting, %s is not a %s filesystem", source, dest, dest, fstype);
+    close(now);
+  }
+  if (prop) set_propagation(mnt, prop, dest);
+  close(mnt);
   close(fd);
   debugf("mounted %s on %s (%s)", source, dest, fstype);
 }
@@ -500,49 +560,42 @@ void op_device(Args a) {
   gid_t gid = static_cast<gid_t>(a.i());
   bool bind = a.i() != 0;
 
-  // The parent directory, resolved in root; the node itself is (re)made in it.
-  char dir[4096];
-  snprintf(dir, sizeof(dir), "%s", path);
-  char* slash = strrchr(dir, '/');
-  const char* name = slash ? slash + 1 : dir;
-  if (slash) *slash = 0;
-  int dfd = open_in_root(slash ? (dir[0] ? dir : "/") : "/", true, 0);
-  if (dfd < 0) die("create device %s: resolve parent directory: %s", path, err());
   if (bind) {
-    // In a user namespace mknod is not allowed: bind the host's node on an empty file.
-    int f = openat(dfd, name, O_CREAT | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
-    if (f < 0) die("create device %s: create mount point: %s", path, err());
-    close(f);
-    int t = static_cast<int>(sys_openat2(dfd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW, kInRoot));
-    if (t < 0) die("create device %s: open mount point: %s", path, err());
-    FdPath target(t);
+    // In a user namespace mknod is not allowed: bind the host's node on an empty file of its own.
     char host[4096];
     snprintf(host, sizeof(host), "/%s", path[0] == '/' ? path + 1 : path);
-    if (mount(host, target.buf, nullptr, MS_BIND, nullptr) != 0) die("bind device %s: %s", host, err());
+    int tree = open_tree(AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) die("bind device %s: %s", host, err());
+    int t = root_make_real_file(g_rootfd, path);
+    if (t < 0) die("create device %s: create mount point: %s", path, err());
+    if (attach(tree, t) != 0) die("bind device %s: %s", host, err());
+    close(tree);
     close(t);
-  } else {
-    if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT) die("create device %s: remove old node: %s", path, err());
-    if (mknodat(dfd, name, type | (mode & 07777), makedev(major_, minor_)) != 0) die("mknod %s: %s", path, err());
-    // mknod is subject to the umask: set the mode explicitly; then the owner.
-    int t = static_cast<int>(sys_openat2(dfd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW, kInRoot));
-    if (t < 0) die("open device %s: %s", path, err());
-    FdPath p(t);
-    if (chmod(p.buf, mode & 07777) != 0) die("chmod device %s: %s", path, err());
-    if (fchownat(t, "", uid, gid, AT_EMPTY_PATH) != 0) die("chown device %s: %s", path, err());
-    close(t);
+    return;
   }
+  // The parent directory, resolved in root; the node itself is (re)made in it.
+  char name[256];
+  int dfd = root_make_parent(g_rootfd, path, name, sizeof(name));
+  if (dfd < 0) die("create device %s: resolve parent directory: %s", path, err());
+  if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT) die("create device %s: remove old node: %s", path, err());
+  if (mknodat(dfd, name, type | (mode & 07777), makedev(major_, minor_)) != 0) die("mknod %s: %s", path, err());
+  // mknod is subject to the umask: set the mode explicitly (through the node's fd); then the owner.
+  int t = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (t < 0) die("open device %s: %s", path, err());
+  struct stat st;
+  if (fstat(t, &st) != 0 || (st.st_mode & S_IFMT) != type) die("create device %s: the new node was replaced", path);
+  ProcFd p(t);
+  if (fchmodat(need_proc("chmod device"), p.buf, mode & 07777, 0) != 0) die("chmod device %s: %s", path, err());
+  if (fchownat(t, "", uid, gid, AT_EMPTY_PATH) != 0) die("chown device %s: %s", path, err());
+  close(t);
   close(dfd);
 }
 
 void op_symlink(Args a) {
   const char* target = a.s();
   const char* link = a.s();
-  char dir[4096];
-  snprintf(dir, sizeof(dir), "%s", link);
-  char* slash = strrchr(dir, '/');
-  const char* name = slash ? slash + 1 : dir;
-  if (slash) *slash = 0;
-  int dfd = open_in_root(slash && dir[0] ? dir : "/", true, 0);
+  char name[256];
+  int dfd = root_make_parent(g_rootfd, link, name, sizeof(name));
   if (dfd < 0) die("symlink %s: resolve parent directory: %s", link, err());
   if (symlinkat(target, dfd, name) != 0 && errno != EEXIST) die("symlink %s -> %s: %s", link, target, err());
   close(dfd);
@@ -573,44 +626,72 @@ void op_move_root() {
   g_rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+// /dev/null of the container, opened once without following it, and checked to be the null device: what
+// masked files are bound to (a symlink or another file there would show the container something else).
+int g_devnull = -1;
+
+int dev_null(const char* path) {
+  if (g_devnull >= 0) return g_devnull;
+  int fd = root_open_real(g_rootfd, "/dev/null");
+  if (fd < 0 && errno == ELOOP) die("can't mask paths: /dev/null is not the null device (it is a symlink)");
+  if (fd < 0) die("mask %s: open /dev/null: %s", path, err());
+  struct stat st;
+  if (fstat(fd, &st) != 0) die("mask %s: stat /dev/null: %s", path, err());
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) die("can't mask paths: /dev/null is not the null device (char 1:3)");
+  return g_devnull = fd;
+}
+
 void op_mask_path(Args a) {
   const char* path = a.s();
-  int fd = static_cast<int>(sys_openat2(g_rootfd, path, O_PATH | O_CLOEXEC, kInRoot));
+  int fd = root_open(g_rootfd, path);
   if (fd < 0) {
     if (errno == ENOENT) return;
     die("mask %s: %s", path, err());
   }
   struct stat st;
   if (fstat(fd, &st) != 0) die("mask %s: stat: %s", path, err());
-  FdPath target(fd);
+  int mnt;
   if (S_ISDIR(st.st_mode)) {
-    if (mount("tmpfs", target.buf, "tmpfs", MS_RDONLY, nullptr) != 0) die("mask %s: mount read-only tmpfs: %s", path, err());
+    mnt = new_filesystem("tmpfs", path, "tmpfs", MS_RDONLY, "");
   } else {
-    if (mount("/dev/null", target.buf, nullptr, MS_BIND, nullptr) != 0) die("mask %s: bind /dev/null: %s", path, err());
+    mnt = clone_of(dev_null(path), false);
+    if (mnt < 0) die("mask %s: bind /dev/null: %s", path, err());
   }
+  if (attach(mnt, fd) != 0) die("mask %s: %s: %s", path, S_ISDIR(st.st_mode) ? "mount read-only tmpfs" : "bind /dev/null", err());
+  close(mnt);
   close(fd);
 }
 
 void op_readonly_path(Args a) {
   const char* path = a.s();
-  int fd = static_cast<int>(sys_openat2(g_rootfd, path, O_PATH | O_CLOEXEC, kInRoot));
+  int fd = root_open(g_rootfd, path);
   if (fd < 0) {
     if (errno == ENOENT) return;
     die("make %s read-only: %s", path, err());
   }
-  FdPath target(fd);
-  if (mount(target.buf, target.buf, nullptr, MS_BIND | MS_REC, nullptr) != 0) die("make %s read-only: bind: %s", path, err());
-  close(fd);
-  fd = static_cast<int>(sys_openat2(g_rootfd, path, O_PATH | O_CLOEXEC, kInRoot));
-  if (fd < 0) die("make %s read-only: reopen: %s", path, err());
-  FdPath t2(fd);
-  if (remount_bind(t2.buf, MS_RDONLY | MS_REC) != 0) die("make %s read-only: remount: %s", path, err());
+  int mnt = clone_of(fd, true);
+  if (mnt < 0) die("make %s read-only: bind: %s", path, err());
+  if (set_mount_attrs(mnt, MOUNT_ATTR_RDONLY, true) != 0) die("make %s read-only: remount: %s", path, err());
+  if (attach(mnt, fd) != 0) die("make %s read-only: bind: %s", path, err());
+  close(mnt);
   close(fd);
 }
 
 void op_remount_ro(Args a) {
   const char* path = a.s();
-  if (remount_bind(path, MS_RDONLY) != 0) die("remount %s read-only: %s", path, err());
+  int fd = root_open(g_rootfd, path);
+  if (fd < 0) die("remount %s read-only: %s", path, err());
+  if (set_mount_attrs(fd, MOUNT_ATTR_RDONLY, false) != 0) die("remount %s read-only: %s", path, err());
+  close(fd);
+}
+
+void op_sysctl(Args a) {
+  const char* file = a.s();
+  const Arg& value = a.raw_s();
+  int fd = proc_open(need_proc("sysctl"), file, O_WRONLY);
+  if (fd < 0) die("sysctl: open /proc/%s: %s", file, err());
+  if (!write_full(fd, value.s, value.len)) die("sysctl: write \"%s\" to /proc/%s: %s", value.s, file, err());
+  close(fd);
 }
 
 void op_loopback_up() {
@@ -628,6 +709,28 @@ void op_loopback_up() {
 // ---------------------------------------------------------------------------------------------------------
 // Console
 
+// A new pty pair from the container's devpts, as runc's safeAllocPty: /dev/pts/ptmx (never /dev/ptmx,
+// which an image or a volume can make anything) is opened O_PATH without following it, checked to be the
+// ptmx inode of a real devpts mount, and only then opened, through the helper's procfs.
+int open_ptmx() {
+  int root = g_rootfd >= 0 ? g_rootfd : open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) die("console: open /: %s", err());
+  int fd = root_open_real(root, "/dev/pts/ptmx");
+  if (fd < 0) die("console: open /dev/pts/ptmx in container: %s", errno == ELOOP ? "it is a symlink" : err());
+  if (root != g_rootfd) close(root);
+  struct statfs sf;
+  struct stat st;
+  if (fstatfs(fd, &sf) != 0 || fstat(fd, &st) != 0) die("console: stat /dev/pts/ptmx: %s", err());
+  if (sf.f_type != DEVPTS_SUPER_MAGIC) die("console: verify ptmx handle: ptmx handle is not on a real devpts mount: super magic is %#lx", static_cast<unsigned long>(sf.f_type));
+  if (st.st_ino != 2) die("console: verify ptmx handle: ptmx handle has wrong inode number: %lu", static_cast<unsigned long>(st.st_ino));
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2)) die("console: verify ptmx handle: ptmx handle is not a real char ptmx device");
+  ProcFd p(fd);
+  int master = openat(need_proc("console"), p.buf, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die("console: reopen ptmx to get new pty pair: %s", err());
+  close(fd);
+  return master;
+}
+
 void op_console(Args a) {
   int sock = static_cast<int>(a.i());
   int rows = static_cast<int>(a.i());
@@ -635,8 +738,7 @@ void op_console(Args a) {
   uid_t uid = static_cast<uid_t>(a.i());
   gid_t gid = static_cast<gid_t>(a.i());
   bool bind_console = a.i() != 0;
-  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) die("console: open /dev/ptmx in container: %s", err());
+  int master = open_ptmx();
   int unlock = 0;
   if (ioctl(master, TIOCSPTLCK, &unlock) != 0) die("console: unlock pty: %s", err());
   unsigned ptn = 0;
@@ -651,13 +753,17 @@ void op_console(Args a) {
     ws.ws_col = static_cast<unsigned short>(cols);
     if (ioctl(master, TIOCSWINSZ, &ws) != 0) die("console: set size: %s", err());
   }
-  // /dev/console is the pty, as on a real system.
-  char pts[64];
-  snprintf(pts, sizeof(pts), "/dev/pts/%u", ptn);
-  int cfd = bind_console ? open_in_root("/dev/console", true, 1) : -1;
-  if (cfd >= 0) {
-    FdPath t(cfd);
-    if (mount(pts, t.buf, nullptr, MS_BIND, nullptr) != 0) die("console: bind %s on /dev/console: %s", pts, err());
+  // /dev/console is the pty, as on a real system: the slave this process holds is bound (never a path to
+  // it) onto a /dev/console of its own (a regular file or a device node, never followed if a symlink).
+  if (bind_console) {
+    int cfd = root_make_real_file(g_rootfd, "/dev/console");
+    if (cfd < 0) die("console: create /dev/console: %s", errno == ELOOP ? "it is a symlink" : err());
+    struct stat st;
+    if (fstat(cfd, &st) != 0) die("console: stat /dev/console: %s", err());
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) die("console: /dev/console is not a regular file or a character device");
+    int tree = clone_of(slave, false);
+    if (tree < 0 || attach(tree, cfd) != 0) die("console: bind /dev/pts/%u on /dev/console: %s", ptn, err());
+    close(tree);
     close(cfd);
   }
   if (!send_fds(sock, &master, 1, "/dev/ptmx", 9)) die("send pty master to console socket: %s", err());
@@ -797,6 +903,10 @@ void op_ready() {
   // create is done: tell tsrun, and wait until it has recorded the container (its ack). Until then the
   // init dies with tsrun (parent-death signal, or end of file here), so a create killed at any moment never
   // leaves an init running that the state does not show. Then wait for `tsrun start` to connect.
+  // The set-up handles go first.
+  if (g_procfd >= 0) close(g_procfd);
+  if (g_devnull >= 0) close(g_devnull);
+  g_procfd = g_devnull = -1;
   if (!send_frame(g_sync, MSG_READY, nullptr, 0)) die("report ready to tsrun: %s", err());
   await_ack("ready");
   if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0) die("clear parent-death signal: %s", err());
@@ -848,17 +958,14 @@ void op_bind_start_socket(Args a) {
 // ---------------------------------------------------------------------------------------------------------
 // Credentials
 
+// The highest capability the kernel knows: asked of the kernel (PR_CAPBSET_READ fails past it), not read
+// from /proc/sys/kernel/cap_last_cap, which after pivot_root is whatever the container's /proc shows.
 int last_cap() {
   static int cached = -1;
   if (cached >= 0) return cached;
-  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-  cached = CAP_LAST_CAP;
-  if (fd >= 0) {
-    char b[16] = {0};
-    if (read(fd, b, sizeof(b) - 1) > 0) cached = atoi(b);
-    close(fd);
-  }
-  return cached;
+  int c = 0;
+  while (c < 63 && prctl(PR_CAPBSET_READ, c + 1, 0, 0, 0) >= 0) c++;
+  return cached = c;
 }
 
 uint64_t mask_of(Args& a) {
@@ -1176,6 +1283,8 @@ void run(const Plan& plan) {
       case OP_PDEATHSIG:
         if (prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(a.i()), 0, 0, 0) != 0) die("set parent-death signal: %s", err());
         break;
+      case OP_OPEN_PROC: op_open_proc(); break;
+      case OP_SYSCTL: op_sysctl(a); break;
       case OP_MOUNT: op_mount(a); break;
       case OP_ROOT_PROPAGATION: {
         unsigned long flags = static_cast<unsigned long>(a.i());
@@ -1195,7 +1304,7 @@ void run(const Plan& plan) {
       case OP_LOOPBACK_UP: op_loopback_up(); break;
       case OP_MKDIR: {
         const char* path = a.s();
-        int fd = open_in_root(path, true, 0);
+        int fd = root_make_dir(g_rootfd, path);
         if (fd < 0) die("create directory %s in rootfs: %s", path, err());
         close(fd);
         break;

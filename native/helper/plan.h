@@ -43,8 +43,9 @@
   X(OP_PDEATHSIG, 12)        /* i:signal (0 clears) */ \
   X(OP_SETNS_FD, 13)         /* i:fd (a pidfd or an nsfs fd), i:CLONE_NEW* flags — join them at once */ \
   X(OP_ENTER_ROOT, 14)       /* i:fd of the container's root directory — fchdir + chroot (exec) */ \
+  X(OP_OPEN_PROC, 15)        /* open a procfs of the helper's own (fsopen, else the current /proc, checked) for writes and fd reopens */ \
   /* --- container init, before pivot_root --- */ \
-  X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive, 4 = tmpcopyup) */ \
+  X(OP_MOUNT, 20)            /* s:source, s:dest (in rootfs), s:fstype, i:flags, s:data, i:propagation flags, i:kind (0 dir, 1 file, 2 bind: by source), i:opts (1 = source is host path to bind, 2 = recursive, 4 = tmpcopyup, 8 = ordinary directory: procfs/sysfs, the destination must not be a symlink and must show the new filesystem afterwards) */ \
   X(OP_ROOT_PROPAGATION, 21) /* i:flags — applied to "/" (MS_SLAVE|MS_REC by default) */ \
   X(OP_ROOTFS, 22)           /* s:rootfs path — make its parent mount private, bind it on itself, remember it as the root */ \
   X(OP_DEVICE, 23)           /* s:path in rootfs, i:type(S_IF*), i:mode, i:major, i:minor, i:uid, i:gid, i:bind(1 = bind host path) */ \
@@ -80,7 +81,8 @@
   X(OP_CLEAR_NONBLOCK, 61)   /* i:fd — stdio must be blocking for the user process */ \
   X(OP_INIT_REAPER, 62)      /* --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec */ \
   X(OP_SET_STATE, 64)        /* s:state JSON — what hooks and the seccomp listener get (exec has no start message) */ \
-  X(OP_CAPSET, 63)           /* i:eff lo/hi, i:perm lo/hi, i:inh lo/hi — capset(2) only, ambient set left as it is */
+  X(OP_CAPSET, 63)           /* i:eff lo/hi, i:perm lo/hi, i:inh lo/hi — capset(2) only, ambient set left as it is */ \
+  X(OP_SYSCTL, 65)           /* s:file under the helper's procfs ("sys/net/ipv4/ip_forward"), s:value — no symlinks, no other mount */
 
 #define X_ENUM(name, value) name = value,
 enum TsrunMessage { TSRUN_MESSAGES(X_ENUM) };

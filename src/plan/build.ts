@@ -2,8 +2,8 @@
 // the helper executes. The order follows runc (nsexec + standard_init) so behaviour carries over:
 //   host context:   close stray fds, oom_score_adj, cgroups, join namespaces, user namespace + maps,
 //                   new namespaces, time offsets, rlimits, clone the init;
-//   init, pre-pivot: propagation, rootfs bind, lo up, mounts, /dev, prestart/createRuntime (via tsrun),
-//                   createContainer hooks, pivot_root;
+//   init, pre-pivot: a procfs of its own, propagation, rootfs bind, lo up, mounts, /dev,
+//                   prestart/createRuntime (via tsrun), createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
 //   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
@@ -92,10 +92,9 @@ export function validateForLinux(spec: Spec): void {
   if (hasNewNamespace(spec, "user") && !(linux?.uidMappings?.length && linux?.gidMappings?.length))
     fail("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
   if (!userns && (linux?.uidMappings?.length || linux?.gidMappings?.length)) fail("config.json: linux.uidMappings are set but there is no user namespace");
-  for (const [key] of Object.entries(linux?.sysctl ?? {})) {
-    if (key.startsWith("net.") && !hasNamespace(spec, "network")) fail(`config.json: linux.sysctl ${key} needs a network namespace`);
-    if ((key.startsWith("kernel.msg") || key.startsWith("kernel.sem") || key.startsWith("kernel.shm") || key.startsWith("fs.mqueue.")) && !hasNamespace(spec, "ipc"))
-      fail(`config.json: linux.sysctl ${key} needs an ipc namespace`);
+  for (const key of Object.keys(linux?.sysctl ?? {})) {
+    const why = sysctlRefusal(spec, key);
+    if (why) fail(`config.json: linux.sysctl: ${why}`);
   }
   const p = spec.process!;
   if (p.apparmorProfile) fail("config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
@@ -105,8 +104,89 @@ export function validateForLinux(spec: Spec): void {
   if (p.ioPriority) fail("config.json: process.ioPriority is not supported by tsrun");
   if (p.execCPUAffinity) fail("config.json: process.execCPUAffinity is not supported by tsrun");
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
-  for (const m of spec.mounts ?? []) {
+  (spec.mounts ?? []).forEach((m, i) => {
     if (m.uidMappings || m.gidMappings) fail(`config.json: mount ${m.destination}: idmapped mounts are not supported by tsrun`);
+    const why = procMountRefusal(m, `config.json: mounts[${i}]`);
+    if (why) fail(`config.json: mounts[${i}]: check proc-safety of ${m.destination} mount: ${why}`);
+  });
+}
+
+// The sysctls runc accepts (libcontainer/configs/validate: sysctl()): only those in a kernel namespace the
+// container has its own of, so a write never reaches the host. The reason for a refusal, in runc's words.
+const IPC_SYSCTLS = new Set(["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]);
+
+export function sysctlRefusal(spec: Spec, rawKey: string): string | undefined {
+  const key = sysctlDotted(rawKey);
+  if (sysctlFile(rawKey).split("/").some((p) => p === "" || p === "." || p === ".."))
+    return `sysctl ${JSON.stringify(rawKey)} is not a valid sysctl name`;
+  if (IPC_SYSCTLS.has(key) || key.startsWith("fs.mqueue.")) {
+    return hasNewOwnNamespace(spec, "ipc") ? undefined : `sysctl ${JSON.stringify(key)} is not allowed in the hosts ipc namespace`;
+  }
+  if (key.startsWith("net.")) {
+    return hasNewOwnNamespace(spec, "network") ? undefined : `sysctl ${JSON.stringify(key)} not allowed in host network namespace`;
+  }
+  if (hasNamespace(spec, "uts")) {
+    if (key === "kernel.domainname") return undefined;
+    if (key === "kernel.hostname") return `sysctl ${JSON.stringify(key)} is not allowed as it conflicts with the OCI "hostname" field`;
+  }
+  if (key.startsWith("user.")) return hasNamespace(spec, "user") ? undefined : `setting ucounts without a user namespace not allowed: ${key}`;
+  return `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`;
+}
+
+// A namespace of the container's own: a new one, or one joined by a path that is not tsrun's own (runc
+// compares a joined network namespace with the current process's).
+function hasNewOwnNamespace(spec: Spec, kind: NamespaceKind): boolean {
+  const ns = (spec.linux?.namespaces ?? []).find((n) => n.type === kind);
+  if (!ns) return false;
+  if (!ns.path) return true;
+  try {
+    const a = fs.statSync(ns.path);
+    const b = fs.statSync(`/proc/self/ns/${NAMESPACES[kind].proc}`);
+    return !(a.dev === b.dev && a.ino === b.ino);
+  } catch {
+    return true; // a path that cannot be opened fails when the namespace is joined
+  }
+}
+
+// "net/ipv4/ip_forward" -> "net.ipv4.ip_forward" (runc's convertSysctlVariableToDotsSeparator: a name whose
+// first separator is "/" has its dots and slashes swapped).
+export function sysctlDotted(key: string): string {
+  const first = key.search(/[./]/);
+  if (first < 0 || key[first] === ".") return key;
+  return key.replace(/[./]/g, (c) => (c === "." ? "/" : "."));
+}
+
+// The file under /proc/sys, relative to a procfs root: dots separate names; a slash in the dotted form
+// (from the slash form) is a dot inside a name (an interface called "eth0.100").
+export function sysctlFile(key: string): string {
+  return "sys/" + sysctlDotted(key).split(".").map((p) => p.replace(/\//g, ".")).join("/");
+}
+
+// The files runc lets a mount cover inside /proc (the ones lxcfs emulates).
+const PROC_MOUNT_ALLOWED = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled"];
+
+// runc's checkProcMount, on the destination as written (the helper repeats the check on the destination
+// as it resolves in the rootfs): a proc-type mount may go on /proc, a bind only when its source is a
+// procfs; nothing goes inside /proc but the files above; and a "proc" mount goes nowhere else.
+export function procMountRefusal(m: Mount, where: string): string | undefined {
+  const dest = mountPoint(m.destination, where);
+  const bind = parseMountOptions(m.options, m.type, where).bind;
+  if (!bind && m.type === "proc" && dest !== "/proc") return `${JSON.stringify(dest)} cannot be mounted because it is not on /proc (a proc-type mount goes only on /proc)`;
+  if (dest === "/proc") {
+    if (bind) return isProcfs(m.source ?? "") ? undefined : `${JSON.stringify(dest)} cannot be mounted because it is not of type proc`;
+    return m.type === "proc" ? undefined : `${JSON.stringify(dest)} cannot be mounted because it is not of type proc`;
+  }
+  if (!dest.startsWith("/proc/")) return undefined;
+  if (PROC_MOUNT_ALLOWED.includes(dest)) return undefined;
+  return `${JSON.stringify(dest)} cannot be mounted because it is inside /proc`;
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+function isProcfs(source: string): boolean {
+  try {
+    return fs.statfsSync(source).type === PROC_SUPER_MAGIC;
+  } catch {
+    return false;
   }
 }
 
@@ -168,9 +248,15 @@ export function processEnv(spec: Spec, rootfs: string): string[] {
   return env;
 }
 
+// A mount destination: a clean absolute path inside the rootfs, without a trailing slash.
+function mountPoint(destination: string, where: string): string {
+  const p = containerPath(destination, where);
+  return p.length > 1 ? p.replace(/\/+$/, "") : p;
+}
+
 function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
   const where = `config.json: mounts[${index}]`;
-  const dest = containerPath(m.destination, where);
+  const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
   if (m.type === "cgroup" || m.type === "cgroup2") {
     cgroupMountOps(plan, o, dest, parsed.flags);
@@ -183,14 +269,21 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
     if (!fs.existsSync(source)) throw new Error(`${where}: bind source ${source} does not exist`);
   }
   const kind = parsed.bind ? 2 : 0;
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0));
+  // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
+  // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
+  const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0));
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
 // cgroup when it has a cgroup namespace); on v1/hybrid a tmpfs with each hierarchy's container directory
-// bound in, read-only unless the mount asks for rw.
+// bound in, read-only unless the mount asks for rw (but see below).
+// With a user namespace and no cgroup namespace of its own the container would see (and, being root in
+// its namespace, write) the cgroups above its own: such a mount is read-only whatever it asks for
+// (runc's answer to CVE-2023-25809).
 function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number): void {
-  const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+  const forceRo = hasNamespace(o.spec, "user") && !hasNamespace(o.spec, "cgroup");
+  const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC | (forceRo ? MS.RDONLY : 0);
   if (o.cgroupMode === "v2") {
     if (hasNewNamespace(o.spec, "cgroup")) {
       plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0);
@@ -245,6 +338,9 @@ export function buildPlan(o: BuildOptions): Plan {
   }
   rlimitOps(plan, proc);
   plan.add(Op.CLONE_INIT);
+  // A procfs of the helper's own, for every later write into /proc and every fd reopened by path: the
+  // container's /proc (which an image or a mount can make anything) is never used.
+  plan.add(Op.OPEN_PROC);
 
   // ---- the init, before pivot_root
   const newMountNs = ns.create.includes("mount");
@@ -304,7 +400,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
   if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);
-  for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.add(Op.WRITE_FILE, `/proc/sys/${key.replace(/\./g, "/")}`, value, 0);
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.add(Op.SYSCTL, sysctlFile(key), value);
   for (const p of linux.readonlyPaths ?? []) plan.add(Op.READONLY_PATH, p);
   for (const p of linux.maskedPaths ?? []) plan.add(Op.MASK_PATH, p);
   if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
@@ -411,6 +507,7 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   const plan = new Plan();
   const { proc } = o;
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
+  if (proc.terminal) plan.add(Op.OPEN_PROC); // tsrun's own procfs, before the container's namespaces are joined
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   rlimitOps(plan, proc);

@@ -30,6 +30,7 @@ export const Op = {
   PDEATHSIG: 12,
   SETNS_FD: 13,
   ENTER_ROOT: 14,
+  OPEN_PROC: 15,
   MOUNT: 20,
   ROOT_PROPAGATION: 21,
   ROOTFS: 22,
@@ -66,6 +67,7 @@ export const Op = {
   INIT_REAPER: 62,
   CAPSET: 63,
   SET_STATE: 64,
+  SYSCTL: 65,
 } as const;
 
 export type OpName = keyof typeof Op;
