@@ -4,6 +4,7 @@
 // TSRUN_FAULT_TRIALS runs more trials (the default keeps `npm test` short).
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
 import { after, test } from "node:test";
 import { cleanup, makeBundle, ok, stateRoot, TSRUN, tsrun, work } from "./helpers";
 import { leftovers, processesOf, prng, settle } from "./faults";
@@ -68,4 +69,21 @@ test(`kill -9 of create at a random moment never hides an init and delete -f rem
     if (left.length) failures.push(`${what}: left after delete -f: ${left.join("; ")}`);
   }
   assert.deepEqual(failures, [], `seed ${SEED}`);
+});
+
+test("a config that will be refused touches nothing on the host: not even --root is made", () => {
+  const root = `${work()}/never-made-root`;
+  const cases: [string, (s: import("../src/spec/schema").Spec) => void, RegExp][] = [
+    ["a global sysctl", (s) => (s.linux!.sysctl = { "kernel.core_pattern": "|/bin/false" }), /is not in a separate kernel namespace/],
+    ["a bind inside /proc", (s) => s.mounts!.push({ destination: "/proc/sys/kernel", type: "bind", source: work(), options: ["rbind"] }), /inside \/proc/],
+    ["hostname without a uts namespace", (s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "uts")), /uts namespace/],
+  ];
+  for (const [what, patch, expected] of cases) {
+    const b = makeBundle(["facts"], patch);
+    const r = tsrun(["create", "--bundle", b.dir, b.id], { root });
+    assert.notEqual(r.status, 0, what);
+    assert.match(r.stderr, expected, what);
+    assert.equal(fs.existsSync(root), false, `${what}: --root was not made`);
+    assert.deepEqual(leftovers(b.id, b.dir, root), [], what);
+  }
 });

@@ -8,7 +8,7 @@ import { applyResources } from "../cgroups/resources";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
 import { native, sealedHelper } from "../native";
-import { buildPlan, idMapText } from "../plan/build";
+import { buildPlan, idMapText, validateForLinux } from "../plan/build";
 import { Msg } from "../plan/opcodes";
 import type { Compiled } from "../seccomp/compile";
 import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
@@ -51,7 +51,14 @@ export interface Created {
 export function create(ctx: Context, o: CreateOptions): Created {
   validateId(o.id);
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
-  const seccomp = compileSeccomp(ctx, spec); // an invalid profile fails here, before anything exists
+  // The config's cross-field rules (sysctls, mounts on /proc, namespaces...) are checked before anything
+  // exists on the host: no state directory, cgroup or socket is made for a config that will be refused.
+  try {
+    validateForLinux(spec);
+  } catch (e) {
+    throw new TsrunError(messageOf(e));
+  }
+  const seccomp = compileSeccomp(ctx, spec); // an invalid profile fails here too
   const lock = ctx.store.claim(o.id);
   const record: ContainerRecord = {
     id: o.id,
