@@ -3,6 +3,8 @@
 // `N passed, M failed`. Needs root and Debian's containerd, podman (with conmon) and umoci.
 "use strict";
 const { spawn, spawnSync } = require("child_process");
+const fs = require("fs");
+const os = require("os");
 const path = require("path");
 
 const missing = ["containerd", "ctr", "podman", "conmon", "umoci", "python3"].filter((c) => spawnSync("sh", ["-c", `command -v ${c}`]).status !== 0);
@@ -10,7 +12,9 @@ if (missing.length) {
   console.error(`test:engines needs ${missing.join(", ")} (apt-get install containerd podman umoci)`);
   process.exit(1);
 }
-const child = spawn(process.execPath, ["--test", "--test-reporter=tap", path.join(__dirname, "..", "dist", "engines", "engines.test.js")], { stdio: ["ignore", "pipe", "inherit"] });
+// A working directory of its own: conmon drops files (an "oom" marker) in its cwd when it has no persist dir.
+const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "engines-cwd-"));
+const child = spawn(process.execPath, ["--test", "--test-reporter=tap", path.join(__dirname, "..", "dist", "engines", "engines.test.js")], { cwd, stdio: ["ignore", "pipe", "inherit"] });
 let pass = 0;
 let fail = 0;
 let buf = "";
@@ -19,6 +23,7 @@ child.stdout.on("data", (d) => {
   buf += d.toString();
 });
 child.on("exit", (code) => {
+  fs.rmSync(cwd, { recursive: true, force: true });
   const m = (re) => Number((re.exec(buf) || [])[1] || 0);
   pass = m(/^# pass (\d+)/m);
   fail = m(/^# fail (\d+)/m);
