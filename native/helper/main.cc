@@ -910,6 +910,8 @@ void op_ready() {
   if (!send_frame(g_sync, MSG_READY, nullptr, 0)) die("report ready to tsrun: %s", err());
   await_ack("ready");
   if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0) die("clear parent-death signal: %s", err());
+  // ...and tell tsrun it may exit now: before this it must not, or its exit would still kill this process.
+  if (!send_frame(g_sync, MSG_ACK, nullptr, 0)) die("confirm ready to tsrun: %s", err());
   close(g_sync);
   g_sync = -1;
   g_report = -1;

@@ -17,7 +17,7 @@
   X(MSG_ERROR, 2)         /* init -> tsrun: one-line error, then the sender exits */ \
   X(MSG_LOG, 3)           /* init -> tsrun: debug line */ \
   X(MSG_USERMAP_REQ, 4)   /* init -> tsrun: write my uid_map/gid_map (payload: i32 pid) */ \
-  X(MSG_ACK, 5)           /* tsrun -> init: go on (payload: state JSON, may be empty) */ \
+  X(MSG_ACK, 5)           /* tsrun -> init: go on (payload: state JSON, may be empty); init -> tsrun after READY's ack: parent-death signal cleared, tsrun may exit */ \
   X(MSG_PID, 6)           /* init -> tsrun: i32 pid of the container init in tsrun's pid namespace */ \
   X(MSG_HOOKS_REQ, 7)     /* init -> tsrun: run prestart/createRuntime hooks now */ \
   X(MSG_READY, 8)         /* init -> tsrun: set-up done, waiting for start */ \
@@ -73,7 +73,7 @@
   X(OP_CHDIR, 53)            /* s:cwd — chdir and check it is inside the root */ \
   X(OP_NO_NEW_PRIVS, 54)     \
   X(OP_LOOKUP_EXEC, 55)      /* s:argv0, s:PATH — resolve the executable now so create fails early */ \
-  X(OP_READY, 56)            /* tell tsrun set-up is done, wait for its ack (it has recorded the container), clear the parent-death signal, close the sync socket, wait for start */ \
+  X(OP_READY, 56)            /* tell tsrun set-up is done, wait for its ack (it has recorded the container), clear the parent-death signal, ack back, close the sync socket, wait for start */ \
   X(OP_SECCOMP, 57)          /* s:BPF program (struct sock_filter[]), i:flags, i:listener socket fd (-1: none), s:listener path (for messages), s:container process state JSON up to "pid": — with SECCOMP_FILTER_FLAG_NEW_LISTENER the helper appends the init's pid, ,"state":<state JSON from start>} and sends it with the notify fd (SCM_RIGHTS) */ \
   X(OP_CLOEXEC_FROM, 58)     /* i:first fd — mark every fd >= first close-on-exec */ \
   X(OP_RESET_SIGNALS, 59)    /* default dispositions, empty mask */ \

@@ -308,6 +308,12 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
           shim.close();
         }
         chan.send(Msg.ACK);
+        // The init acks back once it has cleared its parent-death signal: tsrun must not exit before, or the
+        // kernel would kill the init it has just recorded.
+        {
+          const done = chan.recv();
+          if (!done || done.type !== Msg.ACK) throw new TsrunError(done?.type === Msg.ERROR ? done.payload.toString() : "container init exited before it was detached from tsrun");
+        }
         chan.close();
         return;
       default:
