@@ -52,14 +52,18 @@ const STATS: readonly Controller[] = [cpuacct, cpu, cpuset, memory, pids, blkio,
 // A write to cgroup.kill that failed (the caller names the container).
 export class CgroupKillError extends Error {}
 
-interface V1Dir {
-  controllers: string[];
+// One entry of the record's dirs, decoded: a v1 hierarchy (its controllers) or the v2 tree.
+interface Hierarchy {
+  version: 1 | 2;
+  controllers: string[]; // v1 only
   dir: string;
 }
 
 export abstract class CgroupManager {
   abstract readonly mode: CgroupMode;
-  protected readonly v1: readonly V1Dir[];
+  // The record's keys are decoded here and nowhere else; in the record's order.
+  private readonly hierarchies: readonly Hierarchy[];
+  protected readonly v1: readonly Hierarchy[];
   protected readonly v2: string | undefined;
   private created: string[];
 
@@ -67,10 +71,9 @@ export abstract class CgroupManager {
     private readonly dirs: Readonly<Record<string, string>>,
     created: readonly string[],
   ) {
-    this.v1 = Object.entries(dirs)
-      .filter(([k]) => k !== "")
-      .map(([k, dir]) => ({ controllers: k.split(","), dir }));
-    this.v2 = dirs[""];
+    this.hierarchies = Object.entries(dirs).map(([key, dir]) => (key === "" ? { version: 2, controllers: [], dir } : { version: 1, controllers: key.split(","), dir }));
+    this.v1 = this.hierarchies.filter((h) => h.version === 1);
+    this.v2 = this.hierarchies.find((h) => h.version === 2)?.dir;
     this.created = [...created];
   }
 
@@ -97,7 +100,7 @@ export abstract class CgroupManager {
   // The record as it will be once create() has run: every missing directory counted as created. Saved
   // before create(), so a create killed in between leaves nothing `delete` does not know of.
   planned(): CgroupRecord {
-    return { dirs: { ...this.dirs }, created: missingDirs(Object.values(this.dirs)) };
+    return { dirs: { ...this.dirs }, created: missingDirs(this.hierarchies.map((h) => h.dir)) };
   }
 
   // The directory of every hierarchy (the plan's cgroup mounts show these).
@@ -117,15 +120,15 @@ export abstract class CgroupManager {
   create(): void {
     const created: string[] = [];
     try {
-      for (const [key, dir] of Object.entries(this.dirs)) {
-        const isCpuset = key.split(",").includes("cpuset");
-        makeDir(dir, created, (d) => {
+      for (const h of this.hierarchies) {
+        const isCpuset = h.controllers.includes("cpuset");
+        makeDir(h.dir, created, (d) => {
           if (isCpuset) inheritCpuset(d);
-          if (key === "" && d !== dir && created.includes(d)) enableControllers(d);
+          if (h.version === 2 && d !== h.dir && created.includes(d)) enableControllers(d);
         });
       }
     } catch (e) {
-      removeDirs(new Set(Object.values(this.dirs)), created);
+      removeDirs(this.ownDirs(), created);
       throw e;
     }
     this.created = created;
@@ -137,10 +140,10 @@ export abstract class CgroupManager {
   joinFiles(sub?: string): string[] {
     const m = sub ? /^(?:([^:]+):)?(.+)$/.exec(sub) : null;
     const files: string[] = [];
-    const ordered = Object.entries(this.dirs).sort(([a], [b]) => (a === "" ? 1 : b === "" ? -1 : 0));
-    for (const [key, dir] of ordered) {
+    const ordered = [...this.hierarchies].sort((a, b) => (a.version === 2 ? 1 : b.version === 2 ? -1 : 0));
+    for (const { version, controllers, dir } of ordered) {
       let target = dir;
-      if (m && (!m[1] || key.split(",").includes(m[1]) || (m[1] === "unified" && key === ""))) {
+      if (m && (!m[1] || controllers.includes(m[1]) || (m[1] === "unified" && version === 2))) {
         target = path.join(dir, m[2]!);
         if (!path.resolve(target).startsWith(dir + "/")) throw new Error(`--cgroup ${sub} is outside the container's cgroup`);
         if (!fs.existsSync(target)) throw new Error(`--cgroup: ${target} does not exist`);
@@ -152,7 +155,11 @@ export abstract class CgroupManager {
 
   // Removes what create made and nothing else (tree.ts removeDirs).
   remove(): void {
-    removeDirs(new Set(Object.values(this.dirs)), this.created);
+    removeDirs(this.ownDirs(), this.created);
+  }
+
+  private ownDirs(): Set<string> {
+    return new Set(this.hierarchies.map((h) => h.dir));
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -256,8 +263,8 @@ export abstract class CgroupManager {
   // Every pid in the container's cgroups, nested cgroups included, sorted.
   pids(): number[] {
     const found = new Set<number>();
-    for (const d of Object.values(this.dirs)) {
-      for (const file of procsFilesUnder(d)) {
+    for (const { dir } of this.hierarchies) {
+      for (const file of procsFilesUnder(dir)) {
         for (const l of fs.readFileSync(file, "utf8").split("\n")) if (l) found.add(Number(l));
       }
       if (found.size > 0) break; // every hierarchy holds the same processes; one readable is enough
