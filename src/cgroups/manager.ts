@@ -59,9 +59,13 @@ interface Hierarchy {
   dir: string;
 }
 
+// The record's keys are decoded here and nowhere else; the record's order is kept.
+function decode(dirs: Readonly<Record<string, string>>): Hierarchy[] {
+  return Object.entries(dirs).map(([key, dir]) => (key === "" ? { version: 2, controllers: [], dir } : { version: 1, controllers: key.split(","), dir }));
+}
+
 export abstract class CgroupManager {
   abstract readonly mode: CgroupMode;
-  // The record's keys are decoded here and nowhere else; in the record's order.
   private readonly hierarchies: readonly Hierarchy[];
   protected readonly v1: readonly Hierarchy[];
   protected readonly v2: string | undefined;
@@ -71,17 +75,19 @@ export abstract class CgroupManager {
     private readonly dirs: Readonly<Record<string, string>>,
     created: readonly string[],
   ) {
-    this.hierarchies = Object.entries(dirs).map(([key, dir]) => (key === "" ? { version: 2, controllers: [], dir } : { version: 1, controllers: key.split(","), dir }));
+    this.hierarchies = decode(dirs);
     this.v1 = this.hierarchies.filter((h) => h.version === 1);
     this.v2 = this.hierarchies.find((h) => h.version === 2)?.dir;
     this.created = [...created];
   }
 
-  // The manager of an existing container: the layout is read from the record's keys.
+  // The manager of an existing container: the layout is the record's (a v2 tree alone, v1 hierarchies
+  // alone — or none — or both).
   static fromRecord(record: CgroupRecord): CgroupManager {
-    const keys = Object.keys(record.dirs);
-    if (keys.length === 1 && keys[0] === "") return new V2Manager(record.dirs, record.created);
-    if (keys.includes("")) return new HybridManager(record.dirs, record.created);
+    const h = decode(record.dirs);
+    const v2 = h.some((x) => x.version === 2);
+    if (v2 && h.length === 1) return new V2Manager(record.dirs, record.created);
+    if (v2) return new HybridManager(record.dirs, record.created);
     return new V1Manager(record.dirs, record.created);
   }
 
