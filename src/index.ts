@@ -18,7 +18,7 @@ import { pause, resume } from "./runtime/pause";
 import { containerPids, ps } from "./runtime/ps";
 import { events, type EventsOptions } from "./runtime/events";
 import { update, type UpdateOptions } from "./runtime/update";
-import { collectStats } from "./cgroups/stats";
+import { CgroupManager } from "./cgroups/manager";
 
 export class Tsrun {
   readonly ctx: Context;
@@ -72,7 +72,7 @@ export class Tsrun {
   }
   // runc's stats object (what `events --stats` prints under "data").
   stats(id: string): Record<string, unknown> {
-    return collectStats(this.ctx.store.read(id).cgroup.dirs);
+    return CgroupManager.fromRecord(this.ctx.store.read(id).cgroup).stats();
   }
   // `events`: each JSON line to onLine; resolves when the stream ends (at once with stats: true).
   events(id: string, o: EventsOptions, onLine: (line: string) => void): Promise<void> {

@@ -11,8 +11,7 @@ import { blkioWeightToIoWeight, cpuSharesToWeight, memorySwapToV2, ramInBytes, v
 import { deviceFilter, LICENSE } from "../src/cgroups/devicefilter";
 import { containerDeviceRules, DeviceEmulator, ruleString } from "../src/cgroups/devicerules";
 import * as files from "../src/cgroups/files";
-import { applyResources } from "../src/cgroups/resources";
-import { collectStats } from "../src/cgroups/stats";
+import { CgroupManager } from "../src/cgroups/manager";
 import { type GoJson, goJson } from "../src/gojson";
 import { mergeResources, resourcesFromFlags } from "../src/runtime/update";
 import type { LinuxResources } from "../src/spec/schema";
@@ -57,11 +56,16 @@ beforeEach(() => {
 });
 afterEach(() => mock.restoreAll());
 
+// A manager over the fake tree: its layout (v1, hybrid, v2) is read from the keys, as from a state.json record.
+const manager = (dirs: Record<string, string>) => CgroupManager.fromRecord({ dirs, created: [] });
+
 function apply(dirs: Record<string, string>, r: LinuxResources, skipDevices = true): string[] {
   const warnings: string[] = [];
-  applyResources(dirs, r, { warn: (m) => warnings.push(m), skipDevices });
+  manager(dirs).apply(r, { warn: (m) => warnings.push(m), skipDevices });
   return warnings;
 }
+
+const collectStats = (dirs: Record<string, string>) => manager(dirs).stats();
 
 const pairs = () => writes.map((w) => [w.file, w.value]);
 

@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
 import { detectLayout } from "../src/cgroups/layout";
-import { controllerDir, createCgroups, removeCgroups, resolveCgroupPaths } from "../src/cgroups/manager";
+import { CgroupManager } from "../src/cgroups/manager";
+import { resolveCgroupPaths } from "../src/cgroups/paths";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-placement-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -72,29 +73,33 @@ describe("creation and removal", () => {
   test("removal takes the container's directories and empty created parents, never a sibling's", () => {
     const root = path.join(tmp, "hier");
     fs.mkdirSync(root);
-    const a = createCgroups({ memory: path.join(root, "shared/a") });
-    assert.deepEqual(a.created, [path.join(root, "shared"), path.join(root, "shared/a")]);
-    const b = createCgroups({ memory: path.join(root, "shared/b") });
-    assert.deepEqual(b.created, [path.join(root, "shared/b")], "the shared parent is not b's");
+    const a = CgroupManager.fromRecord({ dirs: { memory: path.join(root, "shared/a") }, created: [] });
+    assert.deepEqual(a.planned().created, [path.join(root, "shared"), path.join(root, "shared/a")]);
+    a.create();
+    assert.deepEqual(a.record().created, [path.join(root, "shared"), path.join(root, "shared/a")]);
+    const b = CgroupManager.fromRecord({ dirs: { memory: path.join(root, "shared/b") }, created: [] });
+    b.create();
+    assert.deepEqual(b.record().created, [path.join(root, "shared/b")], "the shared parent is not b's");
     fs.mkdirSync(path.join(root, "shared/a/nested")); // made inside the container: goes with it
-    removeCgroups(a);
+    CgroupManager.fromRecord(a.record()).remove(); // as delete does, from the record alone
     assert.equal(fs.existsSync(path.join(root, "shared/a")), false);
     assert.equal(fs.existsSync(path.join(root, "shared/b")), true, "b's cgroup is untouched");
     assert.equal(fs.existsSync(path.join(root, "shared")), true, "the parent still holds b");
-    removeCgroups(b);
+    b.remove();
     assert.equal(fs.existsSync(path.join(root, "shared/b")), false);
     assert.equal(fs.existsSync(path.join(root, "shared")), true, "b did not create the parent");
     assert.equal(fs.existsSync(root), true);
   });
 
-  test("controllerDir: a v1 hierarchy first, else the v2 directory when cgroup.controllers lists it", () => {
+  test("locate: a v1 hierarchy first, else the v2 directory when cgroup.controllers lists it", () => {
     const v2 = path.join(tmp, "v2dir");
     fs.mkdirSync(v2);
     fs.writeFileSync(path.join(v2, "cgroup.controllers"), "hugetlb pids\n");
-    const dirs = { "cpu,cpuacct": "/x/cpu", memory: "/x/mem", "": v2 };
-    assert.deepEqual(controllerDir(dirs, "cpuacct"), { version: 1, dir: "/x/cpu" });
-    assert.deepEqual(controllerDir(dirs, "hugetlb"), { version: 2, dir: v2 });
-    assert.deepEqual(controllerDir(dirs, "pids"), { version: 2, dir: v2 });
-    assert.equal(controllerDir(dirs, "rdma"), undefined);
+    const m = CgroupManager.fromRecord({ dirs: { "cpu,cpuacct": "/x/cpu", memory: "/x/mem", "": v2 }, created: [] });
+    assert.equal(m.mode, "hybrid");
+    assert.deepEqual(m.locate("cpuacct"), { version: 1, dir: "/x/cpu" });
+    assert.deepEqual(m.locate("hugetlb"), { version: 2, dir: v2 });
+    assert.deepEqual(m.locate("pids"), { version: 2, dir: v2 });
+    assert.equal(m.locate("rdma"), undefined);
   });
 });

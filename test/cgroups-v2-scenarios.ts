@@ -5,7 +5,7 @@
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { attachedDevicePrograms } from "../src/cgroups/devices";
+import { attachedDevicePrograms } from "../src/cgroups/controllers/devices";
 import { detectLayout } from "../src/cgroups/layout";
 import { CGROUP_PARENT, cgroupDirsOf, cleanup, makeBundle, ok, stateRoot, tsrun, tsrunAsync } from "./helpers";
 

@@ -1,197 +1,424 @@
-// Where a container's cgroups are, creating them, putting processes in them, and removing them.
-// Resource limits are written by cgroups/resources.ts; this module owns placement and lifetime only.
+// A container's cgroups as one object, built once per container (runc's cgroups.Manager, youki's
+// CgroupManager, crun's cgroup handle): it owns where each controller's directory is, creating the
+// directories, the files the init joins, writing resources (apply / update), freezing and thawing, listing
+// and signalling the processes, statistics, and removal. The per-controller work is in controllers/*.ts;
+// the layout decides where a controller lives:
+//   v1      one directory per v1 hierarchy;
+//   hybrid  the same, plus the v2 tree for controllers no v1 hierarchy has (hugetlb on this host), and the
+//           v2 cgroup.kill / cgroup.freeze when the v1 hierarchies have no freezer;
+//   v2      the one v2 directory: spec values converted as runc's fs2, device rules as a BPF program,
+//           linux.resources.unified written last;
+//   systemd (room for it) would create and remove through systemd's units instead of mkdir/rmdir and keep
+//           the v1 or v2 manager for files; forContainer refuses it, as this host runs no systemd.
+// The state.json record ({dirs, created}) is what a manager is built from and what it produces.
 import * as fs from "fs";
 import * as path from "path";
-import { CgroupLayout, detectLayout } from "./layout";
+import { errnoCode, messageOf } from "../errors";
+import type { LinuxResources } from "../spec/schema";
+import { type ApplyOptions, type Controller, type Location, Writer } from "./controller";
+import { blkio } from "./controllers/blkio";
+import { cpu, cpuacct } from "./controllers/cpu";
+import { cpuset } from "./controllers/cpuset";
+import { devices } from "./controllers/devices";
+import * as freezer from "./controllers/freezer";
+import { hugetlb } from "./controllers/hugetlb";
+import { memory, oomKills } from "./controllers/memory";
+import { netCls, netPrio } from "./controllers/net";
+import { pids } from "./controllers/pids";
+import { rdma } from "./controllers/rdma";
+import { applyUnified } from "./controllers/unified";
+import type { CgroupLayout } from "./layout";
+import { resolveCgroupPaths } from "./paths";
+import { emptyStats, type Stats } from "./stats";
+import { enableControllers, inheritCpuset, makeDir, missingDirs, procsFilesUnder, removeDirs } from "./tree";
 
-export interface CgroupPaths {
+export type { ApplyOptions } from "./controller";
+
+// state.json's cgroup record (ContainerRecord.cgroup).
+export interface CgroupRecord {
   // Absolute directories, one per v1 hierarchy (key: its controllers joined by ",") and "" for v2.
   dirs: Record<string, string>;
   // The directories this container created (removed on delete, deepest first). Never a pre-existing one.
   created: string[];
 }
 
-// runc's rules: an absolute cgroupsPath is taken from each hierarchy's root; a relative one (and the
-// default, the container id) is placed under the cgroup tsrun itself runs in.
-export function resolveCgroupPaths(cgroupsPath: string | undefined, id: string, layout: CgroupLayout = detectLayout()): Record<string, string> {
-  const inner = cgroupsPath && cgroupsPath.length > 0 ? cgroupsPath : id;
-  if (/^[^/:]*:[^:]*:[^:]*$/.test(inner) && !inner.startsWith("/")) {
-    throw new Error(`cgroupsPath "${inner}" is in systemd's slice:prefix:name form; tsrun manages cgroupfs only (no systemd on this host)`);
-  }
-  // Cleaned lexically as if rooted (runc's LexicallyCleanPath): ".." never climbs above the hierarchy's root
-  // for an absolute path, nor above our own cgroup for a relative one.
-  const cleaned = path.posix.normalize(`/${inner}`);
-  const dirs: Record<string, string> = {};
-  const place = (mountPoint: string, mountRoot: string, own: string | undefined): string => {
-    const rel = inner.startsWith("/") ? cleaned : path.posix.join(own ?? "/", cleaned);
-    // Paths in /proc/self/cgroup are relative to the hierarchy's root; the mount may show a sub-tree.
-    const under = mountRoot !== "/" && rel.startsWith(mountRoot) ? rel.slice(mountRoot.length) : rel;
-    return path.join(mountPoint, under);
-  };
-  for (const h of layout.v1) {
-    const key = h.controllers.join(",");
-    dirs[key] = place(h.mountPoint, h.root, layout.own.get(key));
-  }
-  if (layout.unified) dirs[""] = place(layout.unified.mountPoint, layout.unified.root, layout.own.get(""));
-  return dirs;
-}
+export type CgroupMode = "v1" | "v2" | "hybrid";
 
-// The directories createCgroups would make now (every missing one, outermost first), for the record.
-export function missingCgroupDirs(dirs: Record<string, string>): string[] {
-  const missing: string[] = [];
-  for (const dir of Object.values(dirs)) {
-    const own: string[] = [];
-    for (let d = dir; !fs.existsSync(d) && d !== path.dirname(d); d = path.dirname(d)) own.unshift(d);
-    missing.push(...own);
-  }
-  return missing;
-}
+// Resources are written controller by controller in this order (runc's), each where the manager finds it.
+const CONTROLLERS: readonly Controller[] = [cpuset, devices, memory, cpu, pids, blkio, hugetlb, netCls, netPrio, rdma];
+// Statistics are read in this order (cpuacct's usage before cpu's throttling).
+const STATS: readonly Controller[] = [cpuacct, cpu, cpuset, memory, pids, blkio, hugetlb];
 
-// mkdir -p, remembering which directories are new. cpuset (v1) children start empty: inherit the parent's.
-// On v2, the controllers a new directory receives are enabled in its cgroup.subtree_control so they reach
-// the container's cgroup — only in directories created here: a pre-existing cgroup is never written to
-// (runc also enables them in every pre-existing ancestor, the root included; tsrun leaves those alone, and a
-// resource whose controller the host does not delegate then fails naming the file).
-export function createCgroups(dirs: Record<string, string>): CgroupPaths {
-  const created: string[] = [];
-  try {
-    for (const [key, dir] of Object.entries(dirs)) {
-      const missing: string[] = [];
-      for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) missing.unshift(d);
-      for (const d of missing) {
-        try {
-          fs.mkdirSync(d);
-          created.push(d);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`create cgroup ${d}: ${(e as Error).message}`);
-        }
-        if (key.split(",").includes("cpuset")) inheritCpuset(d);
-        if (key === "" && d !== dir && created.includes(d)) enableControllers(d);
-      }
-    }
-  } catch (e) {
-    removeCgroups({ dirs, created });
-    throw e;
-  }
-  return { dirs, created };
-}
+// A write to cgroup.kill that failed (the caller names the container).
+export class CgroupKillError extends Error {}
 
-// Best effort, one controller at a time as runc does: one that cannot be enabled (a threaded subtree, say)
-// only matters if a resource needs it, and that write then fails naming the file.
-function enableControllers(dir: string): void {
-  let available: string[];
-  try {
-    available = fs.readFileSync(path.join(dir, "cgroup.controllers"), "utf8").split(/\s+/).filter(Boolean);
-  } catch {
-    return;
-  }
-  for (const c of available) {
-    try {
-      fs.writeFileSync(path.join(dir, "cgroup.subtree_control"), `+${c}`);
-    } catch {
-      // see above
-    }
-  }
-}
-
-function inheritCpuset(dir: string): void {
-  for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-    const file = path.join(dir, f);
-    if (fs.readFileSync(file, "utf8").trim() !== "") continue;
-    const parent = fs.readFileSync(path.join(path.dirname(dir), f), "utf8").trim();
-    fs.writeFileSync(file, parent);
-  }
-}
-
-// The files the init writes its pid to, in hierarchy order, v2 last.
-export function procsFiles(p: CgroupPaths): string[] {
-  return Object.entries(p.dirs)
-    .sort(([a], [b]) => (a === "" ? 1 : b === "" ? -1 : 0))
-    .map(([, d]) => path.join(d, "cgroup.procs"));
-}
-
-export function cgroupPids(p: CgroupPaths): number[] {
-  const pids = new Set<number>();
-  for (const d of Object.values(p.dirs)) {
-    for (const file of walkProcs(d)) {
-      for (const l of fs.readFileSync(file, "utf8").split("\n")) if (l) pids.add(Number(l));
-    }
-    if (pids.size > 0) break; // every hierarchy holds the same processes; one readable is enough
-  }
-  return [...pids].sort((a, b) => a - b);
-}
-
-function walkProcs(dir: string): string[] {
-  const out: string[] = [];
-  if (!fs.existsSync(dir)) return out;
-  out.push(path.join(dir, "cgroup.procs"));
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...walkProcs(path.join(dir, e.name)));
-  return out;
-}
-
-// Where a controller lives for a container: the v1 hierarchy that has it, else its v2 directory when the
-// controller is enabled there (listed in its cgroup.controllers). undefined when the container has neither.
-export interface ControllerDir {
+// One entry of the record's dirs, decoded: a v1 hierarchy (its controllers) or the v2 tree.
+interface Hierarchy {
   version: 1 | 2;
+  controllers: string[]; // v1 only
   dir: string;
 }
 
-export function controllerDir(dirs: Record<string, string>, controller: string): ControllerDir | undefined {
-  for (const [key, dir] of Object.entries(dirs)) if (key !== "" && key.split(",").includes(controller)) return { version: 1, dir };
-  const v2 = dirs[""];
-  if (v2 === undefined) return undefined;
-  try {
-    if (fs.readFileSync(path.join(v2, "cgroup.controllers"), "utf8").split(/\s+/).includes(controller)) return { version: 2, dir: v2 };
-  } catch {
-    // the directory is gone or is not a cgroup
+// The record's keys are decoded here and nowhere else; the record's order is kept.
+function decode(dirs: Readonly<Record<string, string>>): Hierarchy[] {
+  return Object.entries(dirs).map(([key, dir]) => (key === "" ? { version: 2, controllers: [], dir } : { version: 1, controllers: key.split(","), dir }));
+}
+
+export abstract class CgroupManager {
+  abstract readonly mode: CgroupMode;
+  private readonly hierarchies: readonly Hierarchy[];
+  protected readonly v1: readonly Hierarchy[];
+  protected readonly v2: string | undefined;
+  private created: string[];
+
+  protected constructor(
+    private readonly dirs: Readonly<Record<string, string>>,
+    created: readonly string[],
+  ) {
+    this.hierarchies = decode(dirs);
+    this.v1 = this.hierarchies.filter((h) => h.version === 1);
+    this.v2 = this.hierarchies.find((h) => h.version === 2)?.dir;
+    this.created = [...created];
   }
-  return undefined;
-}
 
-// True when the container's cgroups are on a v2-only host (no v1 hierarchy at all).
-export function isUnifiedOnly(dirs: Record<string, string>): boolean {
-  const keys = Object.keys(dirs);
-  return keys.length === 1 && keys[0] === "";
-}
-
-// Removes what create made, deepest first, and nothing else. The container's own directories go with any
-// cgroups its processes made inside them; a created ancestor is removed only once it is empty, since
-// another container may have been placed under it since (its cgroup is never touched).
-// A directory still busy (processes draining after SIGKILL) is retried for up to ~5 s.
-export function removeCgroups(p: CgroupPaths): void {
-  const own = new Set(Object.values(p.dirs));
-  const dirs = [...p.created].sort((a, b) => b.length - a.length);
-  for (const d of dirs) {
-    if (own.has(d)) removeTree(d);
-    else if (!hasChildCgroups(d)) rmdirRetry(d);
+  // The manager of an existing container: the layout is the record's (a v2 tree alone, v1 hierarchies
+  // alone — or none — or both).
+  static fromRecord(record: CgroupRecord): CgroupManager {
+    const h = decode(record.dirs);
+    const v2 = h.some((x) => x.version === 2);
+    if (v2 && h.length === 1) return new V2Manager(record.dirs, record.created);
+    if (v2) return new HybridManager(record.dirs, record.created);
+    return new V1Manager(record.dirs, record.created);
   }
-}
 
-function hasChildCgroups(dir: string): boolean {
-  try {
-    return fs.readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory());
-  } catch {
-    return false;
+  // The manager of a container about to be created (nothing made yet): its directories by runc's
+  // cgroupsPath rules on the host's layout.
+  static forContainer(cgroupsPath: string | undefined, id: string, layout: CgroupLayout, o: { systemd?: boolean } = {}): CgroupManager {
+    if (o.systemd) throw new Error("--systemd-cgroup: systemd is not running on this host; tsrun manages cgroups through cgroupfs only");
+    return CgroupManager.fromRecord({ dirs: resolveCgroupPaths(cgroupsPath, id, layout), created: [] });
   }
-}
 
-function removeTree(dir: string): void {
-  if (!fs.existsSync(dir)) return;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(path.join(dir, e.name));
-  rmdirRetry(dir);
-}
+  // The record of what exists now.
+  record(): CgroupRecord {
+    return { dirs: { ...this.dirs }, created: [...this.created] };
+  }
 
-function rmdirRetry(dir: string): void {
-  const deadline = Date.now() + 5000;
-  for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
+  // The record as it will be once create() has run: every missing directory counted as created. Saved
+  // before create(), so a create killed in between leaves nothing `delete` does not know of.
+  planned(): CgroupRecord {
+    return { dirs: { ...this.dirs }, created: missingDirs(this.hierarchies.map((h) => h.dir)) };
+  }
+
+  // The directory of every hierarchy (the plan's cgroup mounts show these).
+  directories(): Record<string, string> {
+    return { ...this.dirs };
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // create / join / remove
+
+  // mkdir -p of every directory, remembering which are new. A v1 cpuset directory inherits its parent's
+  // cpus and mems. On v2, a new intermediate directory gets its controllers enabled in
+  // cgroup.subtree_control so they reach the container's cgroup — only directories created here: a
+  // pre-existing cgroup is never written to (runc also enables them in every pre-existing ancestor, the
+  // root included; tsrun leaves those alone, and a resource whose controller the host does not delegate
+  // then fails naming the file). On failure, whatever was made is removed again.
+  create(): void {
+    const created: string[] = [];
     try {
-      fs.rmdirSync(dir);
-      return;
+      for (const h of this.hierarchies) {
+        const isCpuset = h.controllers.includes("cpuset");
+        makeDir(h.dir, created, (d) => {
+          if (isCpuset) inheritCpuset(d);
+          if (h.version === 2 && d !== h.dir && created.includes(d)) enableControllers(d);
+        });
+      }
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return;
-      if (code !== "EBUSY" || Date.now() > deadline) throw new Error(`remove cgroup ${dir}: ${(e as Error).message}`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+      removeDirs(this.ownDirs(), created);
+      throw e;
     }
+    this.created = created;
+  }
+
+  // The cgroup.procs files a process joins (written by tsrun-init), in hierarchy order, v2 last. `sub`
+  // (exec's --cgroup, "[controller:]path") puts it in a cgroup below the container's: in every hierarchy,
+  // or in the one with that controller ("unified" for v2).
+  joinFiles(sub?: string): string[] {
+    const m = sub ? /^(?:([^:]+):)?(.+)$/.exec(sub) : null;
+    const files: string[] = [];
+    const ordered = [...this.hierarchies].sort((a, b) => (a.version === 2 ? 1 : b.version === 2 ? -1 : 0));
+    for (const { version, controllers, dir } of ordered) {
+      let target = dir;
+      if (m && (!m[1] || controllers.includes(m[1]) || (m[1] === "unified" && version === 2))) {
+        target = path.join(dir, m[2]!);
+        if (!path.resolve(target).startsWith(dir + "/")) throw new Error(`--cgroup ${sub} is outside the container's cgroup`);
+        if (!fs.existsSync(target)) throw new Error(`--cgroup: ${target} does not exist`);
+      }
+      files.push(path.join(target, "cgroup.procs"));
+    }
+    return files;
+  }
+
+  // Removes what create made and nothing else (tree.ts removeDirs).
+  remove(): void {
+    removeDirs(this.ownDirs(), this.created);
+  }
+
+  private ownDirs(): Set<string> {
+    return new Set(this.hierarchies.map((h) => h.dir));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // apply / update
+
+  // linux.resources -> cgroup files. Each controller's settings go to the directory the layout gives it. A
+  // setting the host cannot take (no such controller, no such file, a value the kernel refuses) is an error
+  // naming the setting and the file; the only settings not written are those runc does not write either,
+  // each named in a warning.
+  apply(resources: LinuxResources | undefined, o: ApplyOptions): void {
+    const r = this.prepare(resources ?? {}, o.warn);
+    // runc warns and ignores kernel memory limits (the kernel no longer has them).
+    if (r.memory?.kernel !== undefined || r.memory?.kernelTCP !== undefined) o.warn("Kernel memory settings are ignored and will be removed");
+    for (const c of CONTROLLERS) {
+      if (!c.needed(r, o)) continue;
+      const loc = this.locateFor(c);
+      if (!loc) throw new Error(`${c.setting}: ${c.missing ?? this.missingController(c.name, c.v2Name ?? c.name)}`);
+      c.apply(new Writer(loc.dir, loc.version, o.warn), r, o);
+    }
+  }
+
+  // `update`: the same writes as apply (runc's Set); device rules are left alone with skipDevices.
+  update(resources: LinuxResources, o: ApplyOptions): void {
+    this.apply(resources, o);
+  }
+
+  // The resources as this layout takes them (settings refused or dropped before anything is written).
+  protected abstract prepare(r: LinuxResources, warn: (m: string) => void): LinuxResources;
+
+  // Where a controller lives: the v1 hierarchy that has it (by its v1, then its v2 name), else the v2
+  // directory when the controller is enabled there (listed in its cgroup.controllers).
+  locate(name: string, v2Name: string = name): Location | undefined {
+    const h = this.v1Dir(name) ?? this.v1Dir(v2Name);
+    if (h !== undefined) return { version: 1, dir: h };
+    if (this.v2 === undefined) return undefined;
+    try {
+      if (fs.readFileSync(path.join(this.v2, "cgroup.controllers"), "utf8").split(/\s+/).includes(v2Name)) return { version: 2, dir: this.v2 };
+    } catch {
+      // the directory is gone or is not a cgroup
+    }
+    return undefined;
+  }
+
+  private locateFor(c: Controller): Location | undefined {
+    if (!c.bpf) return this.locate(c.name, c.v2Name);
+    const h = this.v1Dir(c.name);
+    return h !== undefined ? { version: 1, dir: h } : this.bpfLocation();
+  }
+
+  // Where a BPF-enforced controller (devices) goes when no v1 hierarchy has it.
+  protected bpfLocation(): Location | undefined {
+    return undefined;
+  }
+
+  protected v1Dir(controller: string): string | undefined {
+    return this.v1.find((h) => h.controllers.includes(controller))?.dir;
+  }
+
+  private missingController(c1: string, c2: string): string {
+    const parts = [];
+    if (this.v1.length > 0) parts.push(`the host mounts no v1 ${c1} hierarchy`);
+    if (this.v2 !== undefined) parts.push(`${c2} is not in ${this.v2}/cgroup.controllers`);
+    return `this container has no ${c1 === c2 ? c1 : `${c1}/${c2}`} cgroup (${parts.join(", and ")})`;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // freeze / thaw
+
+  // The v1 freezer hierarchy when there is one (as runc on v1 and hybrid hosts), else the v2 directory
+  // when it has cgroup.freeze.
+  freezer(): Location | undefined {
+    const h = this.v1Dir("freezer");
+    if (h !== undefined) return { version: 1, dir: h };
+    if (this.v2 !== undefined && fs.existsSync(path.join(this.v2, "cgroup.freeze"))) return { version: 2, dir: this.v2 };
+    return undefined;
+  }
+
+  private needFreezer(): Location {
+    const f = this.freezer();
+    if (!f) throw new Error("cannot toggle freezer: cgroups not configured for container (no v1 freezer hierarchy and no cgroup.freeze)");
+    return f;
+  }
+
+  freeze(): void {
+    freezer.freeze(this.needFreezer());
+  }
+
+  thaw(): void {
+    freezer.thaw(this.needFreezer());
+  }
+
+  // Whether the freezer says frozen (v1: by itself, not merely because a parent is). No freezer: false.
+  isFrozen(): boolean {
+    const f = this.freezer();
+    return f ? freezer.isFrozen(f) : false;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // pids / kill
+
+  // Every pid in the container's cgroups, nested cgroups included, sorted.
+  pids(): number[] {
+    const found = new Set<number>();
+    for (const { dir } of this.hierarchies) {
+      for (const file of procsFilesUnder(dir)) {
+        for (const l of fs.readFileSync(file, "utf8").split("\n")) if (l) found.add(Number(l));
+      }
+      if (found.size > 0) break; // every hierarchy holds the same processes; one readable is enough
+    }
+    return [...found].sort((a, b) => a - b);
+  }
+
+  // A signal to every process. SIGKILL goes through the v2 cgroup.kill where the kernel has it (v2, and the
+  // v2 tree of a hybrid host: kernel 5.14+), which reaches every process at once. Otherwise the cgroup is
+  // frozen while the pids are read and signalled, so nothing forks in between (runc). Afterwards the
+  // freezer is left as it was, except that a SIGKILL thaws: a frozen v1 task cannot die until thawed.
+  // A failed cgroup.kill write is a CgroupKillError; what else fails is warned about.
+  kill(sig: number, warn: (msg: string) => void): void {
+    const v2 = this.v2;
+    if (sig === 9 && v2 !== undefined && fs.existsSync(path.join(v2, "cgroup.kill"))) {
+      try {
+        fs.writeFileSync(path.join(v2, "cgroup.kill"), "1");
+      } catch (e) {
+        if (errnoCode(e) === "ENOENT") return; // the cgroup is gone: nothing left to kill
+        throw new CgroupKillError(`write ${v2}/cgroup.kill: ${messageOf(e)}`);
+      }
+      if (this.isFrozen()) {
+        try {
+          this.thaw();
+        } catch (e) {
+          warn(`kill --all: ${messageOf(e)}`);
+        }
+      }
+      return;
+    }
+    const wasFrozen = this.isFrozen();
+    let frozen = wasFrozen;
+    if (!wasFrozen && this.freezer()) {
+      try {
+        this.freeze();
+        frozen = true;
+      } catch (e) {
+        warn(`kill --all: signalling without freezing: ${messageOf(e)}`);
+      }
+    }
+    try {
+      for (const pid of this.pids()) {
+        try {
+          process.kill(pid, sig);
+        } catch (e) {
+          if (errnoCode(e) !== "ESRCH") warn(`kill ${pid}: ${messageOf(e)}`);
+        }
+      }
+    } finally {
+      if (frozen && (!wasFrozen || sig === 9)) {
+        try {
+          this.thaw();
+        } catch (e) {
+          warn(`kill --all: ${messageOf(e)}`);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // stats
+
+  // runc's stats object (what `events --stats` prints under "data"), each controller reading its part.
+  stats(): Stats {
+    const s = emptyStats();
+    for (const c of STATS) c.stats?.(this.statsLocation(c), s);
+    return s;
+  }
+
+  protected abstract statsLocation(c: Controller): Location | undefined;
+
+  // The OOM kill count (memory's oom_kill); undefined without a memory controller.
+  oomKillCount(): bigint | undefined {
+    const loc = this.locate("memory");
+    return loc ? oomKills(loc) : undefined;
+  }
+}
+
+// v1 hierarchies only (no v2 tree): every controller in its own hierarchy; linux.resources.unified refused.
+export class V1Manager extends CgroupManager {
+  readonly mode: CgroupMode = "v1";
+
+  constructor(dirs: Record<string, string>, created: readonly string[]) {
+    super(dirs, created);
+  }
+
+  protected prepare(r: LinuxResources): LinuxResources {
+    if (r.unified && Object.keys(r.unified).length > 0) throw new Error("linux.resources.unified: invalid configuration: cannot use unified on cgroup v1 (this host mounts v1 hierarchies)");
+    return r;
+  }
+
+  // runc's fs: statistics from the v1 hierarchies (an existing directory); hugetlb from wherever its limits go.
+  protected statsLocation(c: Controller): Location | undefined {
+    if (c.statsWhereApplied) return this.locate(c.name, c.v2Name);
+    const h = this.v1Dir(c.name);
+    return h !== undefined && fs.existsSync(h) ? { version: 1, dir: h } : undefined;
+  }
+}
+
+// v1 hierarchies plus a v2 tree: as v1, with the v2 directory used for what the hierarchies lack
+// (CgroupManager.locate, freezer, kill).
+export class HybridManager extends V1Manager {
+  override readonly mode: CgroupMode = "hybrid";
+}
+
+// The unified tree only: runc's fs2.
+export class V2Manager extends CgroupManager {
+  readonly mode: CgroupMode = "v2";
+
+  constructor(dirs: Record<string, string>, created: readonly string[]) {
+    super(dirs, created);
+  }
+
+  // Settings runc leaves unwritten on a v2-only host (fs2 has no file for them): warned about and dropped.
+  protected prepare(resources: LinuxResources, warn: (m: string) => void): LinuxResources {
+    const out: LinuxResources = structuredClone(resources);
+    const ignored: string[] = [];
+    if (out.memory) {
+      if (out.memory.useHierarchy === true) delete out.memory.useHierarchy; // v2 is always hierarchical
+      if (out.memory.swappiness !== undefined) (ignored.push("memory.swappiness"), delete out.memory.swappiness);
+      if (out.memory.disableOOMKiller !== undefined) (ignored.push("memory.disableOOMKiller"), delete out.memory.disableOOMKiller);
+    }
+    if (out.cpu) {
+      if (out.cpu.realtimeRuntime !== undefined) (ignored.push("cpu.realtimeRuntime"), delete out.cpu.realtimeRuntime);
+      if (out.cpu.realtimePeriod !== undefined) (ignored.push("cpu.realtimePeriod"), delete out.cpu.realtimePeriod);
+    }
+    if (out.blockIO) {
+      if (out.blockIO.leafWeight !== undefined) (ignored.push("blockIO.leafWeight"), delete out.blockIO.leafWeight);
+      if (out.blockIO.weightDevice?.some((d) => d.leafWeight !== undefined)) ignored.push("blockIO.weightDevice[].leafWeight");
+    }
+    if (out.network) (ignored.push("network"), delete out.network);
+    for (const s of ignored) warn(`linux.resources.${s} has no cgroup v2 equivalent and is ignored (as runc does)`);
+    return out;
+  }
+
+  // linux.resources.unified last, so it overrides what the controllers wrote.
+  override apply(resources: LinuxResources | undefined, o: ApplyOptions): void {
+    super.apply(resources, o);
+    if (resources?.unified) applyUnified(new Writer(this.v2!, 2, o.warn), resources.unified);
+  }
+
+  // Device rules as a BPF program on the container's directory.
+  protected override bpfLocation(): Location | undefined {
+    return { version: 2, dir: this.v2! };
+  }
+
+  // runc's fs2: every statistic from the one directory.
+  protected statsLocation(): Location | undefined {
+    return { version: 2, dir: this.v2! };
   }
 }

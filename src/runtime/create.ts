@@ -2,9 +2,8 @@
 // Anything that fails leaves nothing behind: the init is killed, cgroups and the state directory removed,
 // and poststop hooks run (as runc's destroy does).
 import * as fs from "fs";
-import { createCgroups, missingCgroupDirs, procsFiles, removeCgroups, resolveCgroupPaths } from "../cgroups/manager";
 import { detectLayout } from "../cgroups/layout";
-import { applyResources } from "../cgroups/resources";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
 import { native, sealedHelper } from "../native";
@@ -96,7 +95,7 @@ function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void
     }
   }
   try {
-    removeCgroups(record.cgroup);
+    CgroupManager.fromRecord(record.cgroup).remove();
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
@@ -129,16 +128,15 @@ function extraFdCount(o: CreateOptions): number {
 
 function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined): void {
   const n = native();
-  const layout = detectLayout();
-  if (ctx.systemdCgroup) throw new TsrunError("--systemd-cgroup: systemd is not running on this host; tsrun manages cgroups through cgroupfs only");
-  const dirs = resolveCgroupPaths(spec.linux?.cgroupsPath, record.id, layout);
+  const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
-  record.cgroup = { dirs, created: missingCgroupDirs(dirs) };
+  record.cgroup = cgroups.planned();
   ctx.store.write(record);
-  record.cgroup = createCgroups(dirs);
+  cgroups.create();
+  record.cgroup = cgroups.record();
   ctx.store.write(record);
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
-  applyResources(record.cgroup.dirs, spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
+  cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
   const extra = extraFdCount(o);
   const syncFd = 3 + extra;
@@ -192,9 +190,9 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     syncFd,
     stateDirFd,
     ...(consoleFd !== undefined ? { consoleFd } : {}),
-    cgroupProcs: procsFiles(record.cgroup),
-    cgroupDirs: record.cgroup.dirs,
-    cgroupMode: layout.mode,
+    cgroupProcs: cgroups.joinFiles(),
+    cgroupDirs: cgroups.directories(),
+    cgroupMode: cgroups.mode,
     init: o.init === true,
     ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags, ...(listener ? { listener } : {}) } } : {}),
     warn: (m) => ctx.logger.warn(m),

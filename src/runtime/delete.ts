@@ -1,5 +1,5 @@
 // delete: undo everything create made (processes, cgroups, state) and run poststop hooks.
-import { removeCgroups } from "../cgroups/manager";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
@@ -75,7 +75,7 @@ function killHalfCreated(ctx: Context, record: ContainerRecord): void {
 export function destroy(ctx: Context, record: ContainerRecord): void {
   const errors: string[] = [];
   try {
-    removeCgroups(record.cgroup);
+    CgroupManager.fromRecord(record.cgroup).remove();
   } catch (e) {
     errors.push(messageOf(e));
   }

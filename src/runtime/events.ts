@@ -3,8 +3,7 @@
 // otherwise stats come every --interval (Go duration, default 5s) and OOM kills as they happen (the OOM
 // counter — v1 memory.oom_control, v2 memory.events — is polled every 100 ms), until the container's
 // cgroup has no process left.
-import { cgroupPids } from "../cgroups/manager";
-import { collectStats, oomKillCount } from "../cgroups/stats";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { goJson } from "../gojson";
 import type { ContainerRecord } from "../state/store";
@@ -35,13 +34,13 @@ export function parseDuration(text: string): number {
   return sign * ms;
 }
 
-function statsLine(record: ContainerRecord): string {
-  return goJson({ type: "stats", id: record.id, data: collectStats(record.cgroup.dirs) }) + "\n";
+function statsLine(record: ContainerRecord, cgroups: CgroupManager): string {
+  return goJson({ type: "stats", id: record.id, data: cgroups.stats() }) + "\n";
 }
 
-function populated(record: ContainerRecord): boolean {
+function populated(cgroups: CgroupManager): boolean {
   try {
-    return cgroupPids({ dirs: record.cgroup.dirs, created: [] }).length > 0;
+    return cgroups.pids().length > 0;
   } catch {
     return false;
   }
@@ -54,15 +53,16 @@ export async function events(ctx: Context, id: string, o: EventsOptions, write: 
   if (!(interval > 0)) throw new TsrunError("duration interval must be greater than 0");
   const record = ctx.store.read(id);
   if (ctx.store.status(record) === "stopped") throw new TsrunError(`container with id ${id} is not running`);
+  const cgroups = CgroupManager.fromRecord(record.cgroup);
   if (o.stats) {
     try {
-      write(statsLine(record));
+      write(statsLine(record, cgroups));
     } catch (e) {
       throw new TsrunError(`unable to get container cgroup stats: ${messageOf(e)}`);
     }
     return;
   }
-  let ooms = oomKillCount(record.cgroup.dirs) ?? 0n;
+  let ooms = cgroups.oomKillCount() ?? 0n;
   await new Promise<void>((resolve) => {
     let ticker: NodeJS.Timeout | undefined = undefined;
     let watcher: NodeJS.Timeout | undefined = undefined;
@@ -80,19 +80,19 @@ export async function events(ctx: Context, id: string, o: EventsOptions, write: 
     };
     ticker = setInterval(() => {
       try {
-        emit(statsLine(record));
+        emit(statsLine(record, cgroups));
       } catch (e) {
         ctx.logger.error(`unable to get container cgroup stats: ${messageOf(e)}`);
       }
     }, interval);
     watcher = setInterval(() => {
       try {
-        const n = oomKillCount(record.cgroup.dirs);
+        const n = cgroups.oomKillCount();
         for (; n !== undefined && n > ooms; ooms++) emit(goJson({ type: "oom", id: record.id }) + "\n");
       } catch (e) {
         ctx.logger.error(`unable to read the OOM count: ${messageOf(e)}`);
       }
-      if (!populated(record)) stop();
+      if (!populated(cgroups)) stop();
     }, 100);
   });
 }

@@ -3,6 +3,7 @@
 // tsrun; non-dumpable until execve (tsrun-init is from start to exec).
 import * as fs from "fs";
 import * as path from "path";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { native, sealedHelper } from "../native";
 import { buildExecPlan } from "../plan/build";
@@ -92,19 +93,11 @@ function nsInode(pid: number | "self", name: string): string {
 }
 
 function subCgroupProcs(record: ContainerRecord, sub: string | undefined): string[] {
-  const dirs = Object.entries(record.cgroup.dirs);
-  const files: string[] = [];
-  const m = sub ? /^(?:([^:]+):)?(.+)$/.exec(sub) : null;
-  for (const [key, dir] of dirs.sort(([a], [b]) => (a === "" ? 1 : b === "" ? -1 : 0))) {
-    let target = dir;
-    if (m && (!m[1] || key.split(",").includes(m[1]) || (m[1] === "unified" && key === ""))) {
-      target = path.join(dir, m[2]!);
-      if (!path.resolve(target).startsWith(dir + "/")) throw new TsrunError(`exec: --cgroup ${sub} is outside the container's cgroup`);
-      if (!fs.existsSync(target)) throw new TsrunError(`exec: --cgroup: ${target} does not exist`);
-    }
-    files.push(path.join(target, "cgroup.procs"));
+  try {
+    return CgroupManager.fromRecord(record.cgroup).joinFiles(sub);
+  } catch (e) {
+    throw new TsrunError(`exec: ${messageOf(e)}`);
   }
-  return files;
 }
 
 // Returns the exit code for tsrun (the process's, or 0 when detached).

@@ -1,6 +1,6 @@
 // pause / resume: freeze and thaw every process of a container through its freezer cgroup, with runc's
 // errors ("container not running", "container not paused"). Status "paused" is read from the freezer.
-import { freeze, thaw } from "../cgroups/freezer";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import type { Context } from "./context";
 import { validateId } from "../state/store";
@@ -12,7 +12,7 @@ export function pause(ctx: Context, id: string): void {
     const status = ctx.store.status(record);
     if (status !== "running" && status !== "created") throw new TsrunError("container not running");
     try {
-      freeze(record.cgroup.dirs);
+      CgroupManager.fromRecord(record.cgroup).freeze();
     } catch (e) {
       throw new TsrunError(`pause container ${id}: ${messageOf(e)}`);
     }
@@ -27,7 +27,7 @@ export function resume(ctx: Context, id: string): void {
   try {
     if (ctx.store.status(record) !== "paused") throw new TsrunError("container not paused");
     try {
-      thaw(record.cgroup.dirs);
+      CgroupManager.fromRecord(record.cgroup).thaw();
     } catch (e) {
       throw new TsrunError(`resume container ${id}: ${messageOf(e)}`);
     }

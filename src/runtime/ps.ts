@@ -1,7 +1,7 @@
 // ps: the container's processes — every pid in its cgroups, nested cgroups included — as a JSON array, or
 // as the table `ps` prints (default `ps -ef`) keeping the header and the container's rows, as runc does.
 import { spawnSync } from "child_process";
-import { cgroupPids } from "../cgroups/manager";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import type { Context } from "./context";
 import { validateId } from "../state/store";
@@ -9,7 +9,7 @@ import { validateId } from "../state/store";
 export function containerPids(ctx: Context, id: string): number[] {
   const record = ctx.store.read(id);
   try {
-    return cgroupPids(record.cgroup);
+    return CgroupManager.fromRecord(record.cgroup).pids();
   } catch (e) {
     throw new TsrunError(`unable to get all container pids: ${messageOf(e)}`);
   }

@@ -1,9 +1,7 @@
 // Signals to a container: to its init through a pidfd (which cannot hit a recycled pid: the start time
 // is checked after the pidfd pins the process), or to every process in its cgroup.
 import * as fs from "fs";
-import * as path from "path";
-import { freeze, freezerOf, isFrozen, thaw } from "../cgroups/freezer";
-import { cgroupPids } from "../cgroups/manager";
+import { CgroupKillError, CgroupManager } from "../cgroups/manager";
 import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
 import { ContainerRecord, procStat } from "../state/store";
@@ -29,55 +27,14 @@ export function signalInit(record: ContainerRecord, sig: number): void {
   }
 }
 
-// Every process in the container's cgroup. SIGKILL goes through cgroup.kill where the kernel has it (v2,
-// and the v2 tree of a hybrid host: kernel 5.14+), which reaches every process at once. Otherwise the
-// cgroup is frozen while the pids are read and signalled, so nothing forks in between (runc). Afterwards
-// the freezer is left as it was, except that a SIGKILL thaws: a frozen v1 task cannot die until thawed.
+// Every process in the container's cgroup (CgroupManager.kill: cgroup.kill, or the pids signalled while the
+// cgroup is frozen).
 export function signalAll(record: ContainerRecord, sig: number, warn: (msg: string) => void = () => {}): void {
-  const dirs = record.cgroup.dirs;
-  const v2 = dirs[""];
-  if (sig === 9 && v2 !== undefined && fs.existsSync(path.join(v2, "cgroup.kill"))) {
-    try {
-      fs.writeFileSync(path.join(v2, "cgroup.kill"), "1");
-    } catch (e) {
-      if (errnoCode(e) === "ENOENT") return; // the cgroup is gone: nothing left to kill
-      throw new TsrunError(`kill container ${record.id}: write ${v2}/cgroup.kill: ${messageOf(e)}`);
-    }
-    if (isFrozen(dirs)) {
-      try {
-        thaw(dirs);
-      } catch (e) {
-        warn(`kill --all: ${messageOf(e)}`);
-      }
-    }
-    return;
-  }
-  const wasFrozen = isFrozen(dirs);
-  let frozen = wasFrozen;
-  if (!wasFrozen && freezerOf(dirs)) {
-    try {
-      freeze(dirs);
-      frozen = true;
-    } catch (e) {
-      warn(`kill --all: signalling without freezing: ${messageOf(e)}`);
-    }
-  }
   try {
-    for (const pid of cgroupPids({ dirs, created: [] })) {
-      try {
-        process.kill(pid, sig);
-      } catch (e) {
-        if (errnoCode(e) !== "ESRCH") warn(`kill ${pid}: ${messageOf(e)}`);
-      }
-    }
-  } finally {
-    if (frozen && (!wasFrozen || sig === 9)) {
-      try {
-        thaw(dirs);
-      } catch (e) {
-        warn(`kill --all: ${messageOf(e)}`);
-      }
-    }
+    CgroupManager.fromRecord(record.cgroup).kill(sig, warn);
+  } catch (e) {
+    if (e instanceof CgroupKillError) throw new TsrunError(`kill container ${record.id}: ${e.message}`);
+    throw e;
   }
 }
 

@@ -6,7 +6,7 @@
 // Device rules are left alone unless the document has "devices" (runc's update never changes them; tsrun
 // replaces them then: the v1 lists, or the v2 program).
 import * as fs from "fs";
-import { applyResources } from "../cgroups/resources";
+import { CgroupManager } from "../cgroups/manager";
 import { ramInBytes } from "../cgroups/convert";
 import { TsrunError, messageOf } from "../errors";
 import { type LinuxResources, parseResources, SpecError, type UpdateResources } from "../spec/schema";
@@ -186,12 +186,13 @@ export function update(ctx: Context, id: string, o: UpdateOptions): void {
     const old = withoutKernelMemory(linux.resources ?? {});
     const merged = withoutKernelMemory(mergeResources(old, r));
     const options = (skipDevices: boolean) => ({ warn: (m: string) => ctx.logger.warn(m), skipDevices, ...(linux.devices ? { devices: linux.devices } : {}) });
+    const cgroups = CgroupManager.fromRecord(record.cgroup);
     try {
-      applyResources(record.cgroup.dirs, merged, options(r.devices === undefined));
+      cgroups.update(merged, options(r.devices === undefined));
     } catch (e) {
       // as runc: put the previous values back, keep the previous record
       try {
-        applyResources(record.cgroup.dirs, old, { ...options(r.devices === undefined), warn: () => {} });
+        cgroups.update(old, { ...options(r.devices === undefined), warn: () => {} });
       } catch (e2) {
         ctx.logger.warn(`update: restoring the previous resources: ${messageOf(e2)}`);
       }

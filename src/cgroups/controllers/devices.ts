@@ -1,23 +1,36 @@
-// Enforcing device rules on a container's cgroup: v1 through devices.deny / devices.allow (the fewest writes
-// from the cgroup's current devices.list to the target, as runc's setV1), v2 through a BPF cgroup device
-// program attached with BPF_F_ALLOW_MULTI that replaces the one attached before (runc's setV2).
+// devices: enforcing device rules on a container's cgroup: v1 through devices.deny / devices.allow (the fewest
+// writes from the cgroup's current devices.list to the target, as runc's setV1), v2 through a BPF cgroup
+// device program attached with BPF_F_ALLOW_MULTI that replaces the one attached before (runc's setV2). The
+// rules are linux.resources.devices followed by runc's defaults (devicerules.ts); `update` leaves them alone
+// unless it is given some.
 import * as fs from "fs";
-import { errnoCode, messageOf } from "../errors";
-import { native } from "../native";
-import { deviceFilter, LICENSE } from "./devicefilter";
-import { DeviceEmulator, type DeviceRule, ruleString } from "./devicerules";
-import { readCgroupFile, writeCgroupFile } from "./files";
-import { isUnifiedOnly } from "./manager";
+import { errnoCode, messageOf } from "../../errors";
+import { native } from "../../native";
+import type { Controller } from "../controller";
+import { deviceFilter, LICENSE } from "../devicefilter";
+import { containerDeviceRules, DeviceEmulator, type DeviceRule, ruleString } from "../devicerules";
+import { readCgroupFile, writeCgroupFile } from "../files";
 
 const WHAT = "linux.resources.devices";
 
-export function applyDevices(dirs: Record<string, string>, rules: readonly DeviceRule[]): void {
-  const v1 = Object.entries(dirs).find(([k]) => k !== "" && k.split(",").includes("devices"));
-  if (v1) return setDevicesV1(v1[1], rules);
-  const v2 = dirs[""];
-  if (v2 !== undefined && isUnifiedOnly(dirs)) return setDevicesV2(v2, rules);
-  throw new Error(`${WHAT}: this container has no devices cgroup (the host mounts no v1 devices hierarchy)`);
-}
+export const devices: Controller = {
+  name: "devices",
+  setting: WHAT,
+  bpf: true,
+  missing: "this container has no devices cgroup (the host mounts no v1 devices hierarchy)",
+  // The rules are checked here, before the manager looks for the cgroup: an invalid rule is the error
+  // reported even where there is no devices cgroup.
+  needed: (r, o) => {
+    if (o.skipDevices) return false;
+    containerDeviceRules(r.devices, o.devices);
+    return true;
+  },
+  apply: (w, r, o) => {
+    const rules = containerDeviceRules(r.devices, o.devices);
+    if (w.version === 1) setDevicesV1(w.dir, rules);
+    else setDevicesV2(w.dir, rules);
+  },
+};
 
 export function setDevicesV1(dir: string, rules: readonly DeviceRule[]): void {
   const read = () => {
