@@ -3,7 +3,7 @@
 // create and every mutating command hold flock(LOCK_EX) on it, so two tsrun processes never race.
 import * as fs from "fs";
 import * as path from "path";
-import { isFrozen } from "../cgroups/freezer";
+import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
 import type { Spec } from "../spec/schema";
@@ -295,7 +295,7 @@ export class Store {
     }
     if (record.exit || !processAlive(record.pid, record.startTime)) return "stopped";
     // a created container can be paused too (runc): the freezer is asked first
-    if (isFrozen(record.cgroup.dirs)) return "paused";
+    if (CgroupManager.fromRecord(record.cgroup).isFrozen()) return "paused";
     if (fs.existsSync(path.join(this.dir(record.id), START_SOCKET))) return "created";
     return "running";
   }
