@@ -57,7 +57,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
   } catch (e) {
     throw new TsrunError(messageOf(e));
   }
-  const seccomp = compileSeccomp(ctx, spec); // an invalid profile fails here too
+  const extra = extraFdCount(o); // fds the caller did not pass are refused here too
+  const seccomp = compileSeccomp(ctx, spec); // and an invalid profile
   const lock = ctx.store.claim(o.id);
   const record: ContainerRecord = {
     id: o.id,
@@ -75,7 +76,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const cleanup: (() => void)[] = [];
   try {
     ctx.store.write(record);
-    createInit(ctx, o, spec, record, cleanup, seccomp);
+    createInit(ctx, o, spec, record, cleanup, seccomp, extra);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };
   } catch (e) {
@@ -126,7 +127,7 @@ function extraFdCount(o: CreateOptions): number {
   return (o.preserveFds ?? 0) + listen;
 }
 
-function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined): void {
+function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined, extra: number): void {
   const n = native();
   const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
@@ -138,7 +139,6 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
   cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
-  const extra = extraFdCount(o);
   const syncFd = 3 + extra;
   const stateDirFd = syncFd + 1;
   let consoleFd: number | undefined;
