@@ -16,17 +16,7 @@ import * as path from "path";
 import { errnoCode, messageOf } from "../errors";
 import type { LinuxResources } from "../spec/schema";
 import { type ApplyOptions, type Controller, type Location, Writer } from "./controller";
-import { blkio } from "./controllers/blkio";
-import { cpu, cpuacct } from "./controllers/cpu";
-import { cpuset } from "./controllers/cpuset";
-import { devices } from "./controllers/devices";
 import * as freezer from "./controllers/freezer";
-import { hugetlb } from "./controllers/hugetlb";
-import { memory, oomKills } from "./controllers/memory";
-import { netCls, netPrio } from "./controllers/net";
-import { pids } from "./controllers/pids";
-import { rdma } from "./controllers/rdma";
-import { applyUnified } from "./controllers/unified";
 import type { CgroupLayout } from "./layout";
 import { resolveCgroupPaths } from "./paths";
 import { emptyStats, type Stats } from "./stats";
@@ -45,9 +35,35 @@ export interface CgroupRecord {
 export type CgroupMode = "v1" | "v2" | "hybrid";
 
 // Resources are written controller by controller in this order (runc's), each where the manager finds it.
-const CONTROLLERS: readonly Controller[] = [cpuset, devices, memory, cpu, pids, blkio, hugetlb, netCls, netPrio, rdma];
-// Statistics are read in this order (cpuacct's usage before cpu's throttling).
-const STATS: readonly Controller[] = [cpuacct, cpu, cpuset, memory, pids, blkio, hugetlb];
+// The controllers load on first use: commands that only freeze, signal, list or remove a container (every
+// CLI verb pays for what it loads) never compile them.
+interface Controllers {
+  apply: readonly Controller[];
+  stats: readonly Controller[]; // in the order statistics are read (cpuacct's usage before cpu's throttling)
+  oomKills: typeof import("./controllers/memory").oomKills;
+  applyUnified: typeof import("./controllers/unified").applyUnified;
+}
+let loaded: Controllers | undefined;
+function controllers(): Controllers {
+  if (loaded) return loaded;
+  const { blkio } = require("./controllers/blkio") as typeof import("./controllers/blkio");
+  const { cpu, cpuacct } = require("./controllers/cpu") as typeof import("./controllers/cpu");
+  const { cpuset } = require("./controllers/cpuset") as typeof import("./controllers/cpuset");
+  const { devices } = require("./controllers/devices") as typeof import("./controllers/devices");
+  const { hugetlb } = require("./controllers/hugetlb") as typeof import("./controllers/hugetlb");
+  const { memory, oomKills } = require("./controllers/memory") as typeof import("./controllers/memory");
+  const { netCls, netPrio } = require("./controllers/net") as typeof import("./controllers/net");
+  const { pids } = require("./controllers/pids") as typeof import("./controllers/pids");
+  const { rdma } = require("./controllers/rdma") as typeof import("./controllers/rdma");
+  const { applyUnified } = require("./controllers/unified") as typeof import("./controllers/unified");
+  loaded = {
+    apply: [cpuset, devices, memory, cpu, pids, blkio, hugetlb, netCls, netPrio, rdma],
+    stats: [cpuacct, cpu, cpuset, memory, pids, blkio, hugetlb],
+    oomKills,
+    applyUnified,
+  };
+  return loaded;
+}
 
 // A write to cgroup.kill that failed (the caller names the container).
 export class CgroupKillError extends Error {}
@@ -179,7 +195,7 @@ export abstract class CgroupManager {
     const r = this.prepare(resources ?? {}, o.warn);
     // runc warns and ignores kernel memory limits (the kernel no longer has them).
     if (r.memory?.kernel !== undefined || r.memory?.kernelTCP !== undefined) o.warn("Kernel memory settings are ignored and will be removed");
-    for (const c of CONTROLLERS) {
+    for (const c of controllers().apply) {
       if (!c.needed(r, o)) continue;
       const loc = this.locateFor(c);
       if (!loc) throw new Error(`${c.setting}: ${c.missing ?? this.missingController(c.name, c.v2Name ?? c.name)}`);
@@ -336,7 +352,7 @@ export abstract class CgroupManager {
   // runc's stats object (what `events --stats` prints under "data"), each controller reading its part.
   stats(): Stats {
     const s = emptyStats();
-    for (const c of STATS) c.stats?.(this.statsLocation(c), s);
+    for (const c of controllers().stats) c.stats?.(this.statsLocation(c), s);
     return s;
   }
 
@@ -345,7 +361,7 @@ export abstract class CgroupManager {
   // The OOM kill count (memory's oom_kill); undefined without a memory controller.
   oomKillCount(): bigint | undefined {
     const loc = this.locate("memory");
-    return loc ? oomKills(loc) : undefined;
+    return loc ? controllers().oomKills(loc) : undefined;
   }
 }
 
@@ -409,7 +425,7 @@ export class V2Manager extends CgroupManager {
   // linux.resources.unified last, so it overrides what the controllers wrote.
   override apply(resources: LinuxResources | undefined, o: ApplyOptions): void {
     super.apply(resources, o);
-    if (resources?.unified) applyUnified(new Writer(this.v2!, 2, o.warn), resources.unified);
+    if (resources?.unified) controllers().applyUnified(new Writer(this.v2!, 2, o.warn), resources.unified);
   }
 
   // Device rules as a BPF program on the container's directory.

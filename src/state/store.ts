@@ -3,7 +3,6 @@
 // create and every mutating command hold flock(LOCK_EX) on it, so two tsrun processes never race.
 import * as fs from "fs";
 import * as path from "path";
-import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
 import type { Spec } from "../spec/schema";
@@ -295,6 +294,9 @@ export class Store {
     }
     if (record.exit || !processAlive(record.pid, record.startTime)) return "stopped";
     // a created container can be paused too (runc): the freezer is asked first
+    // (the cgroup manager and its controllers load only here: `state` of a stopped container, `list` and
+    // `delete` of one never pay for them)
+    const { CgroupManager } = require("../cgroups/manager") as typeof import("../cgroups/manager");
     if (CgroupManager.fromRecord(record.cgroup).isFrozen()) return "paused";
     if (fs.existsSync(path.join(this.dir(record.id), START_SOCKET))) return "created";
     return "running";
