@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
+#include <uv.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -450,6 +451,85 @@ Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// readable(fd, timeoutMs): Promise<boolean> — true once `fd` is readable or its peer has hung up (a pidfd:
+// once the process has exited), false after timeoutMs (negative: no timeout). Watched on the event loop
+// itself (uv_poll, uv_timer): no thread is held while waiting, so any number of waits can be pending.
+struct ReadableWait {
+  uv_poll_t poll;
+  uv_timer_t timer;
+  napi_env env;
+  napi_deferred deferred;
+  int handles = 0;
+  bool settled = false;
+};
+
+void readable_closed(uv_handle_t* h) {
+  auto* w = static_cast<ReadableWait*>(h->data);
+  if (--w->handles == 0) delete w;
+}
+
+void readable_settle(ReadableWait* w, bool ready, int err) {
+  if (w->settled) return;
+  w->settled = true;
+  uv_poll_stop(&w->poll);
+  uv_timer_stop(&w->timer);
+  napi_handle_scope scope;
+  napi_open_handle_scope(w->env, &scope);
+  napi_value v;
+  if (err != 0) {
+    napi_value msg, code;
+    std::string text = std::string("wait for fd: ") + uv_strerror(err);
+    napi_create_string_utf8(w->env, text.c_str(), text.size(), &msg);
+    napi_create_error(w->env, nullptr, msg, &v);
+    napi_create_string_utf8(w->env, uv_err_name(err), NAPI_AUTO_LENGTH, &code);
+    napi_set_named_property(w->env, v, "code", code);
+    napi_reject_deferred(w->env, w->deferred, v);
+  } else {
+    napi_get_boolean(w->env, ready, &v);
+    napi_resolve_deferred(w->env, w->deferred, v);
+  }
+  napi_close_handle_scope(w->env, scope);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), readable_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->timer), readable_closed);
+}
+
+Napi::Value Readable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = int_arg(info, 0, "fd");
+  int64_t timeout = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : -1;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "wait for fd: no event loop");
+  auto* w = new ReadableWait();
+  w->env = env;
+  napi_value promise;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+    delete w;
+    throw Napi::Error::New(env, "wait for fd: cannot create a promise");
+  }
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc != 0) {
+    napi_value msg, err;
+    std::string text = "wait for fd " + std::to_string(fd) + ": " + uv_strerror(rc);
+    napi_create_string_utf8(env, text.c_str(), text.size(), &msg);
+    napi_create_error(env, nullptr, msg, &err);
+    napi_reject_deferred(env, w->deferred, err);
+    delete w;
+    return Napi::Value(env, promise);
+  }
+  w->poll.data = w;
+  w->handles++;
+  uv_timer_init(loop, &w->timer);
+  w->timer.data = w;
+  w->handles++;
+  uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, [](uv_poll_t* h, int status, int) {
+    // an error on the fd (other than a closed fd) shows up in the read that follows
+    readable_settle(static_cast<ReadableWait*>(h->data), true, status == UV_EBADF ? status : 0);
+  });
+  uv_update_time(loop);  // the loop's cached time may be old: the timeout counts from now
+  if (timeout >= 0) uv_timer_start(&w->timer, [](uv_timer_t* t) { readable_settle(static_cast<ReadableWait*>(t->data), false, 0); }, static_cast<uint64_t>(timeout), 0);
+  return Napi::Value(env, promise);
+}
+
 // pidfdOpen(pid) / pidfdSendSignal(pidfd, sig): signals that cannot hit a recycled pid.
 Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -505,6 +585,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("waitpid", Napi::Function::New(env, WaitPid));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));
+  exports.Set("readable", Napi::Function::New(env, Readable));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
   exports.Set("getWinsize", Napi::Function::New(env, GetWinsize));

@@ -4,7 +4,8 @@ import { Command, CommanderError, Option } from "commander";
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "./errors";
-import { Logger, oneLine, type LogFormat } from "./log";
+import type { Container, Runtime } from "./api";
+import { Logger, oneLine, type LogFormat, type LogOptions } from "./log";
 import type { Context } from "./runtime/context";
 
 const VERSION = "0.1.0";
@@ -21,10 +22,26 @@ interface GlobalOpts {
 let logger = new Logger();
 let exitCode = 0;
 
+// The context of the CLI-only verbs (exec's flags, run's foreground, events' exact JSON, ps, logs, attach).
 function ctxOf(program: Command): Context {
   const g = program.opts<GlobalOpts>();
   const { makeContext } = require("./runtime/context") as typeof import("./runtime/context");
   return makeContext({ root: g.root, logger, systemdCgroup: g.systemdCgroup === true });
+}
+
+// The library runtime the other verbs go through.
+function runtimeOf(program: Command): Runtime {
+  const g = program.opts<GlobalOpts>();
+  const { Runtime } = require("./api") as typeof import("./api");
+  return new Runtime({ root: g.root, log: logOptions(g), systemdCgroup: g.systemdCgroup === true });
+}
+
+function logOptions(g: GlobalOpts): LogOptions {
+  return { ...(g.log ? { file: g.log } : {}), format: g.logFormat ?? "text", debug: g.debug === true };
+}
+
+async function containerOf(program: Command, id: string): Promise<Container> {
+  return runtimeOf(program).get(id);
 }
 
 function intOption(v: string): number {
@@ -73,7 +90,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .hook("preAction", () => {
       const g = program.opts<GlobalOpts>();
-      logger = new Logger({ ...(g.log ? { file: g.log } : {}), format: g.logFormat, debug: g.debug === true });
+      logger = new Logger(logOptions(g));
     });
 
   const createFlags = (c: Command) =>
@@ -95,8 +112,7 @@ export function buildProgram(): Command {
     preserveFds: number;
     init?: boolean;
   }
-  const createOpts = (id: string, o: CreateCli) => ({
-    id,
+  const createOpts = (o: CreateCli) => ({
     bundle: o.bundle,
     ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
     ...(o.pidFile ? { pidFile: o.pidFile } : {}),
@@ -108,16 +124,19 @@ export function buildProgram(): Command {
 
   createFlags(program.command("create").argument("<container-id>").description("create a container"))
     .option("--shim", "supervise the container with a tsrun shim: its parent and subreaper, holding its stdio (tsrun logs) or pty (tsrun attach) and recording its exit in state")
-    .action((id: string, o: CreateCli & { shim?: boolean }) => {
-      (require("./runtime/create") as typeof import("./runtime/create")).create(ctxOf(program), { ...createOpts(id, o), shim: o.shim === true });
+    .action(async (id: string, o: CreateCli & { shim?: boolean }) => {
+      await runtimeOf(program).create(id, { ...createOpts(o), shim: o.shim === true });
     });
 
   program
     .command("start")
     .argument("<container-id>")
     .description("executes the user defined process in a created container")
-    .action((id: string) => {
-      (require("./runtime/start") as typeof import("./runtime/start")).start(ctxOf(program), id);
+    .action(async (id: string) => {
+      const { validateId } = require("./state/store") as typeof import("./state/store");
+      validateId(id);
+      const { start } = require("./runtime/start") as typeof import("./runtime/start");
+      await start(ctxOf(program), id);
     });
 
   createFlags(program.command("run").argument("<container-id>").description("create and run a container"))
@@ -125,8 +144,7 @@ export function buildProgram(): Command {
     .option("--no-shim", "with --detach: no shim; the container keeps tsrun's stdio, as runc's run -d")
     .option("--keep", "do not delete the container after it exits")
     .action(async (id: string, o: CreateCli & { detach?: boolean; keep?: boolean; shim: boolean }) => {
-      const { run } = require("./runtime/run") as typeof import("./runtime/run");
-      exitCode = await run(ctxOf(program), { ...createOpts(id, o), detach: o.detach === true, keep: o.keep === true, noShim: o.shim === false });
+      exitCode = await runtimeOf(program).run(id, { ...createOpts(o), detach: o.detach === true, keep: o.keep === true, noShim: o.shim === false });
     });
 
   program
@@ -201,8 +219,8 @@ export function buildProgram(): Command {
     .command("state")
     .argument("<container-id>")
     .description("output the state of a container")
-    .action((id: string) => {
-      const s = (require("./runtime/query") as typeof import("./runtime/query")).state(ctxOf(program), id);
+    .action(async (id: string) => {
+      const s = await (await containerOf(program, id)).state();
       write(JSON.stringify(s, null, 2) + "\n");
     });
 
@@ -212,9 +230,9 @@ export function buildProgram(): Command {
     .description("lists containers started by tsrun with the given root")
     .addOption(new Option("-f, --format <format>", "select one of: table or json").choices(["table", "json"]).default("table"))
     .option("-q, --quiet", "display only container IDs")
-    .action((o: { format: string; quiet?: boolean }) => {
+    .action(async (o: { format: string; quiet?: boolean }) => {
       const q = require("./runtime/query") as typeof import("./runtime/query");
-      const states = q.list(ctxOf(program));
+      const states = await runtimeOf(program).list();
       if (o.quiet) write(states.map((s) => s.id + "\n").join(""));
       else if (o.format === "json") write(JSON.stringify(states) + "\n");
       else write(q.formatTable(states));
@@ -226,8 +244,9 @@ export function buildProgram(): Command {
     .argument("[signal]", "signal name (with or without SIG) or number", "SIGTERM")
     .description("kill sends the specified signal (default: SIGTERM) to the container's init process")
     .option("-a, --all", "send the specified signal to all processes inside the container")
-    .action((id: string, signal: string, o: { all?: boolean }) => {
-      (require("./runtime/kill") as typeof import("./runtime/kill")).kill(ctxOf(program), id, signal, { all: o.all === true });
+    .action(async (id: string, signal: string, o: { all?: boolean }) => {
+      const { kill } = require("./runtime/kill") as typeof import("./runtime/kill");
+      await kill(ctxOf(program), id, signal, { all: o.all === true });
     });
 
   program
@@ -235,24 +254,25 @@ export function buildProgram(): Command {
     .argument("<container-id>")
     .description("delete any resources held by the container often used with detached container")
     .option("-f, --force", "forcibly deletes the container if it is still running (uses SIGKILL)")
-    .action((id: string, o: { force?: boolean }) => {
-      (require("./runtime/delete") as typeof import("./runtime/delete")).remove(ctxOf(program), id, { force: o.force === true });
+    .action(async (id: string, o: { force?: boolean }) => {
+      const { remove } = require("./runtime/delete") as typeof import("./runtime/delete");
+      await remove(ctxOf(program), id, { force: o.force === true });
     });
 
   program
     .command("pause")
     .argument("<container-id>")
     .description("pause suspends all processes inside the container")
-    .action((id: string) => {
-      (require("./runtime/pause") as typeof import("./runtime/pause")).pause(ctxOf(program), id);
+    .action(async (id: string) => {
+      await (await containerOf(program, id)).pause();
     });
 
   program
     .command("resume")
     .argument("<container-id>")
     .description("resumes all processes that have been previously paused")
-    .action((id: string) => {
-      (require("./runtime/pause") as typeof import("./runtime/pause")).resume(ctxOf(program), id);
+    .action(async (id: string) => {
+      await (await containerOf(program, id)).resume();
     });
 
   program
@@ -262,8 +282,9 @@ export function buildProgram(): Command {
     .description("ps displays the processes running inside a container")
     .addOption(new Option("-f, --format <format>", "select one of: table or json").choices(["table", "json"]).default("table"))
     .passThroughOptions()
-    .action((id: string, psArgs: string[], o: { format: "table" | "json" }) => {
-      write((require("./runtime/ps") as typeof import("./runtime/ps")).ps(ctxOf(program), id, o.format, psArgs));
+    .action(async (id: string, psArgs: string[], o: { format: "table" | "json" }) => {
+      const { ps } = require("./runtime/ps") as typeof import("./runtime/ps");
+      write(await ps(ctxOf(program), id, o.format, psArgs));
     });
 
   program
@@ -301,11 +322,13 @@ export function buildProgram(): Command {
     .option("--pids-limit <n>", "Maximum number of pids allowed in the container")
     .option("--l3-cache-schema <schema>", "The string of Intel RDT/CAT L3 cache schema (not available)")
     .option("--mem-bw-schema <schema>", "The string of Intel RDT/MBA memory bandwidth schema (not available)")
-    .action((id: string, o: import("./runtime/update").UpdateFlags & { resources?: string; cpuShares?: string }) => {
-      const { update } = require("./runtime/update") as typeof import("./runtime/update");
+    .action(async (id: string, o: import("./runtime/update").UpdateFlags & { resources?: string; cpuShares?: string }) => {
+      const { update, resourcesFromOptions } = require("./runtime/update") as typeof import("./runtime/update");
+      const { validateId } = require("./state/store") as typeof import("./state/store");
+      validateId(id);
       const { resources, cpuShares, ...flags } = o;
       if (flags.cpuShare === undefined && cpuShares !== undefined) flags.cpuShare = cpuShares;
-      update(ctxOf(program), id, resources !== undefined ? { resources } : { flags });
+      await update(ctxOf(program), id, resourcesFromOptions(resources !== undefined ? { resources } : { flags }));
     });
 
   program

@@ -23,6 +23,9 @@ export interface NativeApi {
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   waitpid(pid: number, nohang?: boolean): WaitResult;
   waitAsync(pid: number): Promise<WaitResult>;
+  // true once fd is readable or hung up (a pidfd: the process exited), false after timeoutMs (< 0: none);
+  // watched on the event loop, no thread held
+  readable(fd: number, timeoutMs?: number): Promise<boolean>;
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, signal: number): void;
   getWinsize(fd: number): [number, number] | null;

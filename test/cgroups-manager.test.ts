@@ -49,7 +49,7 @@ function recordWrites(): string[] {
 }
 
 describe("the layout from the record", () => {
-  test("v1, hybrid, v2 by the keys; an empty record is a v1 manager with nothing in it", () => {
+  test("v1, hybrid, v2 by the keys; an empty record is a v1 manager with nothing in it", async () => {
     assert.equal(manager({ memory: "/m", "cpu,cpuacct": "/c" }).mode, "v1");
     assert.equal(manager({ memory: "/m", "": "/u" }).mode, "hybrid");
     assert.equal(manager({ "": "/u" }).mode, "v2");
@@ -58,7 +58,7 @@ describe("the layout from the record", () => {
     assert.deepEqual(empty.pids(), []);
     assert.equal(empty.isFrozen(), false);
     assert.equal(empty.oomKillCount(), undefined);
-    empty.remove();
+    await empty.remove();
   });
 
   test("the record round-trips; the plan's directories are the record's", () => {
@@ -84,7 +84,7 @@ describe("the layout from the record", () => {
 });
 
 describe("create and remove", () => {
-  test("planned() lists what create() makes, before it is made; remove() takes exactly that", () => {
+  test("planned() lists what create() makes, before it is made; remove() takes exactly that", async () => {
     const root = cgroup({ "memory/": "", "unified/": "" });
     const dirs = { memory: path.join(root, "memory/p/c"), "": path.join(root, "unified/p/c") };
     const m = manager(dirs);
@@ -95,7 +95,7 @@ describe("create and remove", () => {
     assert.deepEqual(m.record(), planned);
     for (const d of planned.created) assert.equal(fs.statSync(d).isDirectory(), true, `${d} made`);
     fs.mkdirSync(path.join(dirs.memory, "nested")); // made by the container's processes: goes with it
-    CgroupManager.fromRecord(m.record()).remove();
+    await CgroupManager.fromRecord(m.record()).remove();
     for (const d of planned.created) assert.equal(fs.existsSync(d), false, `${d} removed`);
     for (const d of ["memory", "unified"]) assert.equal(fs.existsSync(path.join(root, d)), true, `${d}: not ours, kept`);
   });
@@ -131,19 +131,19 @@ describe("join files", () => {
 });
 
 describe("freezer", () => {
-  test("the v1 freezer hierarchy when there is one, else cgroup.freeze; neither: an error", () => {
+  test("the v1 freezer hierarchy when there is one, else cgroup.freeze; neither: an error", async () => {
     const f1 = cgroup({ "freezer.state": "THAWED\n", "freezer.self_freezing": "0\n" });
     const u = cgroup({ "cgroup.freeze": "0\n", "cgroup.events": "populated 1\nfrozen 1\n" });
     assert.deepEqual(manager({ freezer: f1, "": u }).freezer(), { version: 1, dir: f1 });
     assert.deepEqual(manager({ memory: "/x", "": u }).freezer(), { version: 2, dir: u }, "hybrid without a v1 freezer: v2");
     assert.equal(manager({ memory: "/x", "": cgroup() }).freezer(), undefined);
-    assert.throws(() => manager({ memory: "/x" }).freeze(), /^Error: cannot toggle freezer: cgroups not configured for container/);
+    await assert.rejects(manager({ memory: "/x" }).freeze(), /^Error: cannot toggle freezer: cgroups not configured for container/);
   });
 
-  test("v2: cgroup.freeze written, cgroup.events read; isFrozen (and state.json's paused) follow it", () => {
+  test("v2: cgroup.freeze written, cgroup.events read; isFrozen (and state.json's paused) follow it", async () => {
     const u = cgroup({ "cgroup.freeze": "0", "cgroup.events": "populated 1\nfrozen 1\n" });
     const writes = recordWrites();
-    manager({ "": u }).freeze();
+    await manager({ "": u }).freeze();
     assert.deepEqual(writes, [`${path.basename(u)}/cgroup.freeze=1`]);
     assert.equal(manager({ "": u }).isFrozen(), true);
     assert.equal(CgroupManager.fromRecord({ dirs: { "": u }, created: [] }).isFrozen(), true, "the record-based check store.ts uses");
@@ -169,22 +169,22 @@ describe("pids and kill", () => {
     assert.deepEqual(manager({ memory: path.join(mem, "gone") }).pids(), []);
   });
 
-  test("SIGKILL through cgroup.kill where there is one; its failure is a CgroupKillError", () => {
+  test("SIGKILL through cgroup.kill where there is one; its failure is a CgroupKillError", async () => {
     const u = cgroup({ "cgroup.kill": "", "cgroup.procs": `${process.pid}\n` });
     const signalled: number[] = [];
     mock.method(process, "kill", (pid: number) => void signalled.push(pid));
-    manager({ "": u }).kill(9, () => assert.fail("no warning"));
+    await manager({ "": u }).kill(9, () => assert.fail("no warning"));
     assert.equal(fs.readFileSync(path.join(u, "cgroup.kill"), "utf8"), "1");
     assert.deepEqual(signalled, [], "no pid signalled one by one");
     const bad = cgroup({ "cgroup.kill/": "" });
-    assert.throws(
-      () => manager({ "": bad }).kill(9, () => {}),
+    await assert.rejects(
+      manager({ "": bad }).kill(9, () => {}),
       (e: unknown) => e instanceof CgroupKillError && e.message.startsWith(`write ${bad}/cgroup.kill: EISDIR`),
     );
   });
 
   // Signal 0 to our own pid and our parent's: harmless even if the mock were not in place.
-  test("other signals: frozen while the pids are read and signalled, thawed after (v1)", () => {
+  test("other signals: frozen while the pids are read and signalled, thawed after (v1)", async () => {
     const [a, b] = [process.pid, process.ppid].sort((x, y) => x - y) as [number, number];
     const f1 = cgroup({ "freezer.state": "THAWED", "freezer.self_freezing": "0" });
     const mem = cgroup({ "cgroup.procs": `${b}\n${a}\n` });
@@ -196,7 +196,7 @@ describe("pids and kill", () => {
       e.code = "ESRCH";
       if (pid === b) throw e; // gone meanwhile: not worth a warning
     });
-    manager({ memory: mem, freezer: f1 }).kill(0, (m) => assert.fail(m));
+    await manager({ memory: mem, freezer: f1 }).kill(0, (m) => assert.fail(m));
     assert.deepEqual(signalled, [`${a}:0:FROZEN`, `${b}:0:FROZEN`]);
     assert.deepEqual(writes, [`${path.basename(f1)}/freezer.state=FROZEN`, `${path.basename(f1)}/freezer.state=THAWED`]);
   });

@@ -70,7 +70,7 @@ describe("cgroupsPath (runc's rules)", () => {
 });
 
 describe("creation and removal", () => {
-  test("removal takes the container's directories and empty created parents, never a sibling's", () => {
+  test("removal takes the container's directories and empty created parents, never a sibling's", async () => {
     const root = path.join(tmp, "hier");
     fs.mkdirSync(root);
     const a = CgroupManager.fromRecord({ dirs: { memory: path.join(root, "shared/a") }, created: [] });
@@ -81,11 +81,11 @@ describe("creation and removal", () => {
     b.create();
     assert.deepEqual(b.record().created, [path.join(root, "shared/b")], "the shared parent is not b's");
     fs.mkdirSync(path.join(root, "shared/a/nested")); // made inside the container: goes with it
-    CgroupManager.fromRecord(a.record()).remove(); // as delete does, from the record alone
+    await CgroupManager.fromRecord(a.record()).remove(); // as delete does, from the record alone
     assert.equal(fs.existsSync(path.join(root, "shared/a")), false);
     assert.equal(fs.existsSync(path.join(root, "shared/b")), true, "b's cgroup is untouched");
     assert.equal(fs.existsSync(path.join(root, "shared")), true, "the parent still holds b");
-    b.remove();
+    await b.remove();
     assert.equal(fs.existsSync(path.join(root, "shared/b")), false);
     assert.equal(fs.existsSync(path.join(root, "shared")), true, "b did not create the parent");
     assert.equal(fs.existsSync(root), true);

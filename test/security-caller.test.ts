@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Tsrun } from "../src/index";
+import { Runtime } from "../src/index";
 import { CGROUP_PARENT, cleanup, makeBundle, ok, stateRoot, tsrun, TSRUN, work, type Bundle } from "./helpers";
 
 after(cleanup);
@@ -233,13 +233,16 @@ describe("security: what a caller hands tsrun", () => {
   });
 
   test("library callers say which fds they pass: any other is refused", async () => {
-    const rt = new Tsrun({ root: stateRoot(), log: { file: path.join(work(), "lib.log") } });
+    const rt = new Runtime({ root: stateRoot(), log: { file: path.join(work(), "lib.log") } });
+    const c = await rt.get(b.id);
+    const proc = { args: ["/probe", "exit", "0"], cwd: "/" };
     // fd 3 of this (Node) process is Node's own: not passed unless the caller lists it
-    await assert.rejects(rt.exec({ id: b.id, args: ["/probe", "exit", "0"], preserveFds: 1 }), { name: "TsrunError", message: "--preserve-fds: fd 3 was not passed by the caller" });
-    await assert.rejects(rt.exec({ id: b.id, args: ["/probe", "exit", "0"], preserveFds: 2, passedFds: [3] }), { message: "--preserve-fds: fd 4 was not passed by the caller" });
-    assert.equal(await rt.exec({ id: b.id, args: ["/probe", "exit", "0"], preserveFds: 1, passedFds: [3] }), 0, "a listed fd is passed");
+    await assert.rejects(c.exec(proc, { preserveFds: 1 }), { name: "TsrunError", message: "--preserve-fds: fd 3 was not passed by the caller" });
+    await assert.rejects(c.exec(proc, { preserveFds: 2, passedFds: [3] }), { message: "--preserve-fds: fd 4 was not passed by the caller" });
+    const p = await c.exec(proc, { preserveFds: 1, passedFds: [3] });
+    assert.deepEqual(await p.wait(), { code: 0, signal: null }, "a listed fd is passed");
     const t = makeBundle(["facts"]);
-    assert.throws(() => rt.create({ id: t.id, bundle: t.dir, preserveFds: 1 }), { message: "--preserve-fds: fd 3 was not passed by the caller" });
+    await assert.rejects(rt.create(t.id, { bundle: t.dir, preserveFds: 1 }), { message: "--preserve-fds: fd 3 was not passed by the caller" });
     assertNothingLeft(t.id);
   });
 

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Tsrun } from "../src/index";
+import { Runtime } from "../src/index";
 import { cleanup, makeBundle, ok, TSRUN, tsrun, work, type RunResult } from "./helpers";
 import { treeSnapshot } from "./faults";
 
@@ -97,12 +97,11 @@ describe("container ids", () => {
     assert.equal(victimState(), "created", "another root's container was not touched");
   });
 
-  test("the library API refuses a 1 MB id and a climbing id the same way", () => {
-    const rt = new Tsrun({ root });
+  test("the library API refuses a 1 MB id and a climbing id the same way", async () => {
+    const rt = new Runtime({ root });
     for (const id of ["a".repeat(1 << 20), "../x", ""]) {
-      assert.throws(() => rt.state(id), /container id cannot be empty|invalid container ID format/);
-      assert.throws(() => rt.delete(id, { force: true }), /container id cannot be empty|invalid container ID format/);
-      assert.throws(() => rt.kill(id, 9), /container id cannot be empty|invalid container ID format/);
+      await assert.rejects(rt.get(id), { name: "TsrunError", code: "INVALID_ARGUMENT", message: /container id cannot be empty|invalid container ID format/ });
+      await assert.rejects(rt.create(id, { bundle: work() }), { code: "INVALID_ARGUMENT", message: /container id cannot be empty|invalid container ID format/ });
     }
     assert.equal(treeSnapshot(path.join(top, "canary")) + treeSnapshot(path.join(top, "a")), canaryBefore);
     assert.equal(victimState(), "created");
@@ -148,19 +147,20 @@ describe("container ids", () => {
 });
 
 describe("the store", () => {
-  test("a long-lived library caller follows a container deleted and made again by another tsrun", () => {
+  test("a long-lived library caller follows a container deleted and made again by another tsrun", async () => {
     const r = path.join(work(), "relinked");
-    const rt = new Tsrun({ root: r });
+    const rt = new Runtime({ root: r });
     const b = makeBundle(["sleep", "30"]);
     ok(tsrun(["create", "--bundle", b.dir, b.id], { root: r }));
-    const first = rt.state(b.id).pid;
+    const c = await rt.get(b.id);
+    const first = (await c.state()).pid;
     ok(tsrun(["delete", "-f", b.id], { root: r }));
-    assert.throws(() => rt.state(b.id), /does not exist/);
+    await assert.rejects(c.state(), { code: "NOT_FOUND", message: /does not exist/ });
     ok(tsrun(["create", "--bundle", b.dir, b.id], { root: r }));
-    const second = rt.state(b.id);
+    const second = await c.state();
     assert.equal(second.status, "created");
     assert.notEqual(second.pid, first);
-    rt.delete(b.id, { force: true });
+    await c.delete({ force: true });
     assert.deepEqual(fs.readdirSync(r).filter((n) => !n.startsWith(".")), []);
   });
 });

@@ -176,8 +176,8 @@ export abstract class CgroupManager {
   }
 
   // Removes what create made and nothing else (tree.ts removeDirs).
-  remove(): void {
-    removeDirs(this.ownDirs(), this.created);
+  async remove(): Promise<void> {
+    await removeDirs(this.ownDirs(), this.created);
   }
 
   private ownDirs(): Set<string> {
@@ -265,12 +265,12 @@ export abstract class CgroupManager {
     return f;
   }
 
-  freeze(): void {
-    freezer.freeze(this.needFreezer());
+  async freeze(): Promise<void> {
+    await freezer.freeze(this.needFreezer());
   }
 
-  thaw(): void {
-    freezer.thaw(this.needFreezer());
+  async thaw(): Promise<void> {
+    await freezer.thaw(this.needFreezer());
   }
 
   // Whether the freezer says frozen (v1: by itself, not merely because a parent is). No freezer: false.
@@ -299,7 +299,7 @@ export abstract class CgroupManager {
   // frozen while the pids are read and signalled, so nothing forks in between (runc). Afterwards the
   // freezer is left as it was, except that a SIGKILL thaws: a frozen v1 task cannot die until thawed.
   // A failed cgroup.kill write is a CgroupKillError; what else fails is warned about.
-  kill(sig: number, warn: (msg: string) => void): void {
+  async kill(sig: number, warn: (msg: string) => void): Promise<void> {
     const v2 = this.v2;
     if (sig === 9 && v2 !== undefined && fs.existsSync(path.join(v2, "cgroup.kill"))) {
       try {
@@ -310,7 +310,7 @@ export abstract class CgroupManager {
       }
       if (this.isFrozen()) {
         try {
-          this.thaw();
+          await this.thaw();
         } catch (e) {
           warn(`kill --all: ${messageOf(e)}`);
         }
@@ -321,7 +321,7 @@ export abstract class CgroupManager {
     let frozen = wasFrozen;
     if (!wasFrozen && this.freezer()) {
       try {
-        this.freeze();
+        await this.freeze();
         frozen = true;
       } catch (e) {
         warn(`kill --all: signalling without freezing: ${messageOf(e)}`);
@@ -338,7 +338,7 @@ export abstract class CgroupManager {
     } finally {
       if (frozen && (!wasFrozen || sig === 9)) {
         try {
-          this.thaw();
+          await this.thaw();
         } catch (e) {
           warn(`kill --all: ${messageOf(e)}`);
         }

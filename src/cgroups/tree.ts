@@ -1,6 +1,7 @@
 // The directories of a container's cgroups: making them (remembering which are new), listing the
 // cgroup.procs files under them, and removing what was made — never a directory that was there before.
 import * as fs from "fs";
+import { delay } from "../async";
 import * as path from "path";
 
 // Every directory makeDirs would create now, outermost first (recorded before they are made).
@@ -71,11 +72,11 @@ export function procsFilesUnder(dir: string): string[] {
 // any cgroups its processes made inside them; a created ancestor is removed only once it is empty, since
 // another container may have been placed under it since (its cgroup is never touched).
 // A directory still busy (processes draining after SIGKILL) is retried for up to ~5 s.
-export function removeDirs(own: ReadonlySet<string>, created: readonly string[]): void {
+export async function removeDirs(own: ReadonlySet<string>, created: readonly string[]): Promise<void> {
   const dirs = [...created].sort((a, b) => b.length - a.length);
   for (const d of dirs) {
-    if (own.has(d)) removeTree(d);
-    else if (!hasChildCgroups(d)) rmdirRetry(d);
+    if (own.has(d)) await removeTree(d);
+    else if (!hasChildCgroups(d)) await rmdirRetry(d);
   }
 }
 
@@ -87,13 +88,13 @@ function hasChildCgroups(dir: string): boolean {
   }
 }
 
-function removeTree(dir: string): void {
+async function removeTree(dir: string): Promise<void> {
   if (!fs.existsSync(dir)) return;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(path.join(dir, e.name));
-  rmdirRetry(dir);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await removeTree(path.join(dir, e.name));
+  await rmdirRetry(dir);
 }
 
-function rmdirRetry(dir: string): void {
+async function rmdirRetry(dir: string): Promise<void> {
   const deadline = Date.now() + 5000;
   for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
     try {
@@ -103,7 +104,7 @@ function rmdirRetry(dir: string): void {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
       if (code !== "EBUSY" || Date.now() > deadline) throw new Error(`remove cgroup ${dir}: ${(e as Error).message}`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+      await delay(wait);
     }
   }
 }

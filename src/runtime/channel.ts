@@ -1,7 +1,9 @@
-// Framed messages (u32 length | u32 type | payload) over a blocking socket, read synchronously:
-// create's whole handshake with tsrun-init runs without the event loop.
+// Framed messages (u32 length | u32 type | payload) over a socket with tsrun-init. A frame is read once the
+// event loop has seen the socket readable (the helper writes each frame whole), so waiting for the helper
+// never blocks the loop.
 import * as fs from "fs";
 import { TsrunError } from "../errors";
+import { native } from "../native";
 import { Msg } from "../plan/opcodes";
 
 // The largest frame (length field: type + payload) either side accepts (native/helper/io.cc: 64 MiB).
@@ -24,7 +26,8 @@ export class Channel {
   }
 
   // undefined at end of stream (the peer exited or closed).
-  recv(): Frame | undefined {
+  async recv(): Promise<Frame | undefined> {
+    await native().readable(this.fd);
     const head = readExactly(this.fd, 8);
     if (!head) return undefined;
     const len = head.readUInt32LE(0);

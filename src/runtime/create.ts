@@ -6,17 +6,15 @@ import { detectLayout } from "../cgroups/layout";
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
-import { native, sealedHelper } from "../native";
 import { buildPlan, idMapText, validateForLinux } from "../plan/build";
-import { Msg } from "../plan/opcodes";
 import type { Compiled } from "../seccomp/compile";
 import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
 import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
-import { Channel } from "./channel";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
 import { checkPassedFds, connectSocketPath } from "./caller";
+import { FdMap, Launch } from "./launch";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
@@ -40,6 +38,8 @@ export interface CreateOptions {
   shim?: boolean;
   // A tiny reaping PID 1 in front of the user process (docker run --init).
   init?: boolean;
+  // The container's stdin, stdout and stderr (default: tsrun's own).
+  stdio?: readonly [number, number, number];
 }
 
 export interface Created {
@@ -47,7 +47,7 @@ export interface Created {
   pid: number;
 }
 
-export function create(ctx: Context, o: CreateOptions): Created {
+export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   validateId(o.id);
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
   // The config's cross-field rules (sysctls, mounts on /proc, namespaces...) are checked before anything
@@ -55,11 +55,11 @@ export function create(ctx: Context, o: CreateOptions): Created {
   try {
     validateForLinux(spec);
   } catch (e) {
-    throw new TsrunError(messageOf(e));
+    throw new TsrunError(messageOf(e), "INVALID_CONFIG");
   }
   const extra = extraFdCount(o); // fds the caller did not pass are refused here too
   const seccomp = compileSeccomp(ctx, spec); // and an invalid profile
-  const lock = ctx.store.claim(o.id);
+  const lock = await ctx.store.claim(o.id);
   const record: ContainerRecord = {
     id: o.id,
     pid: 0,
@@ -73,34 +73,34 @@ export function create(ctx: Context, o: CreateOptions): Created {
     cgroup: { dirs: {}, created: [] },
     config: spec,
   };
-  const cleanup: (() => void)[] = [];
+  const cleanup: (() => void | Promise<void>)[] = [];
   try {
     ctx.store.write(record);
-    createInit(ctx, o, spec, record, cleanup, seccomp, extra);
+    await createInit(ctx, o, spec, record, cleanup, seccomp, extra);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };
   } catch (e) {
-    abortCreate(ctx, record, cleanup);
+    await abortCreate(ctx, record, cleanup);
     throw e instanceof TsrunError ? e : new TsrunError(messageOf(e));
   } finally {
     lock.release();
   }
 }
 
-function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void)[]): void {
+async function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() => void | Promise<void>)[]): Promise<void> {
   for (const f of cleanup.reverse()) {
     try {
-      f();
+      await f();
     } catch (e) {
       ctx.logger.warn(`cleanup after failed create: ${messageOf(e)}`);
     }
   }
   try {
-    CgroupManager.fromRecord(record.cgroup).remove();
+    await CgroupManager.fromRecord(record.cgroup).remove();
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
-  if (record.pid > 0) runHooksWarning("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 }, (m) => ctx.logger.warn(m));
+  if (record.pid > 0) await runHooksWarning("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 }, (m) => ctx.logger.warn(m));
   ctx.store.remove(record.id);
 }
 
@@ -112,7 +112,7 @@ function compileSeccomp(ctx: Context, spec: Spec): Compiled | undefined {
   try {
     compiled = compileForProcess(spec, { stateRoot: ctx.store.root });
   } catch (e) {
-    throw new TsrunError(messageOf(e));
+    throw new TsrunError(messageOf(e), "INVALID_CONFIG");
   }
   if (compiled) for (const line of describeCompiled(compiled)) ctx.logger.debug(line);
   return compiled;
@@ -127,8 +127,7 @@ function extraFdCount(o: CreateOptions): number {
   return (o.preserveFds ?? 0) + listen;
 }
 
-function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined, extra: number): void {
-  const n = native();
+async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void | Promise<void>)[], seccomp: Compiled | undefined, extra: number): Promise<void> {
   const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
   record.cgroup = cgroups.planned();
@@ -139,44 +138,47 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
   cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
-  const syncFd = 3 + extra;
-  const stateDirFd = syncFd + 1;
-  let consoleFd: number | undefined;
-  let consoleSock: number | undefined;
-  let ownConsole = false; // a socket tsrun opened (not the caller's consoleFd): closed once the helper has it
-  cleanup.push(() => {
-    if (ownConsole && consoleSock !== undefined) closeQuietly(consoleSock);
-  });
+  // The helper's fds: passed-through, then the sync socket, the state directory, the console socket and
+  // the seccomp listener, in this order.
+  const fdMap = new FdMap(extra, o.stdio);
+  const syncSlot = fdMap.slot("sync socket");
+  const stateDirSlot = fdMap.slot("state directory");
+  const owned: number[] = []; // tsrun's copies, closed once the helper holds them (Launch handOver)
+  const closeOwned = () => {
+    for (const fd of owned.splice(0)) closeQuietly(fd);
+  };
+  cleanup.push(closeOwned);
+  let consoleSlot: number | undefined;
   const shimConsole = o.shim === true && spec.process?.terminal === true && !o.consoleSocket;
   if (shimConsole) {
     // The shim swaps this placeholder for the socket it receives the pty master on.
-    consoleSock = fs.openSync("/dev/null", "r");
-    ownConsole = true;
-    consoleFd = stateDirFd + 1;
+    consoleSlot = fdMap.slot("console socket");
+    const placeholder = fs.openSync("/dev/null", "r");
+    owned.push(placeholder);
+    fdMap.bind(consoleSlot, placeholder);
   } else if (spec.process?.terminal) {
+    consoleSlot = fdMap.slot("console socket");
     if (o.consoleSocket) {
-      consoleSock = connectSocketPath("--console-socket", o.consoleSocket);
-      ownConsole = true;
+      const sock = connectSocketPath("--console-socket", o.consoleSocket);
+      owned.push(sock);
+      fdMap.bind(consoleSlot, sock);
     } else if (o.consoleFd !== undefined) {
-      consoleSock = o.consoleFd;
+      fdMap.bind(consoleSlot, o.consoleFd);
     } else {
-      throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
+      throw new TsrunError("cannot allocate tty if runc will detach without setting console socket", "INVALID_ARGUMENT");
     }
-    consoleFd = stateDirFd + 1;
   } else if (o.consoleSocket) {
-    throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
+    throw new TsrunError("cannot use console socket if runc will not detach or allocate tty", "INVALID_ARGUMENT");
   }
   // SCMP_ACT_NOTIFY: connected now, so a listener that is not there fails create; tsrun-init sends the
   // notify fd and the container process state on it once the filter is loaded (at start).
-  let listenerSock: number | undefined;
   let listener: { fd: number; path: string; stateHead: string } | undefined;
   if (seccomp?.listener) {
-    listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", seccomp.listener.path);
-    cleanup.push(() => {
-      if (listenerSock !== undefined) closeQuietly(listenerSock);
-      listenerSock = undefined;
-    });
-    listener = { fd: (consoleFd ?? stateDirFd) + 1, path: seccomp.listener.path, stateHead: containerProcessStateHead(seccomp.listener.metadata) };
+    const slot = fdMap.slot("seccomp listener");
+    const sock = connectSocketPath("config.json: linux.seccomp.listenerPath", seccomp.listener.path);
+    owned.push(sock);
+    fdMap.bind(slot, sock);
+    listener = { fd: slot, path: seccomp.listener.path, stateHead: containerProcessStateHead(seccomp.listener.metadata) };
   }
 
   const plan = buildPlan({
@@ -187,9 +189,9 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     noPivot: o.noPivot === true,
     noNewKeyring: o.noNewKeyring === true,
     extraFds: extra,
-    syncFd,
-    stateDirFd,
-    ...(consoleFd !== undefined ? { consoleFd } : {}),
+    syncFd: syncSlot,
+    stateDirFd: stateDirSlot,
+    ...(consoleSlot !== undefined ? { consoleFd: consoleSlot } : {}),
     cgroupProcs: cgroups.joinFiles(),
     cgroupDirs: cgroups.directories(),
     cgroupMode: cgroups.mode,
@@ -200,124 +202,51 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
   const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
 
-  const [ours, theirs] = n.socketpair();
-  const chan = new Channel(ours);
-  cleanup.push(() => chan.close());
   const dirFd = fs.openSync(ctx.store.dir(record.id), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  const fds = [0, 1, 2];
-  for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
-  fds.push(theirs, dirFd);
-  if (consoleSock !== undefined) fds.push(consoleSock);
-  if (listenerSock !== undefined) fds.push(listenerSock);
-  const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
-  let helper: number;
+  owned.push(dirFd);
+  fdMap.bind(stateDirSlot, dirFd);
   let shim: ShimClient | undefined;
-  try {
-    if (o.shim) {
-      shim = ShimClient.start(ctx.store.dir(record.id));
-      cleanup.push(() => shim!.close());
-      record.shimPid = shim.pid;
-      record.shimStartTime = procStat(shim.pid)?.startTime ?? "";
-      helper = shim.spawn(argv, fds, { logs: !spec.process?.terminal, ...(shimConsole ? { consoleIndex: consoleFd! } : {}) });
-    } else {
-      helper = n.spawn(sealedHelper(), argv, [], fds);
-    }
-  } finally {
-    fs.closeSync(theirs);
-    fs.closeSync(dirFd);
-    // Only the init may hold the console connection: a receiver may read it until it closes.
-    if (ownConsole && consoleSock !== undefined) closeQuietly(consoleSock);
-    ownConsole = false;
-    // Only the init may hold the listener connection: the listener may read until it closes.
-    if (listenerSock !== undefined) closeQuietly(listenerSock);
-    listenerSock = undefined;
+  if (o.shim) {
+    shim = ShimClient.start(ctx.store.dir(record.id));
+    const client = shim;
+    cleanup.push(() => client.close());
+    record.shimPid = shim.pid;
+    record.shimStartTime = procStat(shim.pid)?.startTime ?? "";
   }
-  // The shim reaps its own children; tsrun reaps only what it started itself.
-  let helperReaped = shim !== undefined;
-  cleanup.push(() => {
-    if (!helperReaped) {
-      try {
-        process.kill(helper, "SIGKILL");
-      } catch {
-        // gone
-      }
-      n.waitpid(helper);
-    }
+  const launch = new Launch({
+    fds: fdMap,
+    syncSlot,
+    plan: encoded,
+    logger: ctx.logger,
+    what: "init",
+    handOver: owned,
+    ...(shim ? { shim: { client: shim, logs: !spec.process?.terminal, ...(shimConsole ? { consoleIndex: consoleSlot! } : {}) } } : {}),
   });
-  cleanup.push(() => {
-    if (record.pid > 0) {
-      try {
-        process.kill(record.pid, "SIGKILL");
-        n.waitpid(record.pid);
-      } catch {
-        // gone or not our child any more
+  cleanup.push(() => launch.abort());
+  await launch.run({
+    onPid: (pid) => {
+      record.pid = pid;
+      record.startTime = procStat(pid)?.startTime ?? "";
+      ctx.store.write(record);
+    },
+    onUsermapRequest: (pid) => writeIdMaps(pid, spec),
+    onHooksRequest: async () => {
+      const state = stateOf(record, "creating");
+      await runHooks("prestart", spec.hooks?.prestart, state);
+      await runHooks("createRuntime", spec.hooks?.createRuntime, state);
+      return Buffer.from(JSON.stringify(state));
+    },
+    onReady: () => {
+      // The commit point: the container is recorded as created, then the init is told (until the ack it
+      // exits if tsrun dies, so a killed create never leaves an init the state does not show).
+      record.creating = false;
+      ctx.store.write(record);
+      if (shim) {
+        shim.setInit(record.pid);
+        shim.close();
       }
-    }
+    },
   });
-
-  chan.send(Msg.PLAN, encoded);
-  for (;;) {
-    const f = chan.recv();
-    if (!f) {
-      const why = !helperReaped ? n.waitpid(helper) : undefined;
-      // (a helper under the shim is not ours to wait for)
-      helperReaped = true;
-      throw new TsrunError(`container init exited during set-up without reporting an error${why?.code !== undefined ? ` (status ${why.code})` : ""}`);
-    }
-    switch (f.type) {
-      case Msg.LOG:
-        ctx.logger.debug(`init: ${f.payload.toString()}`);
-        break;
-      case Msg.ERROR:
-        throw new TsrunError(f.payload.toString());
-      case Msg.USERMAP_REQ: {
-        writeIdMaps(f.payload.readInt32LE(0), spec);
-        chan.send(Msg.ACK);
-        break;
-      }
-      case Msg.PID: {
-        record.pid = f.payload.readInt32LE(0);
-        record.startTime = procStat(record.pid)?.startTime ?? "";
-        if (!helperReaped) n.waitpid(helper);
-        helperReaped = true;
-        ctx.store.write(record);
-        break;
-      }
-      case Msg.HOOKS_REQ: {
-        const state = stateOf(record, "creating");
-        try {
-          runHooks("prestart", spec.hooks?.prestart, state);
-          runHooks("createRuntime", spec.hooks?.createRuntime, state);
-        } catch (e) {
-          chan.send(Msg.ABORT);
-          throw e;
-        }
-        chan.send(Msg.ACK, Buffer.from(JSON.stringify(state)));
-        break;
-      }
-      case Msg.READY:
-        if (!(record.pid > 0)) throw new TsrunError("container init reported ready before its pid");
-        // The commit point: the container is recorded as created, then the init is told (until the ack it
-        // exits if tsrun dies, so a killed create never leaves an init the state does not show).
-        record.creating = false;
-        ctx.store.write(record);
-        if (shim) {
-          shim.setInit(record.pid);
-          shim.close();
-        }
-        chan.send(Msg.ACK);
-        // The init acks back once it has cleared its parent-death signal: tsrun must not exit before, or the
-        // kernel would kill the init it has just recorded.
-        {
-          const done = chan.recv();
-          if (!done || done.type !== Msg.ACK) throw new TsrunError(done?.type === Msg.ERROR ? done.payload.toString() : "container init exited before it was detached from tsrun");
-        }
-        chan.close();
-        return;
-      default:
-        throw new TsrunError(`unexpected message ${f.type} from container init`);
-    }
-  }
 }
 
 function closeQuietly(fd: number): void {

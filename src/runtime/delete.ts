@@ -5,13 +5,14 @@ import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
 import { signalAll, signalInit, waitGone } from "./signal";
 import { hasNewNamespace } from "../plan/build";
-import { ContainerRecord, Lock, notExist, stateOf, validateId } from "../state/store";
+import { native } from "../native";
+import { ContainerRecord, Lock, notExist, procStat, stateOf, validateId } from "../state/store";
 
 export interface DeleteOptions {
   force?: boolean;
 }
 
-export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
+export async function remove(ctx: Context, id: string, o: DeleteOptions = {}): Promise<void> {
   validateId(id);
   if (!ctx.store.exists(id)) {
     // A create that died before writing its state leaves a bare directory (nothing else was made by then):
@@ -29,36 +30,48 @@ export function remove(ctx: Context, id: string, o: DeleteOptions = {}): void {
     if (o.force) return;
     throw notExist(id);
   }
-  const { lock, record } = ctx.store.open(id);
+  const { lock, record } = await ctx.store.open(id);
   try {
     const status = ctx.store.status(record);
     if ((status === "running" || status === "paused") && !o.force)
-      throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
-    if (status !== "stopped") killAndWait(ctx, record);
-    else if (record.creating) killHalfCreated(ctx, record);
-    else if (!hasNewNamespace(record.config, "pid")) signalAll(record, 9, (m) => ctx.logger.warn(m)); // leftovers sharing our pid namespace
-    destroy(ctx, record);
+      throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`, "INVALID_STATE");
+    if (status !== "stopped") await killAndWait(ctx, record);
+    else if (record.creating) await killHalfCreated(ctx, record);
+    else if (!hasNewNamespace(record.config, "pid")) await signalAll(record, 9, (m) => ctx.logger.warn(m)); // leftovers sharing our pid namespace
+    await destroy(ctx, record);
   } finally {
     lock.release();
   }
 }
 
 // SIGKILL to the cgroup (which thaws a paused container so its processes can die) and to the init.
-export function killAndWait(ctx: Context, record: ContainerRecord): void {
-  signalAll(record, 9, (m) => ctx.logger.warn(m));
+export async function killAndWait(ctx: Context, record: ContainerRecord): Promise<void> {
+  await signalAll(record, 9, (m) => ctx.logger.warn(m));
   try {
     signalInit(record, 9);
   } catch {
     // already gone
   }
-  if (!waitGone(record, 10_000)) throw new TsrunError(`container ${record.id}: init ${record.pid} did not exit after SIGKILL`);
+  if (!(await waitGone(record, 10_000))) throw new TsrunError(`container ${record.id}: init ${record.pid} did not exit after SIGKILL`);
+}
+
+// A library caller that created the container without a shim is the init's parent: its zombie is reaped
+// here (waitpid without waiting; ECHILD when it is not ours).
+function reapIfOurs(record: ContainerRecord): void {
+  const st = procStat(record.pid);
+  if (!st || st.startTime !== record.startTime || st.state !== "Z") return;
+  try {
+    native().waitpid(record.pid, true);
+  } catch {
+    // not our child
+  }
 }
 
 // A create that was killed: whatever it started (an init that had not yet been told it was recorded dies
 // with its parent, but may not be gone yet) is killed through the cgroup and the recorded pid.
-function killHalfCreated(ctx: Context, record: ContainerRecord): void {
+async function killHalfCreated(ctx: Context, record: ContainerRecord): Promise<void> {
   try {
-    signalAll(record, 9, (m) => ctx.logger.warn(m));
+    await signalAll(record, 9, (m) => ctx.logger.warn(m));
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
@@ -68,18 +81,19 @@ function killHalfCreated(ctx: Context, record: ContainerRecord): void {
     } catch {
       // already gone
     }
-    waitGone(record, 10_000);
+    await waitGone(record, 10_000);
   }
 }
 
-export function destroy(ctx: Context, record: ContainerRecord): void {
+export async function destroy(ctx: Context, record: ContainerRecord): Promise<void> {
+  reapIfOurs(record);
   const errors: string[] = [];
   try {
-    CgroupManager.fromRecord(record.cgroup).remove();
+    await CgroupManager.fromRecord(record.cgroup).remove();
   } catch (e) {
     errors.push(messageOf(e));
   }
-  runHooksWarning("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 }, (m) => ctx.logger.warn(m));
+  await runHooksWarning("poststop", record.config.hooks?.poststop, { ...stateOf(record, "stopped"), pid: 0 }, (m) => ctx.logger.warn(m));
   ctx.store.remove(record.id);
   if (errors.length) throw new TsrunError(errors.join("; "));
 }

@@ -5,8 +5,9 @@
 // cgroup has no process left.
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
+import { delay } from "../async";
+import type { Stats } from "../cgroups/stats";
 import { goJson } from "../gojson";
-import type { ContainerRecord } from "../state/store";
 import { validateId } from "../state/store";
 import type { Context } from "./context";
 
@@ -34,8 +35,18 @@ export function parseDuration(text: string): number {
   return sign * ms;
 }
 
-function statsLine(record: ContainerRecord, cgroups: CgroupManager): string {
-  return goJson({ type: "stats", id: record.id, data: cgroups.stats() }) + "\n";
+export type RawEvent = { type: "stats"; id: string; data: Stats } | { type: "oom"; id: string };
+
+// runc's stats object for a container that is not stopped.
+export function containerStats(ctx: Context, id: string): Stats {
+  validateId(id);
+  const record = ctx.store.read(id);
+  if (ctx.store.status(record) === "stopped") throw new TsrunError(`container with id ${id} is not running`, "NOT_RUNNING");
+  try {
+    return CgroupManager.fromRecord(record.cgroup).stats();
+  } catch (e) {
+    throw new TsrunError(`unable to get container cgroup stats: ${messageOf(e)}`);
+  }
 }
 
 function populated(cgroups: CgroupManager): boolean {
@@ -46,53 +57,51 @@ function populated(cgroups: CgroupManager): boolean {
   }
 }
 
-// Resolves when the stream ends; `write` gets whole lines.
-export async function events(ctx: Context, id: string, o: EventsOptions, write: (line: string) => void): Promise<void> {
+// Stats every `intervalMs` and OOM kills as they happen (the OOM counter is read every 100 ms), until the
+// container's cgroups have no process left or the consumer stops. A stats read that fails is logged and
+// skipped, as runc does.
+export async function* eventStream(ctx: Context, id: string, intervalMs: number): AsyncGenerator<RawEvent> {
   validateId(id);
-  const interval = o.intervalMs ?? 5000;
-  if (!(interval > 0)) throw new TsrunError("duration interval must be greater than 0");
+  if (!(intervalMs > 0)) throw new TsrunError("duration interval must be greater than 0", "INVALID_ARGUMENT");
   const record = ctx.store.read(id);
-  if (ctx.store.status(record) === "stopped") throw new TsrunError(`container with id ${id} is not running`);
+  if (ctx.store.status(record) === "stopped") throw new TsrunError(`container with id ${id} is not running`, "NOT_RUNNING");
   const cgroups = CgroupManager.fromRecord(record.cgroup);
-  if (o.stats) {
-    try {
-      write(statsLine(record, cgroups));
-    } catch (e) {
-      throw new TsrunError(`unable to get container cgroup stats: ${messageOf(e)}`);
-    }
-    return;
-  }
   let ooms = cgroups.oomKillCount() ?? 0n;
-  await new Promise<void>((resolve) => {
-    let ticker: NodeJS.Timeout | undefined = undefined;
-    let watcher: NodeJS.Timeout | undefined = undefined;
-    const stop = () => {
-      clearInterval(ticker);
-      clearInterval(watcher);
-      resolve();
-    };
-    const emit = (line: string) => {
+  let nextStats = Date.now() + intervalMs;
+  for (;;) {
+    await delay(Math.max(0, Math.min(100, nextStats - Date.now())));
+    try {
+      const n = cgroups.oomKillCount();
+      for (; n !== undefined && n > ooms; ooms++) yield { type: "oom", id: record.id };
+    } catch (e) {
+      ctx.logger.error(`unable to read the OOM count: ${messageOf(e)}`);
+    }
+    if (Date.now() >= nextStats) {
+      nextStats += intervalMs;
+      if (nextStats < Date.now()) nextStats = Date.now() + intervalMs;
+      let data: Stats | undefined;
       try {
-        write(line);
-      } catch {
-        stop(); // nobody reads any more
-      }
-    };
-    ticker = setInterval(() => {
-      try {
-        emit(statsLine(record, cgroups));
+        data = cgroups.stats();
       } catch (e) {
         ctx.logger.error(`unable to get container cgroup stats: ${messageOf(e)}`);
       }
-    }, interval);
-    watcher = setInterval(() => {
-      try {
-        const n = cgroups.oomKillCount();
-        for (; n !== undefined && n > ooms; ooms++) emit(goJson({ type: "oom", id: record.id }) + "\n");
-      } catch (e) {
-        ctx.logger.error(`unable to read the OOM count: ${messageOf(e)}`);
-      }
-      if (!populated(cgroups)) stop();
-    }, 100);
-  });
+      if (data) yield { type: "stats", id: record.id, data };
+    }
+    if (!populated(cgroups)) return;
+  }
+}
+
+// The CLI's events: JSON lines as runc prints them; resolves when the stream ends (at once with stats).
+export async function events(ctx: Context, id: string, o: EventsOptions, write: (line: string) => void): Promise<void> {
+  if (o.stats) {
+    write(goJson({ type: "stats", id, data: containerStats(ctx, id) }) + "\n");
+    return;
+  }
+  for await (const ev of eventStream(ctx, id, o.intervalMs ?? 5000)) {
+    try {
+      write(goJson(ev) + "\n");
+    } catch {
+      return; // nobody reads any more
+    }
+  }
 }

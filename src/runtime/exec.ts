@@ -5,17 +5,16 @@ import * as fs from "fs";
 import * as path from "path";
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
-import { native, sealedHelper } from "../native";
+import { native } from "../native";
 import { buildExecPlan } from "../plan/build";
 import { NAMESPACES, type NamespaceKind } from "../plan/linux";
-import { Msg } from "../plan/opcodes";
 import type { Process } from "../spec/schema";
 import { validateId, ContainerRecord, procStat } from "../state/store";
-import { Channel } from "./channel";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
 import { compileForProcess, containerProcessStateHead } from "../seccomp/process";
 import { checkPassedFds, connectSocketPath } from "./caller";
+import { FdMap, Launch } from "./launch";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
@@ -39,10 +38,22 @@ export interface ExecOptions {
   // them from bin/tsrun). Any other fd in 3..3+preserveFds-1 is refused.
   passedFds?: number[];
   cgroup?: string; // [controller:]sub-cgroup
+  // The process's stdin, stdout and stderr (default: tsrun's own).
+  stdio?: readonly [number, number, number];
+  // A process spec given as it is (the library's exec), instead of args/processFile.
+  process?: Process;
 }
 
 // The process spec: process.json as given, or the container's process with runc's overrides.
 export function execProcess(record: ContainerRecord, o: ExecOptions): Process {
+  if (o.process) {
+    const { parseProcess } = require("../spec/schema") as typeof import("../spec/schema");
+    try {
+      return parseProcess(o.process, "process");
+    } catch (e) {
+      throw new TsrunError(messageOf(e), "INVALID_CONFIG");
+    }
+  }
   if (o.processFile) {
     let json: unknown;
     try {
@@ -100,15 +111,31 @@ function subCgroupProcs(record: ContainerRecord, sub: string | undefined): strin
   }
 }
 
-// Returns the exit code for tsrun (the process's, or 0 when detached).
+// The CLI's exec: the process started, then (unless detached) waited for in tsrun's foreground; resolves to
+// the exit code for tsrun (the process's, or 0 when detached).
 export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
+  const { pid, master } = await startExec(ctx, o);
+  if (o.detach) {
+    if (master !== undefined) fs.closeSync(master);
+    return 0;
+  }
+  return await waitForeground(pid, master);
+}
+
+export interface Started {
+  pid: number; // in tsrun's pid namespace; tsrun's child unless a shim started it
+  master?: number; // the pty master, when the process has a terminal and no console socket was given
+}
+
+// Starts the process and resolves once it runs (its execve closed the helper's socket).
+export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> {
   validateId(o.id);
   const n = native();
   const record = ctx.store.read(o.id);
   const status = ctx.store.status(record);
-  if (status === "stopped") throw new TsrunError("cannot exec in a stopped container");
-  if (status === "paused") throw new TsrunError("cannot exec in a paused container");
-  if (status === "creating") throw new TsrunError("cannot exec in a container that is being created");
+  if (status === "stopped") throw new TsrunError("cannot exec in a stopped container", "NOT_RUNNING");
+  if (status === "paused") throw new TsrunError("cannot exec in a paused container", "INVALID_STATE");
+  if (status === "creating") throw new TsrunError("cannot exec in a container that is being created", "BUSY");
   const proc = execProcess(record, o);
   for (const [field, what] of [
     ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
@@ -119,7 +146,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   ] as const) {
     if (proc[field] !== undefined && proc[field] !== "") throw new TsrunError(`exec: ${what}`);
   }
-  if (proc.terminal && o.detach && !o.consoleSocket) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
+  if (proc.terminal && o.detach && !o.consoleSocket && o.process === undefined) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
   if (!proc.terminal && o.consoleSocket) throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
 
   // Pin the init: a pidfd cannot follow a recycled pid; then check it is still our init.
@@ -169,17 +196,27 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", compiled.listener.path);
       closeLater.push(listenerSock);
     }
-    const syncFd = 3 + extra;
-    const listenerFd = syncFd + (consoleSock !== undefined ? 4 : 3);
+    // The helper's fds: passed-through, the sync socket, the init's pidfd, the container's root, then the
+    // console socket and the seccomp listener.
+    const fdMap = new FdMap(extra, o.stdio);
+    const syncSlot = fdMap.slot("sync socket");
+    const pidSlot = fdMap.slot("init pidfd");
+    fdMap.bind(pidSlot, pidfd);
+    const rootSlot = fdMap.slot("container root");
+    fdMap.bind(rootSlot, rootFd);
+    let consoleSlot: number | undefined;
+    if (consoleSock !== undefined) fdMap.bind((consoleSlot = fdMap.slot("console socket")), consoleSock);
+    let listenerSlot: number | undefined;
+    if (listenerSock !== undefined) fdMap.bind((listenerSlot = fdMap.slot("seccomp listener")), listenerSock);
     const plan = buildExecPlan({
       spec: record.config,
       proc,
       rootfs: record.rootfs,
       extraFds: extra,
-      syncFd,
-      pidFd: syncFd + 1,
-      rootFd: syncFd + 2,
-      ...(consoleSock !== undefined ? { consoleFd: syncFd + 3 } : {}),
+      syncFd: syncSlot,
+      pidFd: pidSlot,
+      rootFd: rootSlot,
+      ...(consoleSlot !== undefined ? { consoleFd: consoleSlot } : {}),
       nsFlags,
       cgroupProcs: subCgroupProcs(record, o.cgroup),
       ...(compiled
@@ -187,7 +224,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
             seccomp: {
               program: compiled.program,
               flags: compiled.flags,
-              ...(compiled.listener && listenerSock !== undefined ? { listener: { fd: listenerFd, path: compiled.listener.path, stateHead: containerProcessStateHead(compiled.listener.metadata) } } : {}),
+              ...(compiled.listener && listenerSlot !== undefined ? { listener: { fd: listenerSlot, path: compiled.listener.path, stateHead: containerProcessStateHead(compiled.listener.metadata) } } : {}),
             },
             state: JSON.stringify(ctx.store.state(record)),
           }
@@ -196,71 +233,24 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     });
     if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`exec plan: ${line}`);
     const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
-    const [ours, theirs] = n.socketpair();
-    const chan = new Channel(ours);
-    const fds = [0, 1, 2];
-    for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
-    fds.push(theirs, pidfd, rootFd);
-    if (consoleSock !== undefined) fds.push(consoleSock);
-    if (listenerSock !== undefined) fds.push(listenerSock);
-    const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
     // A detached process of a shim-supervised container is started by the shim, which then reaps it.
     const shim = o.detach && record.shimPid ? ShimClient.connect(ctx.store.dir(o.id)) : undefined;
-    let helper: number;
+    const launch = new Launch({ fds: fdMap, syncSlot, plan: encoded, logger: ctx.logger, what: "exec", ...(shim ? { shim: { client: shim, logs: false } } : {}) });
+    let pid: number;
     try {
-      if (shim) {
-        try {
-          helper = shim.spawn(argv, fds, { logs: false });
-        } finally {
-          shim.close();
-        }
-      } else {
-        helper = n.spawn(sealedHelper(), argv, [], fds);
-      }
-    } finally {
-      fs.closeSync(theirs);
-    }
-    if (shim) helper = 0; // not ours to reap
-    let pid = 0;
-    try {
-      chan.send(Msg.PLAN, encoded);
-      for (;;) {
-        const f = chan.recv();
-        if (!f) break; // the exec closed the socket (close-on-exec): the program is running
-        if (f.type === Msg.LOG) ctx.logger.debug(`exec: ${f.payload.toString()}`);
-        else if (f.type === Msg.PID) {
-          pid = f.payload.readInt32LE(0);
-          if (helper > 0) n.waitpid(helper);
-          helper = 0;
-        } else if (f.type === Msg.ERROR) throw new TsrunError(f.payload.toString());
-        else throw new TsrunError(`unexpected message ${f.type} from tsrun-init`);
-      }
+      pid = await launch.run({ onPid: () => {} });
     } catch (e) {
-      if (pid > 0 && !shim) {
-        try {
-          n.waitpid(pid);
-        } catch {
-          // reaped
-        }
-      }
+      await launch.abort();
       throw e;
     } finally {
-      chan.close();
-      if (helper > 0) {
-        try {
-          n.waitpid(helper);
-        } catch {
-          // reaped
-        }
-      }
+      launch.close();
+      shim?.close();
     }
-    if (!(pid > 0)) throw new TsrunError("exec: tsrun-init exited without starting the process");
     if (o.pidFile) writePidFile(o.pidFile, pid);
     const master = ptyPair ? n.recvFd(ptyPair[0]) : undefined;
     cleanup();
     closeLater.length = 0;
-    if (o.detach) return 0;
-    return await waitForeground(pid, master);
+    return { pid, ...(master !== undefined ? { master } : {}) };
   } finally {
     cleanup();
   }

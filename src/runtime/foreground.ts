@@ -7,21 +7,50 @@ import { native } from "../native";
 // (not SIGPROF: V8's profiler uses it, and a handler removed afterwards would leave it fatal)
 const FORWARDED: NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGVTALRM", "SIGXCPU", "SIGXFSZ", "SIGPWR"];
 
-// Resolves to the exit code (128+N when killed by signal N).
-export async function waitForeground(pid: number, master?: number): Promise<number> {
-  const forward = (sig: NodeJS.Signals) => {
+// Catches the signals tsrun forwards from now on (as runc's signal handler is set up before the container
+// starts: a signal sent while it is being started is not lost, nor fatal to tsrun); they are queued until
+// the pid is known, then delivered.
+export class SignalForwarder {
+  private pid = 0;
+  private readonly queued: NodeJS.Signals[] = [];
+  private readonly handler = (sig: NodeJS.Signals) => {
+    if (this.pid > 0) this.send(sig);
+    else this.queued.push(sig);
+  };
+
+  constructor() {
+    for (const s of FORWARDED) process.on(s, this.handler);
+  }
+
+  to(pid: number): void {
+    this.pid = pid;
+    for (const sig of this.queued.splice(0)) this.send(sig);
+  }
+
+  private send(sig: NodeJS.Signals): void {
     try {
-      process.kill(pid, sig);
+      process.kill(this.pid, sig);
     } catch {
       // exited
     }
-  };
-  for (const s of FORWARDED) process.on(s, forward);
+  }
+
+  stop(): void {
+    for (const s of FORWARDED) process.off(s, this.handler);
+  }
+}
+
+// Resolves to the exit code (128+N when killed by signal N).
+export async function waitForeground(pid: number, master?: number, forwarder: SignalForwarder = new SignalForwarder()): Promise<number> {
+  forwarder.to(pid);
   const bridge = master !== undefined && master >= 0 ? attachTerminal(master) : undefined;
-  const result = await native().waitAsync(pid);
-  for (const s of FORWARDED) process.off(s, forward);
-  if (bridge) await bridge.done();
-  return result.code ?? 255;
+  try {
+    const result = await native().waitAsync(pid);
+    return result.code ?? 255;
+  } finally {
+    forwarder.stop();
+    if (bridge) await bridge.done();
+  }
 }
 
 // Connects tsrun's stdin/stdout to the pty master; raw mode on a terminal; window size followed.

@@ -5,14 +5,14 @@ import { TsrunError, messageOf } from "../errors";
 import type { Context } from "./context";
 import { validateId } from "../state/store";
 
-export function pause(ctx: Context, id: string): void {
+export async function pause(ctx: Context, id: string): Promise<void> {
   validateId(id);
-  const { lock, record } = ctx.store.open(id);
+  const { lock, record } = await ctx.store.open(id);
   try {
     const status = ctx.store.status(record);
-    if (status !== "running" && status !== "created") throw new TsrunError("container not running");
+    if (status !== "running" && status !== "created") throw new TsrunError("container not running", "NOT_RUNNING");
     try {
-      CgroupManager.fromRecord(record.cgroup).freeze();
+      await CgroupManager.fromRecord(record.cgroup).freeze();
     } catch (e) {
       throw new TsrunError(`pause container ${id}: ${messageOf(e)}`);
     }
@@ -21,13 +21,13 @@ export function pause(ctx: Context, id: string): void {
   }
 }
 
-export function resume(ctx: Context, id: string): void {
+export async function resume(ctx: Context, id: string): Promise<void> {
   validateId(id);
-  const { lock, record } = ctx.store.open(id);
+  const { lock, record } = await ctx.store.open(id);
   try {
-    if (ctx.store.status(record) !== "paused") throw new TsrunError("container not paused");
+    if (ctx.store.status(record) !== "paused") throw new TsrunError("container not paused", "INVALID_STATE");
     try {
-      CgroupManager.fromRecord(record.cgroup).thaw();
+      await CgroupManager.fromRecord(record.cgroup).thaw();
     } catch (e) {
       throw new TsrunError(`resume container ${id}: ${messageOf(e)}`);
     }

@@ -1,6 +1,6 @@
 // ps: the container's processes — every pid in its cgroups, nested cgroups included — as a JSON array, or
 // as the table `ps` prints (default `ps -ef`) keeping the header and the container's rows, as runc does.
-import { spawnSync } from "child_process";
+import { execFile } from "child_process";
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import type { Context } from "./context";
@@ -15,13 +15,18 @@ export function containerPids(ctx: Context, id: string): number[] {
   }
 }
 
-export function ps(ctx: Context, id: string, format: "table" | "json", psArgs: readonly string[] = []): string {
+export async function ps(ctx: Context, id: string, format: "table" | "json", psArgs: readonly string[] = []): Promise<string> {
   validateId(id);
   const pids = containerPids(ctx, id);
   if (format === "json") return (pids.length ? JSON.stringify(pids) : "null") + "\n"; // Go encodes an empty list as null
   const args = psArgs.length ? [...psArgs] : ["-ef"];
-  const r = spawnSync("ps", args, { encoding: "utf8", maxBuffer: 64 << 20 });
-  const output = `${r.stdout ?? ""}${r.stderr ?? ""}`;
+  const r = await new Promise<{ stdout: string; stderr: string; status: number | null; error?: Error }>((resolve) => {
+    execFile("ps", args, { encoding: "utf8", maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      const code = error && typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : error ? null : 0;
+      resolve({ stdout, stderr, status: code, ...(error && code === null ? { error } : {}) });
+    });
+  });
+  const output = `${r.stdout}${r.stderr}`;
   if (r.error) throw new TsrunError(`ps: ${messageOf(r.error)}`);
   if (r.status !== 0) throw new TsrunError(`ps ${args.join(" ")}: exit status ${r.status}: ${output.trim().replace(/\s*\n\s*/g, " ")}`);
   const lines = r.stdout.split("\n");

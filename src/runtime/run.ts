@@ -5,10 +5,10 @@ import * as fs from "fs";
 import { TsrunError, messageOf } from "../errors";
 import { native } from "../native";
 import type { Context } from "./context";
-import { loadBundle } from "./bundle";
+import { type Bundle, loadBundle } from "./bundle";
 import { create, type CreateOptions } from "./create";
 import { remove } from "./delete";
-import { waitForeground } from "./foreground";
+import { SignalForwarder, waitForeground } from "./foreground";
 import { start } from "./start";
 import { validateId } from "../state/store";
 
@@ -30,19 +30,30 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
     if (o.detach && o.noShim) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
     if (!o.detach) ptyPair = n.socketpair();
   }
+  // Signals are caught from here on (forwarded once the init runs), as runc does before it starts anything.
+  const forwarder = o.detach ? undefined : new SignalForwarder();
+  try {
+    return await runForwarded(ctx, o, loaded, ptyPair, forwarder);
+  } finally {
+    forwarder?.stop();
+  }
+}
+
+async function runForwarded(ctx: Context, o: RunOptions, loaded: Bundle, ptyPair: [number, number] | undefined, forwarder: SignalForwarder | undefined): Promise<number> {
+  const n = native();
   let created;
   try {
-    created = create(ctx, { ...o, loaded, shim: o.detach === true && o.noShim !== true, ...(ptyPair ? { consoleFd: ptyPair[1] } : {}) });
+    created = await create(ctx, { ...o, loaded, shim: o.detach === true && o.noShim !== true, ...(ptyPair ? { consoleFd: ptyPair[1] } : {}) });
   } finally {
     if (ptyPair) fs.closeSync(ptyPair[1]);
   }
   const master = ptyPair ? n.recvFd(ptyPair[0]) : undefined;
   if (ptyPair) fs.closeSync(ptyPair[0]);
   try {
-    start(ctx, o.id);
+    await start(ctx, o.id);
   } catch (e) {
     try {
-      remove(ctx, o.id, { force: true });
+      await remove(ctx, o.id, { force: true });
     } catch (e2) {
       ctx.logger.warn(messageOf(e2));
     }
@@ -50,10 +61,10 @@ export async function run(ctx: Context, o: RunOptions): Promise<number> {
   }
   if (o.detach) return 0;
 
-  const code = await waitForeground(created.pid, master);
+  const code = await waitForeground(created.pid, master, forwarder);
   if (!o.keep) {
     try {
-      remove(ctx, o.id, { force: true });
+      await remove(ctx, o.id, { force: true });
     } catch (e) {
       ctx.logger.warn(messageOf(e));
     }

@@ -12,15 +12,15 @@ export function signalInit(record: ContainerRecord, sig: number): void {
   try {
     pidfd = n.pidfdOpen(record.pid);
   } catch (e) {
-    if (errnoCode(e) === "ESRCH") throw new TsrunError("container not running: no such process");
+    if (errnoCode(e) === "ESRCH") throw new TsrunError("container not running: no such process", "NOT_RUNNING");
     throw new TsrunError(messageOf(e));
   }
   try {
-    if (procStat(record.pid)?.startTime !== record.startTime) throw new TsrunError("container not running: no such process");
+    if (procStat(record.pid)?.startTime !== record.startTime) throw new TsrunError("container not running: no such process", "NOT_RUNNING");
     n.pidfdSendSignal(pidfd, sig);
   } catch (e) {
     if (e instanceof TsrunError) throw e;
-    if (errnoCode(e) === "ESRCH") throw new TsrunError("container not running: no such process");
+    if (errnoCode(e) === "ESRCH") throw new TsrunError("container not running: no such process", "NOT_RUNNING");
     throw new TsrunError(`kill container ${record.id}: ${messageOf(e)}`);
   } finally {
     fs.closeSync(pidfd);
@@ -29,23 +29,32 @@ export function signalInit(record: ContainerRecord, sig: number): void {
 
 // Every process in the container's cgroup (CgroupManager.kill: cgroup.kill, or the pids signalled while the
 // cgroup is frozen).
-export function signalAll(record: ContainerRecord, sig: number, warn: (msg: string) => void = () => {}): void {
+export async function signalAll(record: ContainerRecord, sig: number, warn: (msg: string) => void = () => {}): Promise<void> {
   try {
-    CgroupManager.fromRecord(record.cgroup).kill(sig, warn);
+    await CgroupManager.fromRecord(record.cgroup).kill(sig, warn);
   } catch (e) {
     if (e instanceof CgroupKillError) throw new TsrunError(`kill container ${record.id}: ${e.message}`);
     throw e;
   }
 }
 
-// Polls until the init is gone (or a zombie its parent has yet to reap); false on timeout.
-export function waitGone(record: ContainerRecord, timeoutMs: number): boolean {
-  const deadline = Date.now() + timeoutMs;
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
+// Resolves when the init is gone (or a zombie its parent has yet to reap): its pidfd turns readable when it
+// exits, so nothing polls. False on timeout.
+export async function waitGone(record: ContainerRecord, timeoutMs: number): Promise<boolean> {
+  const gone = () => {
     const st = procStat(record.pid);
-    if (!st || st.startTime !== record.startTime || st.state === "Z" || st.state === "X") return true;
-    if (Date.now() > deadline) return false;
-    Atomics.wait(sleeper, 0, 0, 5);
+    return !st || st.startTime !== record.startTime || st.state === "Z" || st.state === "X";
+  };
+  let pidfd: number;
+  try {
+    pidfd = native().pidfdOpen(record.pid);
+  } catch {
+    return true; // no such process
+  }
+  try {
+    if (gone()) return true; // (the pid was recycled before the pidfd pinned it)
+    return await native().readable(pidfd, timeoutMs);
+  } finally {
+    fs.closeSync(pidfd);
   }
 }

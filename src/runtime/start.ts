@@ -11,22 +11,22 @@ import { validateId, START_SOCKET, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 
-export function start(ctx: Context, id: string): void {
+export async function start(ctx: Context, id: string): Promise<void> {
   validateId(id);
-  const { lock, record } = ctx.store.open(id);
+  const { lock, record } = await ctx.store.open(id);
   try {
     const status = ctx.store.status(record);
     switch (status) {
       case "created":
         break;
       case "stopped":
-        throw new TsrunError("cannot start a container that has stopped");
+        throw new TsrunError("cannot start a container that has stopped", "NOT_RUNNING");
       case "running":
-        throw new TsrunError("cannot start an already running container");
+        throw new TsrunError("cannot start an already running container", "INVALID_STATE");
       case "paused":
-        throw new TsrunError("cannot start a paused container");
+        throw new TsrunError("cannot start a paused container", "INVALID_STATE");
       case "creating":
-        throw new TsrunError("cannot start a container that is still being created");
+        throw new TsrunError("cannot start a container that is still being created", "BUSY");
     }
     const sockPath = path.join(ctx.store.dir(id), START_SOCKET);
     let fd: number;
@@ -41,7 +41,7 @@ export function start(ctx: Context, id: string): void {
     let failure: string | undefined;
     try {
       chan.send(Msg.START, Buffer.from(JSON.stringify(stateOf(record, "created"))));
-      const reply = chan.recv();
+      const reply = await chan.recv();
       if (reply && reply.type === Msg.ERROR) failure = reply.payload.toString();
     } finally {
       chan.close();
@@ -50,13 +50,13 @@ export function start(ctx: Context, id: string): void {
       // runtime-spec: when a startContainer hook fails the runtime stops the container and continues at
       // destroy (undo create, then poststop hooks). Other failures leave a stopped container for delete.
       if (failure.startsWith("error running startContainer hook")) {
-        killAndWait(ctx, record);
-        destroy(ctx, record);
+        await killAndWait(ctx, record);
+        await destroy(ctx, record);
       }
       throw new TsrunError(failure);
     }
     // runtime-spec: a failing poststart hook is a warning; the other hooks and the lifecycle go on.
-    runHooksWarning("poststart", record.config.hooks?.poststart, stateOf(record, "running"), (m) => ctx.logger.warn(m));
+    await runHooksWarning("poststart", record.config.hooks?.poststart, stateOf(record, "running"), (m) => ctx.logger.warn(m));
   } finally {
     lock.release();
   }

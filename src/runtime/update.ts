@@ -174,14 +174,18 @@ export function mergeResources(cur: LinuxResources, r: UpdateResources): LinuxRe
   return out;
 }
 
-export function update(ctx: Context, id: string, o: UpdateOptions): void {
+// The CLI's inputs (-r FILE or runc's flags) as the resources they ask for.
+export function resourcesFromOptions(o: UpdateOptions): UpdateResources {
+  return o.resources !== undefined ? readDocument(o.resources) : resourcesFromFlags(o.flags ?? {});
+}
+
+export async function update(ctx: Context, id: string, r: UpdateResources): Promise<void> {
   validateId(id);
-  const r = o.resources !== undefined ? readDocument(o.resources) : resourcesFromFlags(o.flags ?? {});
   if (r.memory?.kernel !== undefined || r.memory?.kernelTCP !== undefined) ctx.logger.warn("Kernel memory settings are ignored and will be removed");
-  const { lock, record } = ctx.store.open(id);
+  const { lock, record } = await ctx.store.open(id);
   try {
     const status = ctx.store.status(record);
-    if (status === "stopped" || status === "creating") throw new TsrunError("container not running");
+    if (status === "stopped" || status === "creating") throw new TsrunError("container not running", "NOT_RUNNING");
     const linux = (record.config.linux ??= {});
     const old = withoutKernelMemory(linux.resources ?? {});
     const merged = withoutKernelMemory(mergeResources(old, r));

@@ -3,6 +3,7 @@
 // create and every mutating command hold flock(LOCK_EX) on it, so two tsrun processes never race.
 import * as fs from "fs";
 import * as path from "path";
+import { delay } from "../async";
 import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
 import type { Spec } from "../spec/schema";
@@ -54,8 +55,8 @@ export interface ContainerState {
 // first on every verb: an id is never joined into a path before it has passed.
 export const MAX_ID_LENGTH = 255;
 export function validateId(id: string): void {
-  if (typeof id !== "string" || id.length === 0) throw new TsrunError("container id cannot be empty");
-  if (id.length > MAX_ID_LENGTH || !/^[\w+\-.]+$/.test(id) || id === "." || id === "..") throw new TsrunError("invalid container ID format");
+  if (typeof id !== "string" || id.length === 0) throw new TsrunError("container id cannot be empty", "INVALID_ARGUMENT");
+  if (id.length > MAX_ID_LENGTH || !/^[\w+\-.]+$/.test(id) || id === "." || id === "..") throw new TsrunError("invalid container ID format", "INVALID_ARGUMENT");
 }
 
 // The files tsrun and its shim make in a container's directory: delete removes these and nothing else.
@@ -148,13 +149,13 @@ export class Store {
   }
 
   // Claims the id: mkdir is atomic, so of two concurrent creates exactly one wins. Returns the held lock.
-  claim(id: string): Lock {
+  async claim(id: string): Promise<Lock> {
     validateId(id);
     const root = this.openRoot(true)!;
     try {
       fs.mkdirSync(this.inRoot(root, id), { mode: 0o711 });
     } catch (e) {
-      if (errnoCode(e) === "EEXIST") throw new TsrunError(`container with given ID already exists: ${id}`);
+      if (errnoCode(e) === "EEXIST") throw new TsrunError(`container with given ID already exists: ${id}`, "EXISTS");
       throw this.fail(`create the state directory of ${id}`, e);
     }
     return Lock.take(this.dir(id), true);
@@ -164,7 +165,7 @@ export class Store {
     try {
       return fs.existsSync(path.join(this.dir(id), "state.json"));
     } catch (e) {
-      if (e instanceof TsrunError && /does not exist$/.test(e.message)) return false;
+      if (e instanceof TsrunError && e.code === "NOT_FOUND") return false;
       throw e;
     }
   }
@@ -175,14 +176,14 @@ export class Store {
       this.dir(id);
       return true;
     } catch (e) {
-      if (e instanceof TsrunError && /does not exist$/.test(e.message)) return false;
+      if (e instanceof TsrunError && e.code === "NOT_FOUND") return false;
       throw e;
     }
   }
 
   // Opens an existing container with its lock held (exclusive for commands that change it).
-  open(id: string, exclusive = true): { lock: Lock; record: ContainerRecord } {
-    const lock = Lock.take(this.dir(id), exclusive);
+  async open(id: string, exclusive = true): Promise<{ lock: Lock; record: ContainerRecord }> {
+    const lock = await Lock.take(this.dir(id), exclusive);
     try {
       return { lock, record: this.read(id) };
     } catch (e) {
@@ -326,7 +327,7 @@ export function stateOf(record: ContainerRecord, status: Status): ContainerState
 }
 
 export function notExist(id: string): TsrunError {
-  return new TsrunError(`container "${id}" does not exist`);
+  return new TsrunError(`container "${id}" does not exist`, "NOT_FOUND");
 }
 
 // Field 22 (starttime) and field 3 (state) of /proc/PID/stat; undefined if the process is gone.
@@ -368,10 +369,12 @@ function readNoFollow(file: string): string {
 export class Lock {
   private constructor(private fd: number | undefined) {}
 
-  static take(dir: string, exclusive: boolean): Lock {
+  // Waits for the lock without blocking the event loop: flock is tried without waiting, then again after a
+  // growing pause (1 ms up to 50 ms) for as long as another tsrun holds it.
+  static async take(dir: string, exclusive: boolean): Promise<Lock> {
     const fd = fs.openSync(dir, O.O_RDONLY | O.O_DIRECTORY);
     try {
-      native().flock(fd, exclusive, true);
+      for (let wait = 1; !native().flock(fd, exclusive, false); wait = Math.min(wait * 2, 50)) await delay(wait);
     } catch (e) {
       fs.closeSync(fd);
       throw e;

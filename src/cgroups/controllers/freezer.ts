@@ -1,39 +1,38 @@
 // freezer: freezing a container's processes through the v1 freezer hierarchy (as runc on v1 and hybrid
 // hosts) or the v2 cgroup's cgroup.freeze; both wait until the kernel reports the state settled. Which of the
 // two a container has is the manager's choice (CgroupManager.freezer).
+import { delay } from "../../async";
 import { readCgroupFile, writeCgroupFile } from "../files";
 import type { Location } from "../controller";
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
-export function freeze(f: Location): void {
-  if (f.version === 1) freezeV1(f.dir);
-  else setV2(f.dir, true);
+export async function freeze(f: Location): Promise<void> {
+  if (f.version === 1) await freezeV1(f.dir);
+  else await setV2(f.dir, true);
 }
 
-export function thaw(f: Location): void {
+export async function thaw(f: Location): Promise<void> {
   if (f.version === 1) {
     writeCgroupFile(f.dir, "freezer.state", "THAWED");
     for (let i = 0; readCgroupFile(f.dir, "freezer.state").trim() !== "THAWED"; i++) {
       if (i >= 1000) throw new Error(`${f.dir}/freezer.state did not become THAWED`);
-      sleep(1);
+      await delay(1);
     }
   } else {
-    setV2(f.dir, false);
+    await setV2(f.dir, false);
   }
 }
 
 // runc's v1 loop: FREEZING can stall while a task is in an uninterruptible sleep or forking; thawing now
 // and then lets such a task move on. Left thawed if it never settles.
-function freezeV1(dir: string): void {
+async function freezeV1(dir: string): Promise<void> {
   try {
     for (let i = 0; i < 1000; i++) {
       if (i % 50 === 49) {
         writeCgroupFile(dir, "freezer.state", "THAWED");
-        sleep(10);
+        await delay(10);
       }
       writeCgroupFile(dir, "freezer.state", "FROZEN");
-      if (i % 25 === 24) sleep(1);
+      if (i % 25 === 24) await delay(1);
       const state = readCgroupFile(dir, "freezer.state").trim();
       if (state === "FROZEN") return;
       if (state !== "FREEZING") throw new Error(`unexpected state ${state} in ${dir}/freezer.state while freezing`);
@@ -50,7 +49,7 @@ function freezeV1(dir: string): void {
 }
 
 // v2: write cgroup.freeze, then wait for cgroup.events to say "frozen 1" (or 0), up to 10 s as runc.
-function setV2(dir: string, frozen: boolean): void {
+async function setV2(dir: string, frozen: boolean): Promise<void> {
   writeCgroupFile(dir, "cgroup.freeze", frozen ? "1" : "0");
   const want = frozen ? "frozen 1" : "frozen 0";
   for (let i = 0; ; i++) {
@@ -59,7 +58,7 @@ function setV2(dir: string, frozen: boolean): void {
       if (frozen) writeCgroupFile(dir, "cgroup.freeze", "0");
       throw new Error(`timeout waiting for ${dir}/cgroup.events to show "${want}"`);
     }
-    sleep(10);
+    await delay(10);
   }
 }
 

@@ -1,0 +1,17 @@
+// Waiting without blocking the event loop: every wait in tsrun is a timer or a watched fd, never a sleep.
+import { setTimeout as timer } from "timers/promises";
+
+export function delay(ms: number): Promise<void> {
+  return timer(ms).then(() => undefined);
+}
+
+// Retries `attempt` (true: done) with a growing pause (from `first` to `max` ms) until `timeoutMs` has
+// passed; resolves to whether it succeeded.
+export async function retry(attempt: () => boolean, o: { timeoutMs: number; first?: number; max?: number }): Promise<boolean> {
+  const deadline = Date.now() + o.timeoutMs;
+  for (let wait = o.first ?? 1; ; wait = Math.min(wait * 2, o.max ?? 100)) {
+    if (attempt()) return true;
+    if (Date.now() >= deadline) return false;
+    await delay(Math.min(wait, Math.max(1, deadline - Date.now())));
+  }
+}
