@@ -96,7 +96,7 @@ export class Runtime {
 
   // The CLI's run: create + start, then (unless detached) the init in this process's foreground (signals
   // forwarded, a pty bridged to stdin/stdout); resolves to the exit code tsrun exits with.
-  async run(id: string, o: CreateOptions & { detach?: boolean; keep?: boolean; noShim?: boolean; consoleFd?: number } = {}): Promise<number> {
+  async run(id: string, o: Omit<CreateOptions, "shim"> & { detach?: boolean; keep?: boolean; noShim?: boolean } = {}): Promise<number> {
     const { run } = require("./runtime/run") as typeof import("./runtime/run");
     return run(this.#ctx, { id, ...o });
   }
