@@ -136,7 +136,7 @@ export class Launch {
       this.o.fds.bind(this.o.syncSlot, theirs);
       const fds = this.o.fds.fds();
       if (this.o.shim) {
-        this.o.shim.client.spawn(argv, fds, { logs: this.o.shim.logs, ...(this.o.shim.consoleIndex !== undefined ? { consoleIndex: this.o.shim.consoleIndex } : {}) });
+        await this.o.shim.client.spawn(argv, fds, { logs: this.o.shim.logs, ...(this.o.shim.consoleIndex !== undefined ? { consoleIndex: this.o.shim.consoleIndex } : {}) });
       } else {
         this.helper = n.spawn(sealedHelper(), argv, [], fds);
       }

@@ -41,7 +41,7 @@ export class ShimClient {
   // Starts `argv` (the sealed helper) as the shim's child with child fd i = fds[i]. With `logs`, fds 0-2
   // are replaced by /dev/null and pipes to the container log; with `consoleIndex`, that fd by a socket
   // whose peer (the shim) receives the pty master.
-  spawn(argv: string[], fds: number[], o: { logs: boolean; consoleIndex?: number }): number {
+  async spawn(argv: string[], fds: number[], o: { logs: boolean; consoleIndex?: number }): Promise<number> {
     const args = Buffer.from(argv.map((a) => `${a}\0`).join(""));
     const head = Buffer.alloc(12);
     head.writeUInt32LE(Msg.SHIM_SPAWN, 0);
@@ -49,6 +49,7 @@ export class ShimClient {
     head.writeInt32LE(o.consoleIndex ?? -1, 8);
     native().sendFds(this.ctl, Buffer.concat([head, args]), fds);
     const reply = Buffer.alloc(512);
+    await native().readable(this.ctl);
     const got = fs.readSync(this.ctl, reply, 0, reply.length, null);
     if (got < 8) throw new TsrunError("shim: no reply to spawn");
     const type = reply.readUInt32LE(0);
