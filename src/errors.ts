@@ -31,8 +31,3 @@ export function errnoCode(e: unknown): string | undefined {
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-
-// Any error as a TsrunError: kept as it is, or wrapped with `code`.
-export function asTsrunError(e: unknown, code: ErrorCode = "SYSTEM"): TsrunError {
-  return e instanceof TsrunError ? e : new TsrunError(messageOf(e), code);
-}

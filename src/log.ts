@@ -72,4 +72,3 @@ export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
 
-export const silentLogger = new Logger({ file: "/dev/null" });

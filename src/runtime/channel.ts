@@ -4,7 +4,6 @@
 import * as fs from "fs";
 import { TsrunError } from "../errors";
 import { native } from "../native";
-import { Msg } from "../plan/opcodes";
 
 // The largest frame (length field: type + payload) either side accepts (native/helper/io.cc: 64 MiB).
 export const MAX_FRAME = 64 << 20;
@@ -68,5 +67,3 @@ function readExactly(fd: number, n: number): Buffer | undefined {
   }
   return buf;
 }
-
-export { Msg };
