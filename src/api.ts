@@ -47,7 +47,8 @@ export interface ExecOptions {
   stdio?: readonly [number, number, number];
   preserveFds?: number;
   passedFds?: number[];
-  cgroup?: string; // [controller:]sub-cgroup of the container's
+  ignorePaused?: boolean; // exec into a paused container (the process stays frozen until resume)
+  cgroups?: string[]; // sub-cgroups of the container's, as exec --cgroup: "PATH" or "CTRL[,CTRL]:PATH"
 }
 
 export interface ExitStatus {

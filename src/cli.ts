@@ -188,31 +188,38 @@ export function buildProgram(): Command {
     .option("--no-new-privs", "set the no new privileges value for the process")
     .option("-c, --cap <cap>", "add a capability to the bounding, effective and permitted sets of the process (never inheritable, so a non-root process gains nothing from a file with +ei file capabilities; ambient too only when the process spec has an inheritable set)", collect)
     .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total); each must be one the caller passed to tsrun", intOption, 0)
-    .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.")
-    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string }) => {
-      if (o.apparmor) throw new TsrunError("exec: --apparmor: AppArmor is not enabled on this host");
-      const gids = (o.additionalGids ?? []).map((g) => {
-        if (!/^\d+$/.test(g)) throw new TsrunError(`exec: --additional-gids: invalid gid "${g}"`);
-        return Number(g);
-      });
-      const { exec } = require("./runtime/exec") as typeof import("./runtime/exec");
-      exitCode = await exec(ctxOf(program), {
-        id,
-        args: command,
-        ...(o.process ? { processFile: o.process } : {}),
-        tty: o.tty === true,
-        ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
-        detach: o.detach === true,
-        ...(o.pidFile ? { pidFile: o.pidFile } : {}),
-        ...(o.cwd ? { cwd: o.cwd } : {}),
-        ...(o.env ? { env: o.env } : {}),
-        ...(o.user ? { user: o.user } : {}),
-        ...(gids.length ? { additionalGids: gids } : {}),
-        ...(o.cap ? { caps: o.cap } : {}),
-        noNewPrivs: o.newPrivs === false,
-        preserveFds: o.preserveFds,
-        ...(o.cgroup ? { cgroup: o.cgroup } : {}),
-      });
+    .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.", collect)
+    .option("--ignore-paused", "allow exec in a paused container")
+    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string[]; ignorePaused?: boolean }) => {
+      // As runc: whatever fails once the arguments are read is "exec failed: …" with exit status 255.
+      try {
+        if (o.apparmor) throw new TsrunError("exec: --apparmor: AppArmor is not enabled on this host");
+        const gids = (o.additionalGids ?? []).map((g) => {
+          if (!/^\d+$/.test(g)) throw new TsrunError(`exec: --additional-gids: invalid gid "${g}"`);
+          return Number(g);
+        });
+        const { exec } = require("./runtime/exec") as typeof import("./runtime/exec");
+        exitCode = await exec(ctxOf(program), {
+          id,
+          args: command,
+          ...(o.process ? { processFile: o.process } : {}),
+          tty: o.tty === true,
+          ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
+          detach: o.detach === true,
+          ...(o.pidFile ? { pidFile: o.pidFile } : {}),
+          ...(o.cwd ? { cwd: o.cwd } : {}),
+          ...(o.env ? { env: o.env } : {}),
+          ...(o.user ? { user: o.user } : {}),
+          ...(gids.length ? { additionalGids: gids } : {}),
+          ...(o.cap ? { caps: o.cap } : {}),
+          noNewPrivs: o.newPrivs === false,
+          preserveFds: o.preserveFds,
+          ...(o.cgroup ? { cgroups: o.cgroup } : {}),
+          ignorePaused: o.ignorePaused === true,
+        });
+      } catch (e) {
+        throw new TsrunError(`exec failed: ${messageOf(e)}`, e instanceof TsrunError ? e.code : "SYSTEM", 255);
+      }
     });
 
   program

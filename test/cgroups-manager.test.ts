@@ -14,6 +14,7 @@ import { memory } from "../src/cgroups/controllers/memory";
 import { pids } from "../src/cgroups/controllers/pids";
 import * as files from "../src/cgroups/files";
 import { detectLayout } from "../src/cgroups/layout";
+import { subCgroupPaths } from "../src/runtime/exec";
 import { CgroupKillError, CgroupManager } from "../src/cgroups/manager";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-manager-"));
@@ -91,7 +92,7 @@ describe("create and remove", () => {
     const planned = m.planned();
     assert.deepEqual(planned.created, [path.join(root, "memory/p"), path.join(root, "memory/p/c"), path.join(root, "unified/p"), path.join(root, "unified/p/c")]);
     for (const d of planned.created) assert.equal(fs.existsSync(d), false, `${d} is not made by planned()`);
-    m.create();
+    await m.create();
     assert.deepEqual(m.record(), planned);
     for (const d of planned.created) assert.equal(fs.statSync(d).isDirectory(), true, `${d} made`);
     fs.mkdirSync(path.join(dirs.memory, "nested")); // made by the container's processes: goes with it
@@ -100,11 +101,11 @@ describe("create and remove", () => {
     for (const d of ["memory", "unified"]) assert.equal(fs.existsSync(path.join(root, d)), true, `${d}: not ours, kept`);
   });
 
-  test("a create that fails removes what it made and names the directory", () => {
+  test("a create that fails removes what it made and names the directory", async () => {
     const root = cgroup({ "memory/": "", blocker: "a file where a directory should be" });
     const dirs = { memory: path.join(root, "memory/c"), pids: path.join(root, "blocker/c") };
     const m = manager(dirs);
-    assert.throws(() => m.create(), new RegExp(`^Error: create cgroup ${path.join(root, "blocker/c")}: ENOTDIR`));
+    await assert.rejects(m.create(), new RegExp(`^Error: create cgroup ${path.join(root, "blocker/c")}: ENOTDIR`));
     assert.equal(fs.existsSync(dirs.memory), false, "the memory directory made before the failure is gone");
     assert.deepEqual(m.record().created, [], "nothing recorded as created");
   });
@@ -114,19 +115,28 @@ describe("join files", () => {
   const dirs = () => {
     const u = cgroup({ "cgroup.procs": "", "sub/cgroup.procs": "" });
     const mem = cgroup({ "cgroup.procs": "", "sub/cgroup.procs": "" });
-    const cpu = cgroup({ "cgroup.procs": "" });
+    const cpu = cgroup({ "cgroup.procs": "", "sub/cgroup.procs": "" });
     return { "": u, memory: mem, "cpu,cpuacct": cpu };
   };
   test("every hierarchy, v2 last", () => {
     const d = dirs();
     assert.deepEqual(manager(d).joinFiles(), [path.join(d.memory, "cgroup.procs"), path.join(d["cpu,cpuacct"], "cgroup.procs"), path.join(d[""], "cgroup.procs")]);
   });
-  test("a sub-cgroup in one hierarchy (by controller, 'unified' for v2) or in all", () => {
+  test("exec --cgroup as runc's SubCgroupPaths: per v1 controller (co-mounted ones by either name), or one path for all", () => {
     const d = dirs();
-    assert.deepEqual(manager(d).joinFiles("memory:sub"), [path.join(d.memory, "sub/cgroup.procs"), path.join(d["cpu,cpuacct"], "cgroup.procs"), path.join(d[""], "cgroup.procs")]);
-    assert.deepEqual(manager(d).joinFiles("unified:sub")[2], path.join(d[""], "sub/cgroup.procs"));
-    assert.throws(() => manager(d).joinFiles("sub"), { message: `--cgroup: ${path.join(d["cpu,cpuacct"], "sub")} does not exist` });
-    assert.throws(() => manager(d).joinFiles("memory:../../x"), /--cgroup memory:\.\.\/\.\.\/x is outside the container's cgroup/);
+    const own = (k: keyof typeof d) => path.join(d[k], "cgroup.procs");
+    assert.deepEqual(manager(d).joinFiles({ memory: "sub" }), [path.join(d.memory, "sub/cgroup.procs"), own("cpu,cpuacct"), own("")], "the others: the container's own");
+    assert.deepEqual(manager(d).joinFiles(subCgroupPaths(["cpu,cpuacct:sub"])), [own("memory"), path.join(d["cpu,cpuacct"], "sub/cgroup.procs"), own("")]);
+    assert.deepEqual(manager(d).joinFiles(subCgroupPaths(["cpuacct:sub", "memory:/"])), [own("memory"), path.join(d["cpu,cpuacct"], "sub/cgroup.procs"), own("")], "/ is the container's own cgroup");
+    assert.deepEqual(manager(d).joinFiles(subCgroupPaths(["/"])), [own("memory"), own("cpu,cpuacct"), own("")]);
+    assert.throws(() => manager(d).joinFiles(subCgroupPaths(["blkio:sub"])), { message: "unknown controller blkio in SubCgroupPaths" });
+    assert.deepEqual(manager(d).joinFiles(subCgroupPaths(["sub"])), [path.join(d.memory, "sub/cgroup.procs"), path.join(d["cpu,cpuacct"], "sub/cgroup.procs"), path.join(d[""], "sub/cgroup.procs")]);
+    assert.throws(() => manager(d).joinFiles(subCgroupPaths(["nosuch"])), { message: `--cgroup: ${path.join(d.memory, "nosuch")} does not exist` });
+    assert.throws(() => manager(d).joinFiles({ memory: "../../x" }), { message: "bad sub cgroup path: ../../x" });
+    assert.deepEqual(manager({ "": d[""]! }).joinFiles({ memory: "sub" }), [own("")], "v2: a controller's path is not used (runc)");
+    assert.throws(() => subCgroupPaths(["a", "b"]), { message: "invalid --cgroup argument: a (missing <controller>: prefix)" });
+    assert.throws(() => subCgroupPaths([":x"]), { message: "invalid --cgroup argument: :x (empty <controller> prefix)" });
+    assert.throws(() => subCgroupPaths(["memory:a", "memory,pids:b"]), { message: "invalid --cgroup argument(s): controller memory specified multiple times" });
   });
 });
 

@@ -75,10 +75,10 @@ describe("creation and removal", () => {
     fs.mkdirSync(root);
     const a = CgroupManager.fromRecord({ dirs: { memory: path.join(root, "shared/a") }, created: [] });
     assert.deepEqual(a.planned().created, [path.join(root, "shared"), path.join(root, "shared/a")]);
-    a.create();
+    await a.create();
     assert.deepEqual(a.record().created, [path.join(root, "shared"), path.join(root, "shared/a")]);
     const b = CgroupManager.fromRecord({ dirs: { memory: path.join(root, "shared/b") }, created: [] });
-    b.create();
+    await b.create();
     assert.deepEqual(b.record().created, [path.join(root, "shared/b")], "the shared parent is not b's");
     fs.mkdirSync(path.join(root, "shared/a/nested")); // made inside the container: goes with it
     await CgroupManager.fromRecord(a.record()).remove(); // as delete does, from the record alone

@@ -75,8 +75,10 @@ describe("exec", () => {
     assert.equal(tsrun(["exec", b.id, "/probe", "exit", "42"]).status, 42);
     assert.equal(tsrun(["exec", b.id, "/probe", "kill-self", "9"]).status, 137);
     const r = tsrun(["exec", b.id, "/nope"]);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /exec: "\/nope": stat \/nope: No such file or directory/);
+    assert.equal(r.status, 255, "runc's status for a failed exec");
+    assert.match(r.stderr, /exec failed: exec: "\/nope": stat \/nope: No such file or directory/);
+    const badPidDir = tsrun(["exec", "--pid-file", "/no/such/dir/pid", b.id, "/probe", "exit", "0"]);
+    assert.equal(badPidDir.status, 255, badPidDir.stderr);
   });
 
   test("--process process.json, validated by the config schema", () => {
@@ -87,7 +89,7 @@ describe("exec", () => {
     assert.deepEqual(f.env, ["ONLY=this", "HOME=/"]);
     fs.writeFileSync(pj, JSON.stringify({ args: "nope", cwd: "/" }));
     const bad = tsrun(["exec", "-p", pj, b.id]);
-    assert.equal(bad.status, 1);
+    assert.equal(bad.status, 255);
     assert.match(bad.stderr, /process\.json: args: /);
   });
 
@@ -139,16 +141,19 @@ describe("exec", () => {
     try {
       assert.equal((JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status, "paused");
       const r = tsrun(["exec", b.id, "/probe", "exit", "0"]);
-      assert.equal(r.status, 1);
-      assert.match(r.stderr, /cannot exec in a paused container/);
+      assert.equal(r.status, 255);
+      assert.match(r.stderr, /exec failed: cannot exec in a paused container/);
     } finally {
       fs.writeFileSync(freezer, "THAWED");
     }
     ok(tsrun(["kill", b.id, "KILL"]));
     waitFor(() => (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status === "stopped", 5000);
     const r = tsrun(["exec", b.id, "/probe", "exit", "0"]);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /cannot exec in a stopped container/);
+    assert.equal(r.status, 255);
+    assert.match(r.stderr, /exec failed: cannot exec in a stopped container/);
+    const gone = tsrun(["exec", "no-such-" + b.id, "/probe", "exit", "0"]);
+    assert.equal(gone.status, 255);
+    assert.match(gone.stderr, /exec failed: container "no-such-.*" does not exist/);
     ok(tsrun(["delete", b.id]));
   });
 });

@@ -198,13 +198,13 @@ describe("security: what a caller hands tsrun", () => {
     // only stdio passed: fds 3.. are tsrun's own (Node's eventpoll, pipes): refused
     let r = shTsrun("", ["exec", "--preserve-fds", "5", b.id, "/probe", "facts"]);
     assert.notEqual(r.status, 0, `refused: ${r.stdout}`);
-    assert.equal(oneLine(r.stderr), "--preserve-fds: fd 3 was not passed by the caller");
+    assert.equal(oneLine(r.stderr), "exec failed: --preserve-fds: fd 3 was not passed by the caller");
     const file = path.join(work(), "passed-fd");
     fs.writeFileSync(file, "x");
     // fds 3 and 4 passed, 5 not
     r = shTsrun(`exec 3<'${file}' 4<'${file}'`, ["exec", "--preserve-fds", "3", b.id, "/probe", "facts"]);
     assert.notEqual(r.status, 0);
-    assert.equal(oneLine(r.stderr), "--preserve-fds: fd 5 was not passed by the caller");
+    assert.equal(oneLine(r.stderr), "exec failed: --preserve-fds: fd 5 was not passed by the caller");
     // all five passed: they reach the process, and nothing else
     r = shTsrun(`exec 3<'${file}' 4<'${file}' 5<'${file}' 6<'${file}' 7<'${file}'`, ["exec", "--preserve-fds", "5", b.id, "/probe", "facts"]);
     assert.equal(r.status, 0, r.stderr);

@@ -139,7 +139,7 @@ export abstract class CgroupManager {
   // pre-existing cgroup is never written to (runc also enables them in every pre-existing ancestor, the
   // root included; tsrun leaves those alone, and a resource whose controller the host does not delegate
   // then fails naming the file). On failure, whatever was made is removed again.
-  create(): void {
+  async create(): Promise<void> {
     const created: string[] = [];
     try {
       for (const h of this.hierarchies) {
@@ -150,29 +150,36 @@ export abstract class CgroupManager {
         });
       }
     } catch (e) {
-      removeDirs(this.ownDirs(), created);
+      await removeDirs(this.ownDirs(), created);
       throw e;
     }
     this.created = created;
   }
 
   // The cgroup.procs files a process joins (written by tsrun-init), in hierarchy order, v2 last. `sub`
-  // (exec's --cgroup, "[controller:]path") puts it in a cgroup below the container's: in every hierarchy,
-  // or in the one with that controller ("unified" for v2).
-  joinFiles(sub?: string): string[] {
-    const m = sub ? /^(?:([^:]+):)?(.+)$/.exec(sub) : null;
-    const files: string[] = [];
-    const ordered = [...this.hierarchies].sort((a, b) => (a.version === 2 ? 1 : b.version === 2 ? -1 : 0));
-    for (const { version, controllers, dir } of ordered) {
-      let target = dir;
-      if (m && (!m[1] || controllers.includes(m[1]) || (m[1] === "unified" && version === 2))) {
-        target = path.join(dir, m[2]!);
-        if (!path.resolve(target).startsWith(dir + "/")) throw new Error(`--cgroup ${sub} is outside the container's cgroup`);
-        if (!fs.existsSync(target)) throw new Error(`--cgroup: ${target} does not exist`);
+  // (exec's --cgroup, as runc's SubCgroupPaths) puts it in cgroups below the container's: {"": path} in
+  // every hierarchy, or {controller: path} per v1 controller (the hierarchies not named: the container's own
+  // cgroup); a v2 tree takes only the "" path. "/" is the container's own cgroup; a path may not climb out.
+  joinFiles(sub: Readonly<Record<string, string>> = {}): string[] {
+    const shared = sub[""];
+    const perController = Object.entries(sub).filter(([c]) => c !== "");
+    const chosen = new Map<Hierarchy, string>();
+    if (shared === undefined && this.mode !== "v2") {
+      for (const [ctrl, p] of perController) {
+        const h = this.v1.find((x) => x.controllers.includes(ctrl));
+        if (!h) throw new Error(`unknown controller ${ctrl} in SubCgroupPaths`);
+        chosen.set(h, p);
       }
-      files.push(path.join(target, "cgroup.procs"));
     }
-    return files;
+    const ordered = [...this.hierarchies].sort((a, b) => (a.version === 2 ? 1 : b.version === 2 ? -1 : 0));
+    return ordered.map((h) => {
+      const p = shared ?? chosen.get(h);
+      if (p === undefined) return path.join(h.dir, "cgroup.procs");
+      const target = path.join(h.dir, p);
+      if (target !== h.dir && !target.startsWith(h.dir + "/")) throw new Error(`bad sub cgroup path: ${p}`);
+      if (!fs.existsSync(target)) throw new Error(`--cgroup: ${target} does not exist`);
+      return path.join(target, "cgroup.procs");
+    });
   }
 
   // Removes what create made and nothing else (tree.ts removeDirs).

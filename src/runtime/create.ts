@@ -129,10 +129,15 @@ function extraFdCount(o: CreateOptions): number {
 
 async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void | Promise<void>)[], seccomp: Compiled | undefined, extra: number): Promise<void> {
   const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
+  // As runc (1.2+): a cgroup that exists already must hold no process, and must not be frozen (the init would
+  // block in it, and create with it).
+  const present = cgroups.pids().length;
+  if (present > 0) throw new TsrunError(`container's cgroup is not empty: ${present} process(es) found`, "INVALID_STATE");
+  if (cgroups.isFrozen()) throw new TsrunError("container's cgroup unexpectedly frozen", "INVALID_STATE");
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
   record.cgroup = cgroups.planned();
   ctx.store.write(record);
-  cgroups.create();
+  await cgroups.create();
   record.cgroup = cgroups.record();
   ctx.store.write(record);
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).

@@ -5,8 +5,11 @@ import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
 import { signalAll, signalInit, waitGone } from "./signal";
 import { hasNewNamespace } from "../plan/build";
+import * as fs from "fs";
+import * as path from "path";
+import { retry } from "../async";
 import { native } from "../native";
-import { ContainerRecord, Lock, notExist, procStat, stateOf, validateId } from "../state/store";
+import { ContainerRecord, Lock, notExist, processAlive, procStat, stateOf, validateId } from "../state/store";
 
 export interface DeleteOptions {
   force?: boolean;
@@ -55,6 +58,14 @@ export async function killAndWait(ctx: Context, record: ContainerRecord): Promis
   if (!(await waitGone(record, 10_000))) throw new TsrunError(`container ${record.id}: init ${record.pid} did not exit after SIGKILL`);
 }
 
+// A shim writes exit.json once it has reaped the init: the state is removed after that (or once the shim
+// is gone), so the shim never writes into a directory being removed.
+async function shimRecorded(ctx: Context, record: ContainerRecord): Promise<void> {
+  if (!record.shimPid || !record.shimStartTime || !processAlive(record.shimPid, record.shimStartTime)) return;
+  const exitFile = path.join(ctx.store.dir(record.id), "exit.json");
+  await retry(() => fs.existsSync(exitFile) || !processAlive(record.shimPid!, record.shimStartTime!), { timeoutMs: 2000, max: 20 });
+}
+
 // A library caller that created the container without a shim is the init's parent: its zombie is reaped
 // here (waitpid without waiting; ECHILD when it is not ours).
 function reapIfOurs(record: ContainerRecord): void {
@@ -87,6 +98,7 @@ async function killHalfCreated(ctx: Context, record: ContainerRecord): Promise<v
 
 export async function destroy(ctx: Context, record: ContainerRecord): Promise<void> {
   reapIfOurs(record);
+  await shimRecorded(ctx, record);
   const errors: string[] = [];
   try {
     await CgroupManager.fromRecord(record.cgroup).remove();

@@ -37,7 +37,9 @@ export interface ExecOptions {
   // The fds >= 3 the caller really passes (library callers: list them to use preserveFds; the CLI knows
   // them from bin/tsrun). Any other fd in 3..3+preserveFds-1 is refused.
   passedFds?: number[];
-  cgroup?: string; // [controller:]sub-cgroup
+  // --cgroup, repeatable: "PATH" (every hierarchy), or "CTRL[,CTRL]:PATH" per v1 controller (runc's format)
+  cgroups?: string[];
+  ignorePaused?: boolean; // exec into a paused container (the process stays frozen until resume)
   // The process's stdin, stdout and stderr (default: tsrun's own).
   stdio?: readonly [number, number, number];
   // A process spec given as it is (the library's exec), instead of args/processFile.
@@ -103,7 +105,29 @@ function nsInode(pid: number | "self", name: string): string {
   }
 }
 
-function subCgroupProcs(record: ContainerRecord, sub: string | undefined): string[] {
+// runc's getSubCgroupPaths: the --cgroup arguments as {controller: path}, "" for a path without a prefix
+// (which must then be the only one).
+export function subCgroupPaths(args: readonly string[]): Record<string, string> {
+  const paths: Record<string, string> = {};
+  for (const arg of args) {
+    const colon = arg.indexOf(":");
+    if (colon < 0) {
+      if (args.length !== 1) throw new TsrunError(`invalid --cgroup argument: ${arg} (missing <controller>: prefix)`, "INVALID_ARGUMENT");
+      paths[""] = arg;
+      continue;
+    }
+    const sub = arg.slice(colon + 1);
+    for (const ctrl of arg.slice(0, colon).split(",")) {
+      if (ctrl === "") throw new TsrunError(`invalid --cgroup argument: ${arg} (empty <controller> prefix)`, "INVALID_ARGUMENT");
+      if (ctrl in paths) throw new TsrunError(`invalid --cgroup argument(s): controller ${ctrl} specified multiple times`, "INVALID_ARGUMENT");
+      paths[ctrl] = sub;
+    }
+  }
+  return paths;
+}
+
+function subCgroupProcs(record: ContainerRecord, args: readonly string[] | undefined): string[] {
+  const sub = subCgroupPaths(args ?? []);
   try {
     return CgroupManager.fromRecord(record.cgroup).joinFiles(sub);
   } catch (e) {
@@ -134,7 +158,7 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
   const record = ctx.store.read(o.id);
   const status = ctx.store.status(record);
   if (status === "stopped") throw new TsrunError("cannot exec in a stopped container", "NOT_RUNNING");
-  if (status === "paused") throw new TsrunError("cannot exec in a paused container", "INVALID_STATE");
+  if (status === "paused" && !o.ignorePaused) throw new TsrunError("cannot exec in a paused container (use --ignore-paused to override)", "INVALID_STATE");
   if (status === "creating") throw new TsrunError("cannot exec in a container that is being created", "BUSY");
   const proc = execProcess(record, o);
   for (const [field, what] of [
@@ -218,7 +242,7 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
       rootFd: rootSlot,
       ...(consoleSlot !== undefined ? { consoleFd: consoleSlot } : {}),
       nsFlags,
-      cgroupProcs: subCgroupProcs(record, o.cgroup),
+      cgroupProcs: subCgroupProcs(record, o.cgroups),
       ...(compiled
         ? {
             seccomp: {
