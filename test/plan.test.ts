@@ -6,23 +6,17 @@ import { describe, test } from "node:test";
 import { buildPlan, procMountRefusal, sysctlFile, sysctlRefusal, validateForLinux } from "../src/plan/build";
 import { MS, parseSignal } from "../src/plan/linux";
 import { containerPath, parseMountOptions } from "../src/plan/mounts";
-import { Msg, Op } from "../src/plan/opcodes";
+import { Op } from "../src/plan/opcodes";
+import { renderHeader } from "../src/plan/protocol";
 import { Plan } from "../src/plan/writer";
 import { defaultSpec } from "../src/spec/default";
 import type { Spec } from "../src/spec/schema";
 
-const header = fs.readFileSync(path.resolve(__dirname, "..", "..", "native", "helper", "plan.h"), "utf8");
-
-function fromHeader(prefix: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const m of header.matchAll(new RegExp(`X\\(${prefix}_([A-Z_]+), (\\d+)\\)`, "g"))) out.set(m[1]!, Number(m[2]));
-  return out;
-}
+const headerFile = path.resolve(__dirname, "..", "..", "native", "helper", "protocol.h");
 
 describe("plan", () => {
-  test("opcodes and message types agree with native/helper/plan.h", () => {
-    assert.deepEqual(new Map(Object.entries(Op)), fromHeader("OP"));
-    assert.deepEqual(new Map(Object.entries(Msg)), fromHeader("MSG"));
+  test("native/helper/protocol.h is what src/plan/protocol.ts generates (run scripts/gen-protocol.js)", () => {
+    assert.equal(fs.readFileSync(headerFile, "utf8"), renderHeader());
   });
 
   test("encoding: count, then code/argc and tagged args", () => {
@@ -75,7 +69,7 @@ describe("plan", () => {
 
   test("seccomp: loaded after user and capabilities, right before exec; CAP_SYS_ADMIN held for it only without no_new_privs", () => {
     const SYS_ADMIN_BIT = 1 << 21;
-    const build = (nnp: boolean, listener?: { fd: number; path: string; stateHead: string }) => {
+    const build = (nnp: boolean, listener?: boolean) => {
       const spec = defaultSpec({});
       spec.process!.noNewPrivileges = nnp;
       spec.process!.terminal = false;
@@ -92,7 +86,7 @@ describe("plan", () => {
         cgroupProcs: [],
         cgroupDirs: {},
         cgroupMode: "v2",
-        seccomp: { program: Buffer.alloc(8), flags: listener ? 8 : 0, ...(listener ? { listener } : {}) },
+        seccomp: { program: Buffer.alloc(8), flags: listener ? 8 : 0 },
         warn: () => undefined,
       }).ops;
     };
@@ -108,9 +102,8 @@ describe("plan", () => {
     assert.equal(caps[0]! & SYS_ADMIN_BIT, SYS_ADMIN_BIT, "effective holds CAP_SYS_ADMIN until the filter is loaded");
     assert.equal(caps[2]! & SYS_ADMIN_BIT, SYS_ADMIN_BIT, "and permitted");
     assert.deepEqual(capset, [caps[0]! & ~SYS_ADMIN_BIT, caps[1], caps[2]! & ~SYS_ADMIN_BIT, caps[3], caps[4], caps[5]], "then exactly the configured sets");
-    const l = build(true, { fd: 5, path: "/run/agent.sock", stateHead: '{"pid":' });
-    assert.deepEqual(l.find((o) => o.code === Op.SECCOMP)!.args.slice(1), [8, 5, "/run/agent.sock", '{"pid":']);
-    assert.deepEqual(l[0], { code: Op.CLOSE_FROM, args: [6] }, "the listener fd survives the first close");
+    const l = build(true, true);
+    assert.deepEqual(l.find((o) => o.code === Op.SECCOMP)!.args.slice(1), [8], "the notify fd goes back to tsrun: no listener fd in the plan");
   });
 
   test("sysctls: runc's namespaced list, its error texts, the file under a procfs root", () => {

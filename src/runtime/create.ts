@@ -10,7 +10,8 @@ import { native, sealedHelper } from "../native";
 import { buildPlan, idMapText, validateForLinux } from "../plan/build";
 import { Msg } from "../plan/opcodes";
 import type { Compiled } from "../seccomp/compile";
-import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
+import { checkListener } from "../seccomp/listener";
+import { compileForProcess, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
 import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import { Channel } from "./channel";
@@ -166,18 +167,9 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   } else if (o.consoleSocket) {
     throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
   }
-  // SCMP_ACT_NOTIFY: connected now, so a listener that is not there fails create; tsrun-init sends the
-  // notify fd and the container process state on it once the filter is loaded (at start).
-  let listenerSock: number | undefined;
-  let listener: { fd: number; path: string; stateHead: string } | undefined;
-  if (seccomp?.listener) {
-    listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", seccomp.listener.path);
-    cleanup.push(() => {
-      if (listenerSock !== undefined) closeQuietly(listenerSock);
-      listenerSock = undefined;
-    });
-    listener = { fd: (consoleFd ?? stateDirFd) + 1, path: seccomp.listener.path, stateHead: containerProcessStateHead(seccomp.listener.metadata) };
-  }
+  // SCMP_ACT_NOTIFY: a listener that is not there fails create; `tsrun start` hands it the notify fd once
+  // the filter is loaded (src/seccomp/listener.ts).
+  if (seccomp?.listener) checkListener(seccomp.listener);
 
   const plan = buildPlan({
     id: record.id,
@@ -194,7 +186,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     cgroupDirs: cgroups.directories(),
     cgroupMode: cgroups.mode,
     init: o.init === true,
-    ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags, ...(listener ? { listener } : {}) } } : {}),
+    ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags } } : {}),
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
@@ -208,7 +200,6 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
   for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
   fds.push(theirs, dirFd);
   if (consoleSock !== undefined) fds.push(consoleSock);
-  if (listenerSock !== undefined) fds.push(listenerSock);
   const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
   let helper: number;
   let shim: ShimClient | undefined;
@@ -228,9 +219,6 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     // Only the init may hold the console connection: a receiver may read it until it closes.
     if (ownConsole && consoleSock !== undefined) closeQuietly(consoleSock);
     ownConsole = false;
-    // Only the init may hold the listener connection: the listener may read until it closes.
-    if (listenerSock !== undefined) closeQuietly(listenerSock);
-    listenerSock = undefined;
   }
   // The shim reaps its own children; tsrun reaps only what it started itself.
   let helperReaped = shim !== undefined;
@@ -269,6 +257,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
         ctx.logger.debug(`init: ${f.payload.toString()}`);
         break;
       case Msg.ERROR:
+      case Msg.HOOK_ERROR:
         throw new TsrunError(f.payload.toString());
       case Msg.USERMAP_REQ: {
         writeIdMaps(f.payload.readInt32LE(0), spec);

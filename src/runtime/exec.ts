@@ -14,7 +14,8 @@ import { validateId, ContainerRecord, procStat } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
-import { compileForProcess, containerProcessStateHead } from "../seccomp/process";
+import { checkListener, handOverNotifyFd } from "../seccomp/listener";
+import { compileForProcess } from "../seccomp/process";
 import { checkPassedFds, connectSocketPath } from "./caller";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
@@ -162,15 +163,10 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       if (ptyPair) closeLater.push(ptyPair[0]);
     }
     // The container's seccomp profile (compiled, or from the cache create filled); with NOTIFY, the listener
-    // gets this process's notify fd too, as runc does.
+    // gets this process's notify fd too, as runc does (handed over when tsrun-init sends it, below).
     const compiled = compileForProcess(record.config, { stateRoot: ctx.store.root });
-    let listenerSock: number | undefined;
-    if (compiled?.listener) {
-      listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", compiled.listener.path);
-      closeLater.push(listenerSock);
-    }
+    if (compiled?.listener) checkListener(compiled.listener);
     const syncFd = 3 + extra;
-    const listenerFd = syncFd + (consoleSock !== undefined ? 4 : 3);
     const plan = buildExecPlan({
       spec: record.config,
       proc,
@@ -182,16 +178,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
       ...(consoleSock !== undefined ? { consoleFd: syncFd + 3 } : {}),
       nsFlags,
       cgroupProcs: subCgroupProcs(record, o.cgroup),
-      ...(compiled
-        ? {
-            seccomp: {
-              program: compiled.program,
-              flags: compiled.flags,
-              ...(compiled.listener && listenerSock !== undefined ? { listener: { fd: listenerFd, path: compiled.listener.path, stateHead: containerProcessStateHead(compiled.listener.metadata) } } : {}),
-            },
-            state: JSON.stringify(ctx.store.state(record)),
-          }
-        : {}),
+      ...(compiled ? { seccomp: { program: compiled.program, flags: compiled.flags } } : {}),
       warn: (m) => ctx.logger.warn(m),
     });
     if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`exec plan: ${line}`);
@@ -202,7 +189,6 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     for (let fd = 3; fd < 3 + extra; fd++) fds.push(fd);
     fds.push(theirs, pidfd, rootFd);
     if (consoleSock !== undefined) fds.push(consoleSock);
-    if (listenerSock !== undefined) fds.push(listenerSock);
     const argv = ["tsrun-init", String(syncFd), ...(ctx.logger.debugEnabled ? ["debug"] : [])];
     // A detached process of a shim-supervised container is started by the shim, which then reaps it.
     const shim = o.detach && record.shimPid ? ShimClient.connect(ctx.store.dir(o.id)) : undefined;
@@ -232,7 +218,8 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
           pid = f.payload.readInt32LE(0);
           if (helper > 0) n.waitpid(helper);
           helper = 0;
-        } else if (f.type === Msg.ERROR) throw new TsrunError(f.payload.toString());
+        } else if (f.type === Msg.SECCOMP_FD) handOverNotifyFd(chan, f, compiled?.listener, pid, ctx.store.state(record));
+        else if (f.type === Msg.ERROR) throw new TsrunError(f.payload.toString());
         else throw new TsrunError(`unexpected message ${f.type} from tsrun-init`);
       }
     } catch (e) {
