@@ -124,11 +124,11 @@ void check_op(const Op& op, const TsrunOpSpec& spec) {
     unsigned later = spec.phases & ~((g.phase << 1) - 1);
     if (later) {
       const TsrunPhaseSpec& want = phase_spec(later & -later);
-      die("plan: %s before %s (it runs in %s)", spec.name, want.entered_by, want.doc);
+      die("plan: %s before %s (a step of %s)", spec.name, want.entered_by, want.doc);
     }
     unsigned last = spec.phases;
     while (last & (last - 1)) last &= last - 1;
-    die("plan: %s after %s (it runs in %s)", spec.name, op_name(g.phase_op), phase_spec(last).doc);
+    die("plan: %s after %s (a step of %s)", spec.name, op_name(g.phase_op), phase_spec(last).doc);
   }
   if (needs_rootfs(op.code) && g.rootfd < 0) die("plan: %s before OP_ROOTFS (it acts on the rootfs)", spec.name);
 }

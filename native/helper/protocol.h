@@ -81,11 +81,11 @@ enum TsrunOp : uint16_t {
 
 // Phases of the helper, in order (bits).
 enum TsrunPhase : unsigned {
-  PHASE_HOST = 1,  // the set-up helper, host context (before OP_CLONE_INIT)
-  PHASE_PRE_PIVOT = 2,  // the init before pivot_root
-  PHASE_ROOTED = 4,  // the init in its root, before its credentials are set
-  PHASE_CREDS = 8,  // credentials set, until exec
-  PHASE_STARTED = 16,  // after `tsrun start` (create's init only)
+  PHASE_HOST = 1,  // the set-up helper (host context)
+  PHASE_PRE_PIVOT = 2,  // the container process before pivot_root
+  PHASE_ROOTED = 4,  // the container process in its root, before its credentials
+  PHASE_CREDS = 8,  // the container process with its credentials, until exec
+  PHASE_STARTED = 16,  // the container's init after `tsrun start`
 };
 
 // OP_MOUNT kind: what the mount point is
@@ -114,11 +114,11 @@ struct TsrunPhaseSpec {
   const char* entered_by;
 };
 static const TsrunPhaseSpec kTsrunPhases[] = {
-    {PHASE_HOST, "the set-up helper, host context (before OP_CLONE_INIT)", ""},
-    {PHASE_PRE_PIVOT, "the init before pivot_root", "OP_CLONE_INIT"},
-    {PHASE_ROOTED, "the init in its root, before its credentials are set", "OP_PIVOT_ROOT, OP_MOVE_ROOT or OP_ENTER_ROOT"},
-    {PHASE_CREDS, "credentials set, until exec", "OP_CAPS"},
-    {PHASE_STARTED, "after `tsrun start` (create's init only)", "OP_READY"},
+    {PHASE_HOST, "the set-up helper (host context)", ""},
+    {PHASE_PRE_PIVOT, "the container process before pivot_root", "OP_CLONE_INIT"},
+    {PHASE_ROOTED, "the container process in its root, before its credentials", "OP_PIVOT_ROOT, OP_MOVE_ROOT or OP_ENTER_ROOT"},
+    {PHASE_CREDS, "the container process with its credentials, until exec", "OP_CAPS"},
+    {PHASE_STARTED, "the container's init after `tsrun start`", "OP_READY"},
 };
 
 // Argument kinds: i int, s string/bytes, S counted list of strings, I counted list of ints (count -1: none).

@@ -29,11 +29,11 @@ export const MESSAGES = {
 // Where the helper is when it runs an op. The phases follow each other in this order; an op names the
 // phases it may run in, and a few ops move the helper on to the next one.
 export const PHASES = {
-  HOST: { bit: 1, doc: "the set-up helper, host context (before OP_CLONE_INIT)", enteredBy: "" },
-  PRE_PIVOT: { bit: 2, doc: "the init before pivot_root", enteredBy: "OP_CLONE_INIT" },
-  ROOTED: { bit: 4, doc: "the init in its root, before its credentials are set", enteredBy: "OP_PIVOT_ROOT, OP_MOVE_ROOT or OP_ENTER_ROOT" },
-  CREDS: { bit: 8, doc: "credentials set, until exec", enteredBy: "OP_CAPS" },
-  STARTED: { bit: 16, doc: "after `tsrun start` (create's init only)", enteredBy: "OP_READY" },
+  HOST: { bit: 1, doc: "the set-up helper (host context)", enteredBy: "" },
+  PRE_PIVOT: { bit: 2, doc: "the container process before pivot_root", enteredBy: "OP_CLONE_INIT" },
+  ROOTED: { bit: 4, doc: "the container process in its root, before its credentials", enteredBy: "OP_PIVOT_ROOT, OP_MOVE_ROOT or OP_ENTER_ROOT" },
+  CREDS: { bit: 8, doc: "the container process with its credentials, until exec", enteredBy: "OP_CAPS" },
+  STARTED: { bit: 16, doc: "the container's init after `tsrun start`", enteredBy: "OP_READY" },
 } as const;
 export type PhaseName = keyof typeof PHASES;
 
