@@ -41,7 +41,6 @@ struct HelperState {
   // Op order: the phase the helper is in, and the op that brought it there (0: none yet).
   unsigned phase = PHASE_HOST;
   uint16_t phase_op = 0;
-  uint16_t current_op = 0;  // the op being run (for messages)
 };
 
 extern HelperState g;

@@ -86,7 +86,6 @@ void run(const Plan& plan) {
     const TsrunOpSpec* spec = op_spec(op.code);
     if (!spec) die("plan: unknown op %u", op.code);
     check_op(op, *spec);
-    g.current_op = op.code;
     run_op(op);
     advance_phase(op, *spec);
   }
