@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tsrun_native",
-      "sources": ["native/addon.cc", "native/bpf.cc"],
+      "sources": ["native/addon.cc", "native/bpf.cc", "native/common/scm.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
@@ -12,7 +12,11 @@
     {
       "target_name": "tsrun-init",
       "type": "executable",
-      "sources": ["native/helper/main.cc", "native/helper/io.cc", "native/helper/paths.cc", "native/helper/shim.cc"],
+      "sources": [
+        "native/helper/main.cc", "native/helper/plan.cc", "native/helper/report.cc", "native/helper/mounts.cc",
+        "native/helper/console.cc", "native/helper/creds.cc", "native/helper/process.cc", "native/helper/paths.cc",
+        "native/helper/io.cc", "native/helper/shim.cc", "native/common/scm.cc"
+      ],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti", "-fno-asynchronous-unwind-tables"],
       "ldflags": ["-static", "-s"]

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bpf.h"
+#include "common/scm.h"
 
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 2U
@@ -60,6 +61,7 @@ const char* errno_name(int e) {
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case ENOSYS: return "ENOSYS";
     case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
     case ENOTSOCK: return "ENOTSOCK";
     case ENOTTY: return "ENOTTY";
     case ELOOP: return "ELOOP";
@@ -285,60 +287,36 @@ Napi::Value ConnectUnixAt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, s);
 }
 
-// sendFds(sock, data, fds): one message carrying `data` and the fds (SCM_RIGHTS).
+// fds over unix sockets: native/common/scm.cc (shared with tsrun-init), its errno turned into an Error here.
+
+std::vector<int> fd_array(const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array of fds");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < arr.Length(); i++) fds.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+  if (fds.size() > static_cast<size_t>(kScmMaxFds)) throw Napi::RangeError::New(v.Env(), std::string(what) + ": at most 16 fds");
+  return fds;
+}
+
+// sendFds(sock, data, fds): `data` with the fds attached (SCM_RIGHTS).
 Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = int_arg(info, 0, "sock");
   if (!info[1].IsBuffer() || !info[2].IsArray()) throw Napi::TypeError::New(env, "sendFds(sock, data: Buffer, fds: number[])");
   Napi::Buffer<char> data = info[1].As<Napi::Buffer<char>>();
-  Napi::Array arr = info[2].As<Napi::Array>();
-  std::vector<int> fds;
-  for (uint32_t i = 0; i < arr.Length(); i++) fds.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
-  if (fds.size() > 16) throw Napi::RangeError::New(env, "sendFds: at most 16 fds");
-  struct iovec iov = {data.Data(), data.Length()};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  char cbuf[CMSG_SPACE(sizeof(int) * 16)];
-  memset(cbuf, 0, sizeof(cbuf));
-  if (!fds.empty()) {
-    msg.msg_control = cbuf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  ssize_t n;
-  do {
-    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw_sys(env, "send message with fds");
+  std::vector<int> fds = fd_array(info[2], "sendFds");
+  int rc = scm_send(sock, data.Data(), data.Length(), fds.data(), static_cast<int>(fds.size()));
+  if (rc != 0) throw_sys(env, "send message with fds", -rc);
   return env.Undefined();
 }
 
-// sendFd(sock, fd, name) / recvFd(sock): SCM_RIGHTS. recvFd returns -1 at end of stream.
+// sendFd(sock, fd, name) / recvFd(sock): one fd (SCM_RIGHTS). recvFd returns -1 at end of stream.
 Napi::Value SendFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = int_arg(info, 0, "sock"), fd = int_arg(info, 1, "fd");
   std::string name = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string("fd");
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  struct iovec iov = {&name[0], name.size()};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof(cbuf));
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof(cbuf);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) throw_sys(env, "send fd over socket");
+  int rc = scm_send(sock, name.data(), name.size(), &fd, 1);
+  if (rc != 0) throw_sys(env, "send fd over socket", -rc);
   return env.Undefined();
 }
 
@@ -346,28 +324,34 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock = int_arg(info, 0, "sock");
   char name[4096];
-  struct msghdr msg;
-  memset(&msg, 0, sizeof(msg));
-  struct iovec iov = {name, sizeof(name)};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof(cbuf);
-  ssize_t n;
-  do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw_sys(env, "receive fd from socket");
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c), sizeof(int));
-      return Napi::Number::New(env, fd);
-    }
-  }
+  int fds[kScmMaxFds];
+  int nfds = kScmMaxFds;
+  ssize_t n = scm_recv(sock, name, sizeof(name), fds, &nfds);
+  if (n < 0) throw_sys(env, "receive fd from socket", static_cast<int>(-n));
+  for (int k = 1; k < nfds; k++) close(fds[k]);
+  if (nfds > 0) return Napi::Number::New(env, fds[0]);
   if (n == 0) return Napi::Number::New(env, -1);
   throw Napi::Error::New(env, "receive fd from socket: message carried no fd");
+}
+
+// recvMsg(sock, length): one recvmsg(2) of at most `length` bytes: { data, fds } (data empty at end of
+// stream; fds close-on-exec).
+Napi::Value RecvMsg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = int_arg(info, 0, "sock");
+  int length = int_arg(info, 1, "length");
+  if (length <= 0) throw Napi::RangeError::New(env, "recvMsg: length must be positive");
+  std::vector<char> buf(static_cast<size_t>(length));
+  int fds[kScmMaxFds];
+  int nfds = kScmMaxFds;
+  ssize_t n = scm_recv(sock, buf.data(), buf.size(), fds, &nfds);
+  if (n < 0) throw_sys(env, "receive message", static_cast<int>(-n));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("data", Napi::Buffer<char>::Copy(env, buf.data(), static_cast<size_t>(n)));
+  Napi::Array arr = Napi::Array::New(env, static_cast<size_t>(nfds));
+  for (int k = 0; k < nfds; k++) arr.Set(static_cast<uint32_t>(k), fds[k]);
+  out.Set("fds", arr);
+  return out;
 }
 
 // flock(fd, exclusive, wait): false when `wait` is false and the lock is held elsewhere.
@@ -582,6 +566,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFd", Napi::Function::New(env, SendFd));
   exports.Set("sendFds", Napi::Function::New(env, SendFds));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("recvMsg", Napi::Function::New(env, RecvMsg));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("waitpid", Napi::Function::New(env, WaitPid));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));

@@ -20,6 +20,8 @@ export interface NativeApi {
   sendFd(sock: number, fd: number, name?: string): void;
   sendFds(sock: number, data: Buffer, fds: number[]): void;
   recvFd(sock: number): number;
+  // one recvmsg(2) of at most `length` bytes, with the fds it carried (data empty at end of stream)
+  recvMsg(sock: number, length: number): { data: Buffer; fds: number[] };
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   waitpid(pid: number, nohang?: boolean): WaitResult;
   waitAsync(pid: number): Promise<WaitResult>;

@@ -6,23 +6,20 @@ import { describe, test } from "node:test";
 import { buildPlan, procMountRefusal, sysctlFile, sysctlRefusal, validateForLinux } from "../src/plan/build";
 import { MS, parseSignal } from "../src/plan/linux";
 import { containerPath, parseMountOptions } from "../src/plan/mounts";
+import { native, sealedHelper } from "../src/native";
 import { Msg, Op } from "../src/plan/opcodes";
+import { containerProcessState } from "../src/seccomp/listener";
+import { renderHeader } from "../src/plan/protocol";
+import { Channel, type Frame } from "../src/runtime/channel";
 import { Plan } from "../src/plan/writer";
 import { defaultSpec } from "../src/spec/default";
 import type { Spec } from "../src/spec/schema";
 
-const header = fs.readFileSync(path.resolve(__dirname, "..", "..", "native", "helper", "plan.h"), "utf8");
-
-function fromHeader(prefix: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const m of header.matchAll(new RegExp(`X\\(${prefix}_([A-Z_]+), (\\d+)\\)`, "g"))) out.set(m[1]!, Number(m[2]));
-  return out;
-}
+const headerFile = path.resolve(__dirname, "..", "..", "native", "helper", "protocol.h");
 
 describe("plan", () => {
-  test("opcodes and message types agree with native/helper/plan.h", () => {
-    assert.deepEqual(new Map(Object.entries(Op)), fromHeader("OP"));
-    assert.deepEqual(new Map(Object.entries(Msg)), fromHeader("MSG"));
+  test("native/helper/protocol.h is what src/plan/protocol.ts generates (run scripts/gen-protocol.js)", () => {
+    assert.equal(fs.readFileSync(headerFile, "utf8"), renderHeader());
   });
 
   test("encoding: count, then code/argc and tagged args", () => {
@@ -75,7 +72,7 @@ describe("plan", () => {
 
   test("seccomp: loaded after user and capabilities, right before exec; CAP_SYS_ADMIN held for it only without no_new_privs", () => {
     const SYS_ADMIN_BIT = 1 << 21;
-    const build = (nnp: boolean, listener?: { fd: number; path: string; stateHead: string }) => {
+    const build = (nnp: boolean, listener?: boolean) => {
       const spec = defaultSpec({});
       spec.process!.noNewPrivileges = nnp;
       spec.process!.terminal = false;
@@ -92,7 +89,7 @@ describe("plan", () => {
         cgroupProcs: [],
         cgroupDirs: {},
         cgroupMode: "v2",
-        seccomp: { program: Buffer.alloc(8), flags: listener ? 8 : 0, ...(listener ? { listener } : {}) },
+        seccomp: { program: Buffer.alloc(8), flags: listener ? 8 : 0 },
         warn: () => undefined,
       }).ops;
     };
@@ -108,9 +105,8 @@ describe("plan", () => {
     assert.equal(caps[0]! & SYS_ADMIN_BIT, SYS_ADMIN_BIT, "effective holds CAP_SYS_ADMIN until the filter is loaded");
     assert.equal(caps[2]! & SYS_ADMIN_BIT, SYS_ADMIN_BIT, "and permitted");
     assert.deepEqual(capset, [caps[0]! & ~SYS_ADMIN_BIT, caps[1], caps[2]! & ~SYS_ADMIN_BIT, caps[3], caps[4], caps[5]], "then exactly the configured sets");
-    const l = build(true, { fd: 5, path: "/run/agent.sock", stateHead: '{"pid":' });
-    assert.deepEqual(l.find((o) => o.code === Op.SECCOMP)!.args.slice(1), [8, 5, "/run/agent.sock", '{"pid":']);
-    assert.deepEqual(l[0], { code: Op.CLOSE_FROM, args: [6] }, "the listener fd survives the first close");
+    const l = build(true, true);
+    assert.deepEqual(l.find((o) => o.code === Op.SECCOMP)!.args.slice(1), [8], "the notify fd goes back to tsrun: no listener fd in the plan");
   });
 
   test("sysctls: runc's namespaced list, its error texts, the file under a procfs root", () => {
@@ -186,5 +182,75 @@ describe("plan", () => {
       s.linux!.namespaces!.push({ type: "cgroup" });
     });
     assert.equal(Number(withCgroupNs.find((o) => o.args[1] === "/sys/fs/cgroup")!.args[3]) & MS.RDONLY, 0, "its own cgroup namespace: rw as asked");
+  });
+});
+
+// Runs tsrun-init on a plan and returns what it sent back until it closed the socket (ops made by hand, so
+// a malformed one can be written). Every plan here is refused before any op with an effect would run, but
+// for OP_CLONE_INIT, whose child (ours, by CLONE_PARENT) reports the refusal of the op after it.
+async function runHelper(ops: { code: number; args: (number | string)[] }[]): Promise<Frame[]> {
+  const n = native();
+  const [ours, theirs] = n.socketpair();
+  const devnull = fs.openSync("/dev/null", "r+");
+  const plan = new Plan();
+  for (const o of ops) plan.ops.push(o as (typeof plan.ops)[number]);
+  const chan = new Channel(ours);
+  const frames: Frame[] = [];
+  let pid = 0;
+  try {
+    pid = n.spawn(sealedHelper(), ["tsrun-init", "3"], [], [devnull, devnull, devnull, theirs]);
+    fs.closeSync(theirs);
+    chan.send(Msg.PLAN, plan.encode());
+    for (let f = await chan.recv(); f; f = await chan.recv()) {
+      frames.push(f);
+      if (f.type === Msg.PID) n.waitpid(pid); // the helper exits once the init is cloned
+      if (f.type === Msg.PID) pid = f.payload.readInt32LE(0);
+    }
+  } finally {
+    chan.close();
+    fs.closeSync(devnull);
+    if (pid > 0) n.waitpid(pid);
+  }
+  return frames;
+}
+
+async function refusal(ops: { code: number; args: (number | string)[] }[]): Promise<string> {
+  const errors = (await runHelper(ops)).filter((f) => f.type === Msg.ERROR);
+  assert.equal(errors.length, 1, "one error");
+  return errors[0]!.payload.toString();
+}
+
+describe("tsrun-init refuses a malformed plan, naming the op", () => {
+  test("an op out of its phase", async () => {
+    assert.equal(await refusal([{ code: Op.MOUNT, args: ["tmpfs", "/tmp", "tmpfs", 0, "", 0, 0, 0] }]), "plan: OP_MOUNT before OP_CLONE_INIT (a step of the container process before pivot_root)");
+    assert.equal(await refusal([{ code: Op.EXEC, args: [1, "/bin/true", 0] }]), "plan: OP_EXEC before OP_CAPS (a step of the container process with its credentials, until exec)");
+    assert.equal(await refusal([{ code: Op.INIT_REAPER, args: [] }]), "plan: OP_INIT_REAPER before OP_READY (a step of the container's init after `tsrun start`)");
+    // the init (after OP_CLONE_INIT) refuses a second clone and host-context steps
+    const second = await runHelper([{ code: Op.CLONE_INIT, args: [] }, { code: Op.CLONE_INIT, args: [] }]);
+    assert.deepEqual(
+      second.map((f) => f.type),
+      [Msg.PID, Msg.ERROR],
+    );
+    assert.equal(second[1]!.payload.toString(), "plan: OP_CLONE_INIT after OP_CLONE_INIT (a step of the set-up helper (host context))");
+    assert.equal(await refusal([{ code: Op.CLONE_INIT, args: [] }, { code: Op.SYMLINK, args: ["a", "/b"] }]), "plan: OP_SYMLINK before OP_ROOTFS (it acts on the rootfs)");
+  });
+
+  test("arguments that do not match the op's signature", async () => {
+    assert.equal(await refusal([{ code: Op.UMASK, args: ["022"] }]), "plan: OP_UMASK: argument 0 is a string, its signature (i) wants an int");
+    assert.equal(await refusal([{ code: Op.UMASK, args: [] }]), "plan: OP_UMASK: 0 arguments, its signature (i) wants more");
+    assert.equal(await refusal([{ code: Op.CLOSE_FROM, args: [100, 1] }]), "plan: OP_CLOSE_FROM: 2 arguments, its signature (i) takes 1");
+    assert.equal(await refusal([{ code: Op.CGROUP_JOIN, args: [1] }]), "plan: OP_CGROUP_JOIN: argument 0 is an int, its signature (s) wants a string");
+    assert.equal(await refusal([{ code: Op.RLIMIT, args: [7, 1, 1, "RLIMIT_NOFILE", "x"] }]), "plan: OP_RLIMIT: 5 arguments, its signature (iiis) takes 4");
+    assert.equal(await refusal([{ code: Op.EXEC, args: [2, "/bin/true", 0] }]), "plan: OP_EXEC: argument 2 is an int in a list of strings");
+    assert.equal(await refusal([{ code: Op.EXEC, args: [5, "/bin/true"] }]), "plan: OP_EXEC: argument 0: bad list length 5");
+    assert.equal(await refusal([{ code: 99, args: [] }]), "plan: unknown op 99");
+  });
+});
+
+describe("seccomp listener", () => {
+  test("the container process state: runc's fields, in its order", () => {
+    const state = { ociVersion: "1.2.0", id: "c", pid: 42, status: "created" as const, bundle: "/b", rootfs: "/b/rootfs", created: "t", owner: "" };
+    assert.equal(containerProcessState(42, state, "m"), `{"ociVersion":"1.2.0","fds":["seccompFd"],"pid":42,"metadata":"m","state":${JSON.stringify(state)}}`);
+    assert.equal(containerProcessState(42, state, undefined), `{"ociVersion":"1.2.0","fds":["seccompFd"],"pid":42,"state":${JSON.stringify(state)}}`);
   });
 });

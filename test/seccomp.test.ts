@@ -212,6 +212,38 @@ describe("seccomp in containers", () => {
     }
   });
 
+  test("NOTIFY in exec: the exec'd process's notify fd and state go to the listener too", async () => {
+    // An agent takes one connection: the first gets the init's fd at start, a second (same path) the exec's.
+    const sock = path.join(work(), `${uniqueId("agent")}.sock`);
+    const agents: ReturnType<typeof spawn>[] = [];
+    const startAgent = async (tag: string) => {
+      fs.rmSync(sock, { force: true });
+      const a = spawn(agent(), [sock, `${sock}.${tag}.state`, `${sock}.${tag}.log`], { stdio: "ignore" });
+      agents.push(a);
+      for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
+    };
+    const b = withSeccomp(["sleep", "30"], { defaultAction: "SCMP_ACT_ALLOW", listenerPath: sock, syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_NOTIFY" }] });
+    try {
+      await startAgent("init");
+      ok(tsrun(["create", "--bundle", b.dir, b.id]));
+      ok(tsrun(["start", b.id]));
+      const initPid = (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { pid: number }).pid;
+      await startAgent("exec");
+      const out = ok(tsrun(["exec", b.id, "/probe", "syscall", "mkdir", "/tmp/by-exec"])).stdout;
+      assert.deepEqual(JSON.parse(out.trim()) as SyscallResult, { name: "mkdir", ret: 4242, errno: 0 }, "the second agent's answer");
+      const [json, fdLine] = fs.readFileSync(`${sock}.exec.state`, "utf8").split("\n");
+      assert.equal(fdLine, "1", "the notify fd came with SCM_RIGHTS");
+      const st = JSON.parse(json!) as { fds: string[]; pid: number; state: { id: string; pid: number; status: string } };
+      assert.deepEqual(st.fds, ["seccompFd"]);
+      assert.ok(st.pid > 0 && st.pid !== initPid, `the exec's pid ${st.pid}, not the init's ${initPid}`);
+      assert.deepEqual([st.state.id, st.state.pid, st.state.status], [b.id, initPid, "running"]);
+      assert.equal(fs.existsSync(path.join(b.rootfs, "tmp", "by-exec")), false);
+    } finally {
+      tsrun(["delete", "--force", b.id]);
+      for (const a of agents) a.kill("SIGKILL");
+    }
+  });
+
   test("NOTIFY with no listener at listenerPath: create fails and leaves nothing behind", () => {
     const missing = path.join(work(), "no-agent.sock");
     const b = withSeccomp(["syscall", "getpid"], { defaultAction: "SCMP_ACT_ALLOW", listenerPath: missing, syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_NOTIFY" }] });

@@ -9,8 +9,8 @@
 // Usage (by tsrun only): tsrun-init shim <control fd> <state dir fd>
 // Control messages (SOCK_SEQPACKET, one per packet: u32 type | payload):
 //   MSG_SHIM_SPAWN   payload: u32 flags, i32 console index, argv (NUL-separated); fds: the child's fds 0..n-1
-//                    flags: 1 = stdio to the log (fds 0-2 replaced), 2 = the fd at console index replaced by a
-//                    socket whose peer receives the pty master. Reply MSG_SHIM_SPAWNED (i32 pid) or MSG_ERROR.
+//                    flags (SHIM_SPAWN_*): LOGS = stdio to the log (fds 0-2 replaced), CONSOLE = the fd at the
+//                    console index replaced by a socket whose peer receives the pty master. Reply MSG_SHIM_SPAWNED (i32 pid) or MSG_ERROR.
 //   MSG_SHIM_INIT    payload: i32 pid of the container's init
 #include <errno.h>
 #include <fcntl.h>
@@ -29,8 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/scm.h"
 #include "io.h"
-#include "plan.h"
+#include "protocol.h"
 
 namespace {
 
@@ -155,7 +156,7 @@ void spawn(Shim& s, int ctl, const char* payload, long len, int* fds, int nfds) 
   int child_fds[16];
   int n = nfds;
   for (int k = 0; k < n; k++) child_fds[k] = fds[k];
-  if (flags & 1) {  // stdio: /dev/null in, pipes out to the log
+  if (flags & SHIM_SPAWN_LOGS) {  // stdio: /dev/null in, pipes out to the log
     int p_out[2], p_err[2];
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || pipe2(p_out, O_CLOEXEC) != 0 || pipe2(p_err, O_CLOEXEC) != 0) {
@@ -168,7 +169,7 @@ void spawn(Shim& s, int ctl, const char* payload, long len, int* fds, int nfds) 
     child_fds[1] = p_out[1];
     child_fds[2] = p_err[1];
   }
-  if (flags & 2) {
+  if (flags & SHIM_SPAWN_CONSOLE) {
     int sv[2];
     if (console_index < 0 || console_index >= n || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
       reply_error(ctl, "console socket");
@@ -198,12 +199,12 @@ void spawn(Shim& s, int ctl, const char* payload, long len, int* fds, int nfds) 
   }
   // The shim keeps only its own ends.
   for (int k = 0; k < nfds; k++) close(fds[k]);
-  if (flags & 1) {
+  if (flags & SHIM_SPAWN_LOGS) {
     close(child_fds[0]);
     close(child_fds[1]);
     close(child_fds[2]);
   }
-  if (flags & 2) close(child_fds[console_index]);
+  if (flags & SHIM_SPAWN_CONSOLE) close(child_fds[console_index]);
   uint32_t reply[2] = {MSG_SHIM_SPAWNED, static_cast<uint32_t>(pid)};
   send(ctl, reply, sizeof(reply), MSG_NOSIGNAL);
 }
@@ -213,7 +214,7 @@ bool on_ctl(Shim& s, int ctl) {
   char buf[8192];
   int fds[16];
   int nfds = 16;
-  long r = recv_fds(ctl, buf, sizeof(buf) - 1, fds, &nfds);
+  long r = scm_recv(ctl, buf, sizeof(buf) - 1, fds, &nfds);
   if (r <= 0) {
     for (int k = 0; k < nfds; k++) close(fds[k]);
     return false;
@@ -357,7 +358,7 @@ int shim_main(int ctl, int dirfd) {
       int fds[1];
       int nf = 1;
       char name[64];
-      long r = recv_fds(s.console, name, sizeof(name), fds, &nf);
+      long r = scm_recv(s.console, name, sizeof(name), fds, &nf);
       if (nf == 1) {
         s.master = fds[0];
         s.listen = listen_in_state_dir(s, "attach.sock", SOCK_STREAM);
@@ -371,7 +372,7 @@ int shim_main(int ctl, int dirfd) {
         close_fd(s.client);  // one attached client at a time: the newest
         s.client = c;
         // The client gets the master too, to set the window size; data goes through the shim.
-        if (s.master >= 0) send_fds(c, &s.master, 1, "/dev/ptmx", 9);
+        if (s.master >= 0) scm_send(c, "/dev/ptmx", 9, &s.master, 1);
       }
     }
     if (i_client >= 0 && p[i_client].revents) {

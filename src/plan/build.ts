@@ -272,7 +272,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
   // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.bind ? 1 : 0) | (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0));
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0));
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
@@ -288,7 +288,7 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
     if (hasNewNamespace(o.spec, "cgroup")) {
       plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0);
     } else {
-      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 1 | 2);
+      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2);
     }
     return;
   }
@@ -296,7 +296,7 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
   for (const [key, dir] of Object.entries(o.cgroupDirs)) {
     const name = key === "" ? "unified" : key.replace(/^name=/, "");
     const sub = path.posix.join(dest, name);
-    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 1);
+    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0);
     // co-mounted controllers (cpu,cpuacct) are also reachable by each name, as on the host
     if (key.includes(",")) for (const c of key.split(",")) plan.add(Op.SYMLINK, name, path.posix.join(dest, c));
   }
@@ -472,8 +472,7 @@ export function execOps(plan: Plan, proc: Process, env: readonly string[], extra
   for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
   plan.add(Op.CLOEXEC_FROM, 3 + extraFds);
   if (seccomp) {
-    const l = seccomp.listener;
-    plan.add(Op.SECCOMP, seccomp.program, seccomp.flags, l?.fd ?? -1, l?.path ?? "", l?.stateHead ?? "");
+    plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
     // the capabilities credentialOps kept for loading the filter (CAP_SYS_ADMIN without no_new_privs)
     if (dropAfterSeccomp) plan.add(Op.CAPSET, ...splitMask(dropAfterSeccomp.effective), ...splitMask(dropAfterSeccomp.permitted), ...splitMask(dropAfterSeccomp.inheritable));
   }

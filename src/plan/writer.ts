@@ -1,7 +1,7 @@
-// Encodes a plan in the wire format of native/helper/plan.h.
-import { OpCode, opName } from "./opcodes";
+// Encodes a plan in the wire format declared in src/plan/protocol.ts (native/helper/protocol.h).
+import { type OpArgs, type OpCode, type PlanArg, opName } from "./protocol";
 
-export type PlanArg = number | bigint | string | Buffer;
+export type { PlanArg };
 
 export interface PlanOp {
   code: OpCode;
@@ -11,7 +11,8 @@ export interface PlanOp {
 export class Plan {
   readonly ops: PlanOp[] = [];
 
-  add(code: OpCode, ...args: PlanArg[]): this {
+  // Typed per op from its declared signature (the helper checks the same signature before it runs the op).
+  add<C extends OpCode>(code: C, ...args: OpArgs<C>): this {
     this.ops.push({ code, args });
     return this;
   }

@@ -48,9 +48,28 @@ export function checkPassedFds(listen: number, preserve: number, listed: readonl
 export function connectSocketPath(what: string, file: string): number {
   const n = native();
   const abs = path.resolve(file);
+  const fd = openSocketPath(what, abs);
+  try {
+    try {
+      return n.connectUnixAt(fd);
+    } catch (e) {
+      // "connect to /proc/self/fd/N: <reason>": the reason, with the caller's path
+      throw new TsrunError(`${what}: connect to ${abs}: ${messageOf(e).replace(/^.*: /, "")}`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// The same checks without connecting: the path names a socket itself (not a symlink to one).
+export function checkSocketPath(what: string, file: string): void {
+  fs.closeSync(openSocketPath(what, path.resolve(file)));
+}
+
+function openSocketPath(what: string, abs: string): number {
   let fd: number;
   try {
-    fd = n.openPath(abs);
+    fd = native().openPath(abs);
   } catch (e) {
     throw new TsrunError(`${what}: ${messageOf(e)}`);
   }
@@ -63,13 +82,9 @@ export function connectSocketPath(what: string, file: string): number {
     }
     if (st.isSymbolicLink()) throw new TsrunError(`${what}: ${abs} is a symbolic link (refused: name the socket itself)`);
     if (!st.isSocket()) throw new TsrunError(`${what}: ${abs} is not a socket`);
-    try {
-      return n.connectUnixAt(fd);
-    } catch (e) {
-      // "connect to /proc/self/fd/N: <reason>": the reason, with the caller's path
-      throw new TsrunError(`${what}: connect to ${abs}: ${messageOf(e).replace(/^.*: /, "")}`);
-    }
-  } finally {
+    return fd;
+  } catch (e) {
     fs.closeSync(fd);
+    throw e;
   }
 }

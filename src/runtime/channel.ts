@@ -11,6 +11,7 @@ export const MAX_FRAME = 64 << 20;
 export interface Frame {
   type: number;
   payload: Buffer;
+  fds: number[]; // passed with the frame (SCM_RIGHTS, close-on-exec): only MSG_SECCOMP_FD carries one
 }
 
 export class Channel {
@@ -24,16 +25,21 @@ export class Channel {
     writeAll(this.fd, Buffer.concat([head, payload]));
   }
 
-  // undefined at end of stream (the peer exited or closed).
+  // undefined at end of stream (the peer exited or closed). The header is read with recvmsg(2), so fds the
+  // peer attached to the frame come with it (a frame's fds ride on its first bytes).
   async recv(): Promise<Frame | undefined> {
     await native().readable(this.fd);
-    const head = readExactly(this.fd, 8);
-    if (!head) return undefined;
+    const fds: number[] = [];
+    const head = readHead(this.fd, fds);
+    if (!head) {
+      for (const fd of fds) fs.closeSync(fd);
+      return undefined;
+    }
     const len = head.readUInt32LE(0);
     if (len < 4 || len > MAX_FRAME) throw new Error(`tsrun-init sent a malformed message (length ${len})`);
     const payload = len > 4 ? readExactly(this.fd, len - 4) : Buffer.alloc(0);
     if (!payload) return undefined;
-    return { type: head.readUInt32LE(4), payload };
+    return { type: head.readUInt32LE(4), payload, fds };
   }
 
   close(): void {
@@ -48,6 +54,28 @@ export class Channel {
 export function writeAll(fd: number, buf: Buffer): void {
   let off = 0;
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+}
+
+function readHead(fd: number, fds: number[]): Buffer | undefined {
+  const n = native();
+  const parts: Buffer[] = [];
+  let got = 0;
+  while (got < 8) {
+    let m: { data: Buffer; fds: number[] };
+    try {
+      m = n.recvMsg(fd, 8 - got);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN" || code === "EINTR") continue;
+      if (code === "ECONNRESET") return undefined;
+      throw e;
+    }
+    fds.push(...m.fds);
+    if (m.data.length === 0) return undefined;
+    parts.push(m.data);
+    got += m.data.length;
+  }
+  return Buffer.concat(parts);
 }
 
 function readExactly(fd: number, n: number): Buffer | undefined {

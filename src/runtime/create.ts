@@ -8,7 +8,8 @@ import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
 import { buildPlan, idMapText, validateForLinux } from "../plan/build";
 import type { Compiled } from "../seccomp/compile";
-import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
+import { checkListener } from "../seccomp/listener";
+import { compileForProcess, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
 import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import type { Context } from "./context";
@@ -175,16 +176,9 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   } else if (o.consoleSocket) {
     throw new TsrunError("cannot use console socket if runc will not detach or allocate tty", "INVALID_ARGUMENT");
   }
-  // SCMP_ACT_NOTIFY: connected now, so a listener that is not there fails create; tsrun-init sends the
-  // notify fd and the container process state on it once the filter is loaded (at start).
-  let listener: { fd: number; path: string; stateHead: string } | undefined;
-  if (seccomp?.listener) {
-    const slot = fdMap.slot("seccomp listener");
-    const sock = connectSocketPath("config.json: linux.seccomp.listenerPath", seccomp.listener.path);
-    owned.push(sock);
-    fdMap.bind(slot, sock);
-    listener = { fd: slot, path: seccomp.listener.path, stateHead: containerProcessStateHead(seccomp.listener.metadata) };
-  }
+  // SCMP_ACT_NOTIFY: a listener that is not there fails create; `tsrun start` hands it the notify fd once
+  // the filter is loaded (src/seccomp/listener.ts).
+  if (seccomp?.listener) checkListener(seccomp.listener);
 
   const plan = buildPlan({
     id: record.id,
@@ -201,7 +195,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     cgroupDirs: cgroups.directories(),
     cgroupMode: cgroups.mode,
     init: o.init === true,
-    ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags, ...(listener ? { listener } : {}) } } : {}),
+    ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags } } : {}),
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);

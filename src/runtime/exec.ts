@@ -12,7 +12,8 @@ import type { Process } from "../spec/schema";
 import { validateId, ContainerRecord, procStat } from "../state/store";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
-import { compileForProcess, containerProcessStateHead } from "../seccomp/process";
+import { checkListener, handOverNotifyFd } from "../seccomp/listener";
+import { compileForProcess } from "../seccomp/process";
 import { checkPassedFds, connectSocketPath } from "./caller";
 import { FdMap, Launch } from "./launch";
 import { encodeChecked } from "./setup-size";
@@ -213,15 +214,11 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
       if (ptyPair) closeLater.push(ptyPair[0]);
     }
     // The container's seccomp profile (compiled, or from the cache create filled); with NOTIFY, the listener
-    // gets this process's notify fd too, as runc does.
+    // gets this process's notify fd too, as runc does (handed over when tsrun-init sends it, below).
     const compiled = compileForProcess(record.config, { stateRoot: ctx.store.root });
-    let listenerSock: number | undefined;
-    if (compiled?.listener) {
-      listenerSock = connectSocketPath("config.json: linux.seccomp.listenerPath", compiled.listener.path);
-      closeLater.push(listenerSock);
-    }
+    if (compiled?.listener) checkListener(compiled.listener);
     // The helper's fds: passed-through, the sync socket, the init's pidfd, the container's root, then the
-    // console socket and the seccomp listener.
+    // console socket.
     const fdMap = new FdMap(extra, o.stdio);
     const syncSlot = fdMap.slot("sync socket");
     const pidSlot = fdMap.slot("init pidfd");
@@ -230,8 +227,6 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
     fdMap.bind(rootSlot, rootFd);
     let consoleSlot: number | undefined;
     if (consoleSock !== undefined) fdMap.bind((consoleSlot = fdMap.slot("console socket")), consoleSock);
-    let listenerSlot: number | undefined;
-    if (listenerSock !== undefined) fdMap.bind((listenerSlot = fdMap.slot("seccomp listener")), listenerSock);
     const plan = buildExecPlan({
       spec: record.config,
       proc,
@@ -243,16 +238,7 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
       ...(consoleSlot !== undefined ? { consoleFd: consoleSlot } : {}),
       nsFlags,
       cgroupProcs: subCgroupProcs(record, o.cgroups),
-      ...(compiled
-        ? {
-            seccomp: {
-              program: compiled.program,
-              flags: compiled.flags,
-              ...(compiled.listener && listenerSlot !== undefined ? { listener: { fd: listenerSlot, path: compiled.listener.path, stateHead: containerProcessStateHead(compiled.listener.metadata) } } : {}),
-            },
-            state: JSON.stringify(ctx.store.state(record)),
-          }
-        : {}),
+      ...(compiled ? { seccomp: { program: compiled.program, flags: compiled.flags } } : {}),
       warn: (m) => ctx.logger.warn(m),
     });
     if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`exec plan: ${line}`);
@@ -262,7 +248,11 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
     const launch = new Launch({ fds: fdMap, syncSlot, plan: encoded, logger: ctx.logger, what: "exec", ...(shim ? { shim: { client: shim, logs: false } } : {}) });
     let pid: number;
     try {
-      pid = await launch.run({ onPid: () => {} });
+      pid = await launch.run({
+        onPid: () => {},
+        // SCMP_ACT_NOTIFY: the process's notify fd and the container's state to the listener
+        onSeccompFd: (chan, frame) => handOverNotifyFd(chan, frame, compiled?.listener, launch.pid, ctx.store.state(record)),
+      });
     } catch (e) {
       await launch.abort();
       throw e;

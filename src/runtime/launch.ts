@@ -60,6 +60,8 @@ export class FdMap {
 export type InitMessage =
   | { kind: "log"; text: string }
   | { kind: "error"; message: string }
+  | { kind: "hookError"; message: string } // a createContainer or startContainer hook failed
+  | { kind: "seccompFd"; frame: Frame } // the notify fd of a filter with a listener (frame.fds[0])
   | { kind: "usermapRequest"; pid: number }
   | { kind: "pid"; pid: number }
   | { kind: "hooksRequest" }
@@ -76,6 +78,10 @@ export function decodeMessage(f: Frame): InitMessage {
       return { kind: "log", text: f.payload.toString() };
     case Msg.ERROR:
       return { kind: "error", message: f.payload.toString() };
+    case Msg.HOOK_ERROR:
+      return { kind: "hookError", message: f.payload.toString() };
+    case Msg.SECCOMP_FD:
+      return { kind: "seccompFd", frame: f };
     case Msg.USERMAP_REQ:
       return { kind: "usermapRequest", pid: i32("usermap request") };
     case Msg.PID:
@@ -101,6 +107,8 @@ export interface Handshake {
   onHooksRequest?(): Promise<Buffer>;
   // Set-up is done (create): record the container; the helper is then told and acks back.
   onReady?(): void | Promise<void>;
+  // The seccomp notify fd (exec): handed to the listener; the handler acks (or aborts) on the channel.
+  onSeccompFd?(chan: Channel, frame: Frame): void | Promise<void>;
 }
 
 export interface LaunchOptions {
@@ -161,12 +169,21 @@ export class Launch {
         throw new TsrunError(`container ${this.o.what} exited during set-up without reporting an error${status !== undefined ? ` (status ${status})` : ""}`);
       }
       const m = decodeMessage(f);
+      if (m.kind !== "seccompFd") for (const fd of f.fds) fs.closeSync(fd); // only that message carries one
       switch (m.kind) {
         case "log":
           this.o.logger.debug(`${this.o.what}: ${m.text}`);
           break;
         case "error":
+        case "hookError":
           throw new TsrunError(m.message);
+        case "seccompFd":
+          if (!h.onSeccompFd) {
+            for (const fd of m.frame.fds) fs.closeSync(fd);
+            throw new TsrunError(`unexpected seccomp notify fd from tsrun-init (${this.o.what})`);
+          }
+          await h.onSeccompFd(chan, m.frame);
+          break;
         case "usermapRequest":
           if (!h.onUsermapRequest) throw new TsrunError(`unexpected user namespace map request from tsrun-init (${this.o.what})`);
           await h.onUsermapRequest(m.pid);

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import { TsrunError } from "../errors";
 import { native, sealedHelper } from "../native";
-import { Msg } from "../plan/opcodes";
+import { FLAGS, Msg } from "../plan/protocol";
 
 export class ShimClient {
   private constructor(
@@ -45,7 +45,8 @@ export class ShimClient {
     const args = Buffer.from(argv.map((a) => `${a}\0`).join(""));
     const head = Buffer.alloc(12);
     head.writeUInt32LE(Msg.SHIM_SPAWN, 0);
-    head.writeUInt32LE((o.logs ? 1 : 0) | (o.consoleIndex !== undefined ? 2 : 0), 4);
+    const flag = FLAGS.SHIM_SPAWN.values;
+    head.writeUInt32LE((o.logs ? flag.LOGS : 0) | (o.consoleIndex !== undefined ? flag.CONSOLE : 0), 4);
     head.writeInt32LE(o.consoleIndex ?? -1, 8);
     native().sendFds(this.ctl, Buffer.concat([head, args]), fds);
     const reply = Buffer.alloc(512);

@@ -7,6 +7,7 @@ import { runHooksWarning } from "../hooks";
 import { destroy, killAndWait } from "./delete";
 import { native } from "../native";
 import { Msg } from "../plan/opcodes";
+import { handOverNotifyFd, listenerOf } from "../seccomp/listener";
 import { validateId, START_SOCKET, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
@@ -39,17 +40,28 @@ export async function start(ctx: Context, id: string): Promise<void> {
     fs.rmSync(sockPath, { force: true });
     const chan = new Channel(fd);
     let failure: string | undefined;
+    let hookFailed = false;
     try {
-      chan.send(Msg.START, Buffer.from(JSON.stringify(stateOf(record, "created"))));
-      const reply = await chan.recv();
-      if (reply && reply.type === Msg.ERROR) failure = reply.payload.toString();
+      const state = stateOf(record, "created");
+      chan.send(Msg.START, Buffer.from(JSON.stringify(state)));
+      // Until the exec closes the connection: the seccomp notify fd to hand to the listener, or a failure.
+      for (let reply = await chan.recv(); reply; reply = await chan.recv()) {
+        if (reply.type === Msg.SECCOMP_FD) {
+          handOverNotifyFd(chan, reply, listenerOf(record.config), record.pid, state);
+          continue;
+        }
+        if (reply.type === Msg.ERROR || reply.type === Msg.HOOK_ERROR) failure = reply.payload.toString();
+        else failure = `unexpected message ${reply.type} from container init`;
+        hookFailed = reply.type === Msg.HOOK_ERROR;
+        break;
+      }
     } finally {
       chan.close();
     }
     if (failure !== undefined) {
       // runtime-spec: when a startContainer hook fails the runtime stops the container and continues at
       // destroy (undo create, then poststop hooks). Other failures leave a stopped container for delete.
-      if (failure.startsWith("error running startContainer hook")) {
+      if (hookFailed) {
         await killAndWait(ctx, record);
         await destroy(ctx, record);
       }

@@ -3,7 +3,6 @@
 // process of a container runs under the same filter.
 import * as path from "path";
 import type { Spec } from "../spec/schema";
-import { OCI_VERSION } from "../state/store";
 import { type CachedCompile, compileCached } from "./cache";
 import { type Compiled, compile } from "./compile";
 
@@ -29,10 +28,4 @@ export function describeCompiled(c: CachedCompile | Compiled): string[] {
   for (const s of c.skipped) lines.push(`seccomp: ${s.names.length} syscall names unknown on ${s.arch} skipped: ${s.names.join(" ")}`);
   if (c.unsupportedArches.length) lines.push(`seccomp: architectures without a syscall table left out (never reported by this machine's kernel): ${c.unsupportedArches.join(" ")}`);
   return lines;
-}
-
-// The start of the container process state the notify listener gets (runtime-spec config-linux.md "The
-// Container Process State"): tsrun-init appends the init's pid, `,"state":`, the container state and `}`.
-export function containerProcessStateHead(metadata: string | undefined): string {
-  return `{"ociVersion":${JSON.stringify(OCI_VERSION)},"fds":["seccompFd"],${metadata !== undefined ? `"metadata":${JSON.stringify(metadata)},` : ""}"pid":`;
 }
