@@ -7,11 +7,13 @@ import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
 import { native, sealedHelper } from "../native";
-import { buildPlan, idMapText, validateForLinux } from "../plan/build";
+import { buildPlan, idMapText } from "../plan/build";
+import { type HostFacts, hostFacts } from "../plan/host";
 import { Msg } from "../plan/opcodes";
 import type { Compiled } from "../seccomp/compile";
 import { compileForProcess, containerProcessStateHead, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
+import { validateSpec } from "../spec/validate";
 import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
@@ -52,11 +54,8 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
   // The config's cross-field rules (sysctls, mounts on /proc, namespaces...) are checked before anything
   // exists on the host: no state directory, cgroup or socket is made for a config that will be refused.
-  try {
-    validateForLinux(spec);
-  } catch (e) {
-    throw new TsrunError(messageOf(e));
-  }
+  const host = hostFacts(spec, bundle, rootfs);
+  validateSpec(spec, host, { socket: !!o.consoleSocket, receiver: o.consoleFd !== undefined || o.shim === true });
   const extra = extraFdCount(o); // fds the caller did not pass are refused here too
   const seccomp = compileSeccomp(ctx, spec); // and an invalid profile
   const lock = ctx.store.claim(o.id);
@@ -76,7 +75,7 @@ export function create(ctx: Context, o: CreateOptions): Created {
   const cleanup: (() => void)[] = [];
   try {
     ctx.store.write(record);
-    createInit(ctx, o, spec, record, cleanup, seccomp, extra);
+    createInit(ctx, o, spec, record, cleanup, seccomp, extra, host);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };
   } catch (e) {
@@ -127,7 +126,7 @@ function extraFdCount(o: CreateOptions): number {
   return (o.preserveFds ?? 0) + listen;
 }
 
-function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined, extra: number): void {
+function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void)[], seccomp: Compiled | undefined, extra: number, host: HostFacts): void {
   const n = native();
   const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
@@ -194,6 +193,7 @@ function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Containe
     cgroupDirs: cgroups.directories(),
     cgroupMode: cgroups.mode,
     init: o.init === true,
+    host,
     ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags, ...(listener ? { listener } : {}) } } : {}),
     warn: (m) => ctx.logger.warn(m),
   });

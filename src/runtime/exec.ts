@@ -7,9 +7,11 @@ import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { native, sealedHelper } from "../native";
 import { buildExecPlan } from "../plan/build";
+import { processFacts } from "../plan/host";
 import { NAMESPACES, type NamespaceKind } from "../plan/linux";
 import { Msg } from "../plan/opcodes";
 import type { Process } from "../spec/schema";
+import { validateProcess } from "../spec/validate";
 import { validateId, ContainerRecord, procStat } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
@@ -110,17 +112,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
   if (status === "paused") throw new TsrunError("cannot exec in a paused container");
   if (status === "creating") throw new TsrunError("cannot exec in a container that is being created");
   const proc = execProcess(record, o);
-  for (const [field, what] of [
-    ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
-    ["scheduler", "process.scheduler is not supported by tsrun"],
-    ["ioPriority", "process.ioPriority is not supported by tsrun"],
-    ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
-    ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
-  ] as const) {
-    if (proc[field] !== undefined && proc[field] !== "") throw new TsrunError(`exec: ${what}`);
-  }
-  if (proc.terminal && o.detach && !o.consoleSocket) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
-  if (!proc.terminal && o.consoleSocket) throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
+  validateProcess(proc, { socket: !!o.consoleSocket, receiver: !o.detach });
 
   // Pin the init: a pidfd cannot follow a recycled pid; then check it is still our init.
   let pidfd: number;
@@ -174,7 +166,7 @@ export async function exec(ctx: Context, o: ExecOptions): Promise<number> {
     const plan = buildExecPlan({
       spec: record.config,
       proc,
-      rootfs: record.rootfs,
+      host: processFacts(record.rootfs, proc),
       extraFds: extra,
       syncFd,
       pidFd: syncFd + 1,
