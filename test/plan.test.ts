@@ -3,8 +3,9 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { buildPlan, procMountRefusal, sysctlFile, sysctlRefusal, validateForLinux } from "../src/plan/build";
-import { MS, parseSignal } from "../src/plan/linux";
+import { buildPlan } from "../src/plan/build";
+import type { HostFacts } from "../src/plan/host";
+import { MS, parseSignal, sysctlFile } from "../src/plan/linux";
 import { containerPath, parseMountOptions } from "../src/plan/mounts";
 import { native, sealedHelper } from "../src/native";
 import { Msg, Op } from "../src/plan/opcodes";
@@ -14,6 +15,9 @@ import { Channel, type Frame } from "../src/runtime/channel";
 import { Plan } from "../src/plan/writer";
 import { defaultSpec } from "../src/spec/default";
 import type { Spec } from "../src/spec/schema";
+import { procMountRefusal, sysctlRefusal, validateSpec } from "../src/spec/validate";
+
+const host: HostFacts = { uid: 0, home: "/root", hasKcore: true, sharedNamespaces: [], bindSources: {} };
 
 const headerFile = path.resolve(__dirname, "..", "..", "native", "helper", "protocol.h");
 
@@ -90,6 +94,7 @@ describe("plan", () => {
         cgroupDirs: {},
         cgroupMode: "v2",
         seccomp: { program: Buffer.alloc(8), flags: listener ? 8 : 0 },
+        host,
         warn: () => undefined,
       }).ops;
     };
@@ -117,29 +122,29 @@ describe("plan", () => {
       return s;
     };
     const all = spec(["pid", "network", "ipc", "uts", "mount"]);
-    assert.equal(sysctlRefusal(all, "kernel.shmmax"), undefined);
-    assert.equal(sysctlRefusal(all, "fs.mqueue.msg_max"), undefined);
-    assert.equal(sysctlRefusal(all, "net.ipv4.ip_forward"), undefined);
-    assert.equal(sysctlRefusal(all, "net/ipv4/conf/eth0.100/forwarding"), undefined);
-    assert.equal(sysctlRefusal(all, "kernel.domainname"), undefined);
-    assert.equal(sysctlRefusal(all, "kernel.core_pattern"), 'sysctl "kernel.core_pattern" is not in a separate kernel namespace');
-    assert.equal(sysctlRefusal(all, "kernel/core_pattern"), 'sysctl "kernel.core_pattern" is not in a separate kernel namespace');
-    assert.equal(sysctlRefusal(all, "vm.overcommit_memory"), 'sysctl "vm.overcommit_memory" is not in a separate kernel namespace');
-    assert.equal(sysctlRefusal(all, "kernel.hostname"), 'sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field');
-    assert.equal(sysctlRefusal(all, "user.max_user_namespaces"), "setting ucounts without a user namespace not allowed: user.max_user_namespaces");
-    assert.equal(sysctlRefusal(spec(["pid", "network", "uts", "mount"]), "kernel.msgmax"), 'sysctl "kernel.msgmax" is not allowed in the hosts ipc namespace');
-    assert.equal(sysctlRefusal(spec(["pid", "ipc", "uts", "mount"]), "net.core.somaxconn"), 'sysctl "net.core.somaxconn" not allowed in host network namespace');
+    assert.equal(sysctlRefusal(all, "kernel.shmmax", []), undefined);
+    assert.equal(sysctlRefusal(all, "fs.mqueue.msg_max", []), undefined);
+    assert.equal(sysctlRefusal(all, "net.ipv4.ip_forward", []), undefined);
+    assert.equal(sysctlRefusal(all, "net/ipv4/conf/eth0.100/forwarding", []), undefined);
+    assert.equal(sysctlRefusal(all, "kernel.domainname", []), undefined);
+    assert.equal(sysctlRefusal(all, "kernel.core_pattern", []), 'sysctl "kernel.core_pattern" is not in a separate kernel namespace');
+    assert.equal(sysctlRefusal(all, "kernel/core_pattern", []), 'sysctl "kernel.core_pattern" is not in a separate kernel namespace');
+    assert.equal(sysctlRefusal(all, "vm.overcommit_memory", []), 'sysctl "vm.overcommit_memory" is not in a separate kernel namespace');
+    assert.equal(sysctlRefusal(all, "kernel.hostname", []), 'sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field');
+    assert.equal(sysctlRefusal(all, "user.max_user_namespaces", []), "setting ucounts without a user namespace not allowed: user.max_user_namespaces");
+    assert.equal(sysctlRefusal(spec(["pid", "network", "uts", "mount"]), "kernel.msgmax", []), 'sysctl "kernel.msgmax" is not allowed in the hosts ipc namespace');
+    assert.equal(sysctlRefusal(spec(["pid", "ipc", "uts", "mount"]), "net.core.somaxconn", []), 'sysctl "net.core.somaxconn" not allowed in host network namespace');
     const joinedHost = spec(["pid", "ipc", "mount"], (s) => s.linux!.namespaces!.push({ type: "network", path: "/proc/self/ns/net" }));
-    assert.equal(sysctlRefusal(joinedHost, "net.core.somaxconn"), 'sysctl "net.core.somaxconn" not allowed in host network namespace');
-    assert.equal(sysctlRefusal(spec(["pid", "network", "ipc", "mount"]), "kernel.domainname"), 'sysctl "kernel.domainname" is not in a separate kernel namespace');
-    assert.match(sysctlRefusal(all, "net.ipv4./..kernel")!, /not a valid sysctl name/);
+    assert.equal(sysctlRefusal(joinedHost, "net.core.somaxconn", ["network"]), 'sysctl "net.core.somaxconn" not allowed in host network namespace');
+    assert.equal(sysctlRefusal(spec(["pid", "network", "ipc", "mount"]), "kernel.domainname", []), 'sysctl "kernel.domainname" is not in a separate kernel namespace');
+    assert.match(sysctlRefusal(all, "net.ipv4./..kernel", [])!, /not a valid sysctl name/);
     assert.equal(sysctlFile("net.ipv4.ip_forward"), "sys/net/ipv4/ip_forward");
     assert.equal(sysctlFile("net/ipv4/conf/eth0.100/forwarding"), "sys/net/ipv4/conf/eth0.100/forwarding");
-    assert.throws(() => validateForLinux(spec(["pid", "uts", "mount"], (s) => (s.linux!.sysctl = { "kernel.panic": "1" }))), /^Error: config.json: linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace$/);
+    assert.throws(() => validateSpec(spec(["pid", "uts", "mount"], (s) => (s.linux!.sysctl = { "kernel.panic": "1" })), host, { socket: false, receiver: true }), /^TsrunError: config.json: linux.sysctl: sysctl "kernel.panic" is not in a separate kernel namespace$/);
   });
 
   test("mounts on /proc: runc's checkProcMount, as written in config.json", () => {
-    const m = (destination: string, type: string, options?: string[], source = "x") => procMountRefusal({ destination, type, source, ...(options ? { options } : {}) }, "m");
+    const m = (destination: string, type: string, options?: string[], source = "x") => procMountRefusal({ destination, type, source, ...(options ? { options } : {}) }, "m", source === "/proc");
     assert.equal(m("/proc", "proc"), undefined);
     assert.equal(m("/proc", "proc", undefined, "proc"), undefined);
     assert.equal(m("/proc", "bind", ["rbind"], "/proc"), undefined, "a procfs may be bound over /proc");
@@ -158,7 +163,7 @@ describe("plan", () => {
       const spec = defaultSpec({});
       spec.process!.terminal = false;
       patch(spec);
-      return buildPlan({ id: "c", spec, bundle: "/b", rootfs: "/b/rootfs", noPivot: false, noNewKeyring: false, extraFds: 0, syncFd: 3, stateDirFd: 4, cgroupProcs: [], cgroupDirs: { "": "/sys/fs/cgroup/unified/c", memory: "/sys/fs/cgroup/memory/c" }, cgroupMode, warn: () => undefined }).ops.filter((o) => o.code === Op.MOUNT);
+      return buildPlan({ id: "c", spec, bundle: "/b", rootfs: "/b/rootfs", noPivot: false, noNewKeyring: false, extraFds: 0, syncFd: 3, stateDirFd: 4, cgroupProcs: [], cgroupDirs: { "": "/sys/fs/cgroup/unified/c", memory: "/sys/fs/cgroup/memory/c" }, cgroupMode, host, warn: () => undefined }).ops.filter((o) => o.code === Op.MOUNT);
     };
     const mounts = build(() => undefined);
     const opts = (dest: string) => Number(mounts.find((o) => o.args[1] === dest)!.args[7]);

@@ -163,7 +163,6 @@ void op_lookup_exec(Args a);
 void op_ready();
 void op_init_reaper();
 void op_exec(Args a);
-void op_set_state(Args a);
 void op_cloexec_from(Args a);
 void op_clear_nonblock(Args a);
 void op_hostname(Args a);

@@ -74,7 +74,6 @@ void run_op(const Op& op) {
     case OP_CLEAR_NONBLOCK: op_clear_nonblock(a); break;
     case OP_INIT_REAPER: op_init_reaper(); break;
     case OP_CAPSET: op_capset(a); break;
-    case OP_SET_STATE: op_set_state(a); break;
     case OP_SYSCTL: op_sysctl(a); break;
     default: die("plan: %s has no implementation in tsrun-init", op_name(op.code));
   }

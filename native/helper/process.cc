@@ -415,16 +415,6 @@ void op_sync_hooks() {
   await_ack(g.sync, "prestart/createRuntime hooks");
 }
 
-void op_set_state(Args a) {
-  const Arg& st = a.raw_s();
-  free(g.state);
-  g.state = static_cast<char*>(malloc(st.len + 1));
-  if (!g.state) die("plan: out of memory");
-  memcpy(g.state, st.s, st.len);
-  g.state[st.len] = 0;
-  g.state_len = st.len;
-}
-
 void op_cloexec_from(Args a) {
   if (syscall(SYS_close_range, static_cast<unsigned>(a.i()), ~0U, CLOSE_RANGE_CLOEXEC) != 0) die("mark fds close-on-exec: %s", err());
 }

@@ -75,7 +75,6 @@ enum TsrunOp : uint16_t {
   OP_CLEAR_NONBLOCK = 61,  // i:fd — stdio must be blocking for the user process
   OP_INIT_REAPER = 62,  // - — --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec
   OP_CAPSET = 63,  // i:effLo i:effHi i:permLo i:permHi i:inhLo i:inhHi — capset(2) only, ambient set left as it is
-  OP_SET_STATE = 64,  // s:state — state JSON for hooks (exec has no start message)
   OP_SYSCTL = 65,  // s:file s:value — write a file under the helper's procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount
 };
 
@@ -180,6 +179,5 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_CLEAR_NONBLOCK, "OP_CLEAR_NONBLOCK", "i", PHASE_CREDS | PHASE_STARTED, 0},
     {OP_INIT_REAPER, "OP_INIT_REAPER", "", PHASE_STARTED, 0},
     {OP_CAPSET, "OP_CAPSET", "iiiiii", PHASE_CREDS | PHASE_STARTED, 0},
-    {OP_SET_STATE, "OP_SET_STATE", "s", PHASE_ROOTED | PHASE_CREDS, 0},
     {OP_SYSCTL, "OP_SYSCTL", "ss", PHASE_ROOTED, 0},
 };

@@ -7,11 +7,14 @@
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
 //   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
-import * as fs from "fs";
+// Pure: the spec has passed validateSpec (src/spec/validate.ts) and what the plan depends on in the host
+// comes in as HostFacts (src/plan/host.ts); the same arguments give the same plan. What it throws is an
+// internal invariant, never a rule of config.json.
 import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
-import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask } from "./linux";
-import { containerPath, parseMountOptions } from "./mounts";
+import type { HostFacts, ProcessFacts } from "./host";
+import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
+import { containerPath, mountPoint, parseMountOptions } from "./mounts";
 import { Op } from "./opcodes";
 import { Plan } from "./writer";
 
@@ -31,10 +34,10 @@ export interface BuildOptions {
   // For a mount of type "cgroup": the container's cgroup directory per hierarchy, and the host mode.
   cgroupDirs: Record<string, string>;
   cgroupMode: "v1" | "v2" | "hybrid";
-  // The compiled filter; with SCMP_ACT_NOTIFY, the listener socket tsrun connected (an fd of the helper),
-  // its path (for messages) and the start of the container process state sent to it.
+  // The compiled filter (with SCMP_ACT_NOTIFY, tsrun-init hands the notify fd back to tsrun).
   seccomp?: SeccompPlan;
   init?: boolean; // --init: a reaping PID 1 in front of the user process
+  host: HostFacts; // hostFacts(spec, bundle, rootfs)
   warn: (msg: string) => void;
 }
 
@@ -77,122 +80,9 @@ function hasNamespace(spec: Spec, kind: NamespaceKind): boolean {
   return (spec.linux?.namespaces ?? []).some((n) => n.type === kind);
 }
 
-// Checks the runtime-spec's cross-field rules the schema cannot see.
-export function validateForLinux(spec: Spec): void {
-  const fail = (m: string) => {
-    throw new Error(m);
-  };
-  if (!spec.process) fail("config.json: process is required to create a container");
-  if (spec.hostname && !hasNewNamespace(spec, "uts") && spec.hostname !== "") fail("config.json: hostname is set but the container has no new uts namespace");
-  if (spec.domainname && !hasNewNamespace(spec, "uts")) fail("config.json: domainname is set but the container has no new uts namespace");
-  const linux = spec.linux;
-  if (linux?.timeOffsets && Object.keys(linux.timeOffsets).length > 0 && !hasNewNamespace(spec, "time"))
-    fail("config.json: linux.timeOffsets is set but the container has no new time namespace");
-  const userns = hasNamespace(spec, "user");
-  if (hasNewNamespace(spec, "user") && !(linux?.uidMappings?.length && linux?.gidMappings?.length))
-    fail("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
-  if (!userns && (linux?.uidMappings?.length || linux?.gidMappings?.length)) fail("config.json: linux.uidMappings are set but there is no user namespace");
-  for (const key of Object.keys(linux?.sysctl ?? {})) {
-    const why = sysctlRefusal(spec, key);
-    if (why) fail(`config.json: linux.sysctl: ${why}`);
-  }
-  const p = spec.process!;
-  if (p.apparmorProfile) fail("config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
-  if (p.selinuxLabel) fail("config.json: process.selinuxLabel is set but SELinux is not enabled on this host");
-  if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
-  if (p.scheduler) fail("config.json: process.scheduler is not supported by tsrun");
-  if (p.ioPriority) fail("config.json: process.ioPriority is not supported by tsrun");
-  if (p.execCPUAffinity) fail("config.json: process.execCPUAffinity is not supported by tsrun");
-  if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
-  (spec.mounts ?? []).forEach((m, i) => {
-    if (m.uidMappings || m.gidMappings) fail(`config.json: mount ${m.destination}: idmapped mounts are not supported by tsrun`);
-    const why = procMountRefusal(m, `config.json: mounts[${i}]`);
-    if (why) fail(`config.json: mounts[${i}]: check proc-safety of ${m.destination} mount: ${why}`);
-  });
-}
-
-// The sysctls runc accepts (libcontainer/configs/validate: sysctl()): only those in a kernel namespace the
-// container has its own of, so a write never reaches the host. The reason for a refusal, in runc's words.
-const IPC_SYSCTLS = new Set(["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]);
-
-export function sysctlRefusal(spec: Spec, rawKey: string): string | undefined {
-  const key = sysctlDotted(rawKey);
-  if (sysctlFile(rawKey).split("/").some((p) => p === "" || p === "." || p === ".."))
-    return `sysctl ${JSON.stringify(rawKey)} is not a valid sysctl name`;
-  if (IPC_SYSCTLS.has(key) || key.startsWith("fs.mqueue.")) {
-    return hasNewOwnNamespace(spec, "ipc") ? undefined : `sysctl ${JSON.stringify(key)} is not allowed in the hosts ipc namespace`;
-  }
-  if (key.startsWith("net.")) {
-    return hasNewOwnNamespace(spec, "network") ? undefined : `sysctl ${JSON.stringify(key)} not allowed in host network namespace`;
-  }
-  if (hasNamespace(spec, "uts")) {
-    if (key === "kernel.domainname") return undefined;
-    if (key === "kernel.hostname") return `sysctl ${JSON.stringify(key)} is not allowed as it conflicts with the OCI "hostname" field`;
-  }
-  if (key.startsWith("user.")) return hasNamespace(spec, "user") ? undefined : `setting ucounts without a user namespace not allowed: ${key}`;
-  return `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`;
-}
-
-// A namespace of the container's own: a new one, or one joined by a path that is not tsrun's own (runc
-// compares a joined network namespace with the current process's).
-function hasNewOwnNamespace(spec: Spec, kind: NamespaceKind): boolean {
-  const ns = (spec.linux?.namespaces ?? []).find((n) => n.type === kind);
-  if (!ns) return false;
-  if (!ns.path) return true;
-  try {
-    const a = fs.statSync(ns.path);
-    const b = fs.statSync(`/proc/self/ns/${NAMESPACES[kind].proc}`);
-    return !(a.dev === b.dev && a.ino === b.ino);
-  } catch {
-    return true; // a path that cannot be opened fails when the namespace is joined
-  }
-}
-
-// "net/ipv4/ip_forward" -> "net.ipv4.ip_forward" (runc's convertSysctlVariableToDotsSeparator: a name whose
-// first separator is "/" has its dots and slashes swapped).
-export function sysctlDotted(key: string): string {
-  const first = key.search(/[./]/);
-  if (first < 0 || key[first] === ".") return key;
-  return key.replace(/[./]/g, (c) => (c === "." ? "/" : "."));
-}
-
-// The file under /proc/sys, relative to a procfs root: dots separate names; a slash in the dotted form
-// (from the slash form) is a dot inside a name (an interface called "eth0.100").
-export function sysctlFile(key: string): string {
-  return "sys/" + sysctlDotted(key).split(".").map((p) => p.replace(/\//g, ".")).join("/");
-}
-
-// The files runc lets a mount cover inside /proc (the ones lxcfs emulates).
-const PROC_MOUNT_ALLOWED = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled"];
-
-// runc's checkProcMount, on the destination as written (the helper repeats the check on the destination
-// as it resolves in the rootfs): a proc-type mount may go on /proc, a bind only when its source is a
-// procfs; nothing goes inside /proc but the files above; and a "proc" mount goes nowhere else.
-export function procMountRefusal(m: Mount, where: string): string | undefined {
-  const dest = mountPoint(m.destination, where);
-  const bind = parseMountOptions(m.options, m.type, where).bind;
-  if (!bind && m.type === "proc" && dest !== "/proc") return `${JSON.stringify(dest)} cannot be mounted because it is not on /proc (a proc-type mount goes only on /proc)`;
-  if (dest === "/proc") {
-    if (bind) return isProcfs(m.source ?? "") ? undefined : `${JSON.stringify(dest)} cannot be mounted because it is not of type proc`;
-    return m.type === "proc" ? undefined : `${JSON.stringify(dest)} cannot be mounted because it is not of type proc`;
-  }
-  if (!dest.startsWith("/proc/")) return undefined;
-  if (PROC_MOUNT_ALLOWED.includes(dest)) return undefined;
-  return `${JSON.stringify(dest)} cannot be mounted because it is inside /proc`;
-}
-
-const PROC_SUPER_MAGIC = 0x9fa0;
-function isProcfs(source: string): boolean {
-  try {
-    return fs.statfsSync(source).type === PROC_SUPER_MAGIC;
-  } catch {
-    return false;
-  }
-}
-
 function consoleOps(plan: Plan, proc: Process, consoleFd: number | undefined, bindConsole: boolean): void {
   if (!proc.terminal) return;
-  if (consoleFd === undefined) throw new Error("process.terminal is true but no console socket was given (--console-socket)");
+  if (consoleFd === undefined) throw new Error("internal: process.terminal is true but the plan has no console fd");
   plan.add(Op.CONSOLE, consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, proc.user?.uid ?? 0, proc.user?.gid ?? 0, bindConsole ? 1 : 0);
 }
 
@@ -226,32 +116,11 @@ function deviceType(d: LinuxDevice): number {
   }
 }
 
-// HOME from the container's /etc/passwd (runc does this when the env has none), "/" otherwise. The file
-// is read only if it resolves inside the rootfs.
-function homeOf(rootfs: string, uid: number): string {
-  try {
-    const file = fs.realpathSync(path.join(rootfs, "etc/passwd"));
-    if (!file.startsWith(fs.realpathSync(rootfs) + "/")) return "/";
-    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-      const f = line.split(":");
-      if (f.length >= 7 && Number(f[2]) === uid && f[5]) return f[5];
-    }
-  } catch {
-    // no passwd file
-  }
-  return "/";
-}
-
-export function processEnv(spec: Spec, rootfs: string): string[] {
-  const env = [...(spec.process?.env ?? [])];
-  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(rootfs, spec.process?.user?.uid ?? 0)}`);
+// HOME from the container's /etc/passwd (HostFacts.home) when process.env has none, as runc.
+export function processEnv(proc: Process, host: ProcessFacts): string[] {
+  const env = [...(proc.env ?? [])];
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${host.home}`);
   return env;
-}
-
-// A mount destination: a clean absolute path inside the rootfs, without a trailing slash.
-function mountPoint(destination: string, where: string): string {
-  const p = containerPath(destination, where);
-  return p.length > 1 ? p.replace(/\/+$/, "") : p;
 }
 
 function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
@@ -263,11 +132,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
     return;
   }
   let source = m.source ?? "";
-  if (parsed.bind) {
-    if (!source) throw new Error(`${where}: a bind mount needs a source`);
-    if (!path.isAbsolute(source)) source = path.join(o.bundle, source);
-    if (!fs.existsSync(source)) throw new Error(`${where}: bind source ${source} does not exist`);
-  }
+  if (parsed.bind && !path.isAbsolute(source)) source = path.join(o.bundle, source);
   const kind = parsed.bind ? 2 : 0;
   // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
@@ -304,15 +169,15 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
 
 export function buildPlan(o: BuildOptions): Plan {
   const { spec } = o;
-  validateForLinux(spec);
-  const proc = spec.process!;
+  const proc = spec.process;
+  if (!proc) throw new Error("internal: buildPlan needs a validated config (process is missing)");
   const linux = spec.linux ?? {};
   const plan = new Plan();
   const ns = namespacePlan(spec);
   const userns = hasNamespace(spec, "user");
 
   // ---- host context (the set-up helper)
-  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
@@ -343,8 +208,6 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.OPEN_PROC);
 
   // ---- the init, before pivot_root
-  const newMountNs = ns.create.includes("mount");
-  if (!newMountNs && !ns.join.some((j) => j.kind === "mount")) throw new Error("config.json: the container needs a mount namespace");
   const rootProp: Record<string, number> = {
     private: MS.PRIVATE | MS.REC,
     rprivate: MS.PRIVATE | MS.REC,
@@ -374,7 +237,6 @@ export function buildPlan(o: BuildOptions): Plan {
     }
     configured.forEach((d, i) => {
       const p = containerPath(d.path, `config.json: linux.devices[${i}]`);
-      if (!p.startsWith("/dev/")) throw new Error(`config.json: linux.devices[${i}]: path ${d.path} is not under /dev`);
       plan.add(Op.DEVICE, p, deviceType(d), d.fileMode ?? 0o666, d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0, userns ? 1 : 0);
     });
     const links: [string, string][] = [
@@ -384,7 +246,7 @@ export function buildPlan(o: BuildOptions): Plan {
       ["/proc/self/fd/2", "/dev/stderr"],
       ["pts/ptmx", "/dev/ptmx"],
     ];
-    if (fs.existsSync("/proc/kcore")) links.push(["/proc/kcore", "/dev/core"]);
+    if (o.host.hasKcore) links.push(["/proc/kcore", "/dev/core"]);
     for (const [target, link] of links) plan.add(Op.SYMLINK, target, link);
   }
 
@@ -405,8 +267,8 @@ export function buildPlan(o: BuildOptions): Plan {
   for (const p of linux.maskedPaths ?? []) plan.add(Op.MASK_PATH, p);
   if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
-  const env = processEnv(spec, o.rootfs);
-  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.warn, o.seccomp);
+  const env = processEnv(proc, o.host);
+  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp);
 
   // ---- wait for `tsrun start`, then exec (READY clears the parent-death signal once tsrun has recorded the
   // container: see op_ready)
@@ -420,7 +282,7 @@ export function buildPlan(o: BuildOptions): Plan {
 // The user process's identity, in runc's order: umask, bounding set, keep capabilities across the uid
 // change, groups/gid/uid, cwd (after the uid change, so it is checked with the user's rights), the
 // capability sets, the executable looked up (so a missing one fails now), no_new_privs.
-export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, warn: (m: string) => void, seccomp?: SeccompPlan): CapSets | undefined {
+export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan): CapSets | undefined {
   const uid = proc.user?.uid ?? 0;
   const gid = proc.user?.gid ?? 0;
   plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
@@ -430,7 +292,7 @@ export function credentialOps(plan: Plan, proc: Process, env: readonly string[],
   plan.add(Op.KEEPCAPS, 1);
   // setgroups is refused in a user namespace whose setgroups file says "deny" (rootless maps).
   const groups = proc.user?.additionalGids ?? [];
-  const setgroupsDenied = userns && process.getuid?.() !== 0;
+  const setgroupsDenied = userns && host.uid !== 0;
   plan.add(Op.SET_USER, uid, gid, ...(setgroupsDenied ? [-1] : Plan.list(groups)));
   plan.add(Op.CHDIR, proc.cwd);
   plan.add(Op.KEEPCAPS, 0);
@@ -456,7 +318,6 @@ export function credentialOps(plan: Plan, proc: Process, env: readonly string[],
 export interface SeccompPlan {
   program: Buffer;
   flags: number;
-  listener?: { fd: number; path: string; stateHead: string };
 }
 
 interface CapSets {
@@ -486,7 +347,7 @@ export function idMapText(maps: readonly { containerID: number; hostID: number; 
 export interface ExecBuildOptions {
   spec: Spec; // the container's config
   proc: Process; // the process to start
-  rootfs: string;
+  host: ProcessFacts; // processFacts(rootfs, proc)
   // fds in the helper: 0-2 stdio, 3..3+extraFds-1 passed through, then these
   extraFds: number;
   syncFd: number;
@@ -496,7 +357,6 @@ export interface ExecBuildOptions {
   nsFlags: number; // CLONE_NEW* of the namespaces to join (those that differ from tsrun's own)
   cgroupProcs: string[];
   seccomp?: SeccompPlan;
-  state?: string; // the container state JSON, for the seccomp notify listener
   warn: (msg: string) => void;
 }
 
@@ -505,7 +365,7 @@ export interface ExecBuildOptions {
 export function buildExecPlan(o: ExecBuildOptions): Plan {
   const plan = new Plan();
   const { proc } = o;
-  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0, o.seccomp?.listener?.fd ?? 0) + 1);
+  plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
   if (proc.terminal) plan.add(Op.OPEN_PROC); // tsrun's own procfs, before the container's namespaces are joined
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
@@ -516,12 +376,10 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   plan.add(Op.CLONE_INIT);
   plan.add(Op.ENTER_ROOT, o.rootFd);
   consoleOps(plan, proc, o.consoleFd, false);
-  const env = [...(proc.env ?? [])];
-  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(o.rootfs, proc.user?.uid ?? 0)}`);
-  const dropAfterSeccomp = credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.warn, o.seccomp);
+  const env = processEnv(proc, o.host);
+  const dropAfterSeccomp = credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp);
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
   plan.add(Op.PDEATHSIG, 0);
-  if (o.state !== undefined) plan.add(Op.SET_STATE, o.state);
   execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
   return plan;
 }

@@ -182,3 +182,17 @@ export function capMask(names: readonly string[] | undefined, unknown: (name: st
   }
   return mask;
 }
+
+// "net/ipv4/ip_forward" -> "net.ipv4.ip_forward" (runc's convertSysctlVariableToDotsSeparator: a name whose
+// first separator is "/" has its dots and slashes swapped).
+export function sysctlDotted(key: string): string {
+  const first = key.search(/[./]/);
+  if (first < 0 || key[first] === ".") return key;
+  return key.replace(/[./]/g, (c) => (c === "." ? "/" : "."));
+}
+
+// The file under /proc/sys, relative to a procfs root: dots separate names; a slash in the dotted form
+// (from the slash form) is a dot inside a name (an interface called "eth0.100").
+export function sysctlFile(key: string): string {
+  return "sys/" + sysctlDotted(key).split(".").map((p) => p.replace(/\//g, ".")).join("/");
+}

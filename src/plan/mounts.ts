@@ -107,9 +107,14 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
       data.push(o);
     }
   }
-  const bind = type === "bind" || (flags & MS.BIND) !== 0;
+  const bind = isBindMount(options, type);
   if (bind) flags |= MS.BIND;
   return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0 };
+}
+
+// A bind mount: type "bind" or a "bind"/"rbind" option (no option clears MS_BIND once set).
+export function isBindMount(options: readonly string[] | undefined, type: string | undefined): boolean {
+  return type === "bind" || (options ?? []).some((o) => o === "bind" || o === "rbind");
 }
 
 // A destination inside the rootfs, as a clean absolute path. ".." may not climb above the root:
@@ -125,4 +130,10 @@ export function containerPath(dest: string, where: string): string {
     } else depth++;
   }
   return path.posix.normalize(abs);
+}
+
+// A mount destination: a clean absolute path inside the rootfs, without a trailing slash.
+export function mountPoint(destination: string, where: string): string {
+  const p = containerPath(destination, where);
+  return p.length > 1 ? p.replace(/\/+$/, "") : p;
 }

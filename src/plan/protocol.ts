@@ -145,7 +145,6 @@ export const OPS = {
   CLEAR_NONBLOCK: { code: 61, phases: FINAL, args: [i("fd")], doc: "stdio must be blocking for the user process" },
   INIT_REAPER: { code: 62, phases: ["STARTED"], args: [], doc: "--init: stay as a reaping PID 1 that forwards signals; the child goes on to exec" },
   CAPSET: { code: 63, phases: FINAL, args: [i("effLo"), i("effHi"), i("permLo"), i("permHi"), i("inhLo"), i("inhHi")], doc: "capset(2) only, ambient set left as it is" },
-  SET_STATE: { code: 64, phases: ["ROOTED", "CREDS"], args: [s("state")], doc: "state JSON for hooks (exec has no start message)" },
   SYSCTL: { code: 65, phases: ["ROOTED"], args: [s("file"), s("value")], doc: 'write a file under the helper\'s procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount' },
 } as const satisfies Record<string, OpSpec>;
 

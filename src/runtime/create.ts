@@ -6,11 +6,13 @@ import { detectLayout } from "../cgroups/layout";
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
-import { buildPlan, idMapText, validateForLinux } from "../plan/build";
+import { buildPlan, idMapText } from "../plan/build";
+import { type HostFacts, hostFacts } from "../plan/host";
 import type { Compiled } from "../seccomp/compile";
 import { checkListener } from "../seccomp/listener";
 import { compileForProcess, describeCompiled } from "../seccomp/process";
 import type { Spec } from "../spec/schema";
+import { validateSpec } from "../spec/validate";
 import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
@@ -53,11 +55,8 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
   // The config's cross-field rules (sysctls, mounts on /proc, namespaces...) are checked before anything
   // exists on the host: no state directory, cgroup or socket is made for a config that will be refused.
-  try {
-    validateForLinux(spec);
-  } catch (e) {
-    throw new TsrunError(messageOf(e), "INVALID_CONFIG");
-  }
+  const host = hostFacts(spec, bundle, rootfs);
+  validateSpec(spec, host, { socket: !!o.consoleSocket, receiver: o.consoleFd !== undefined || o.shim === true });
   const extra = extraFdCount(o); // fds the caller did not pass are refused here too
   const seccomp = compileSeccomp(ctx, spec); // and an invalid profile
   const lock = await ctx.store.claim(o.id);
@@ -77,7 +76,7 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   const cleanup: (() => void | Promise<void>)[] = [];
   try {
     ctx.store.write(record);
-    await createInit(ctx, o, spec, record, cleanup, seccomp, extra);
+    await createInit(ctx, o, spec, record, cleanup, seccomp, extra, host);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };
   } catch (e) {
@@ -128,7 +127,7 @@ function extraFdCount(o: CreateOptions): number {
   return (o.preserveFds ?? 0) + listen;
 }
 
-async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void | Promise<void>)[], seccomp: Compiled | undefined, extra: number): Promise<void> {
+async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void | Promise<void>)[], seccomp: Compiled | undefined, extra: number, host: HostFacts): Promise<void> {
   const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
   // As runc (1.2+): a cgroup that exists already must hold no process, and must not be frozen (the init would
   // block in it, and create with it).
@@ -195,6 +194,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     cgroupDirs: cgroups.directories(),
     cgroupMode: cgroups.mode,
     init: o.init === true,
+    host,
     ...(seccomp ? { seccomp: { program: seccomp.program, flags: seccomp.flags } } : {}),
     warn: (m) => ctx.logger.warn(m),
   });

@@ -7,8 +7,10 @@ import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { native } from "../native";
 import { buildExecPlan } from "../plan/build";
+import { processFacts } from "../plan/host";
 import { NAMESPACES, type NamespaceKind } from "../plan/linux";
 import type { Process } from "../spec/schema";
+import { validateProcess } from "../spec/validate";
 import { validateId, ContainerRecord, procStat } from "../state/store";
 import type { Context } from "./context";
 import { waitForeground } from "./foreground";
@@ -162,17 +164,8 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
   if (status === "paused" && !o.ignorePaused) throw new TsrunError("cannot exec in a paused container (use --ignore-paused to override)", "INVALID_STATE");
   if (status === "creating") throw new TsrunError("cannot exec in a container that is being created", "BUSY");
   const proc = execProcess(record, o);
-  for (const [field, what] of [
-    ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
-    ["scheduler", "process.scheduler is not supported by tsrun"],
-    ["ioPriority", "process.ioPriority is not supported by tsrun"],
-    ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
-    ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
-  ] as const) {
-    if (proc[field] !== undefined && proc[field] !== "") throw new TsrunError(`exec: ${what}`);
-  }
-  if (proc.terminal && o.detach && !o.consoleSocket && o.process === undefined) throw new TsrunError("cannot allocate tty if runc will detach without setting console socket");
-  if (!proc.terminal && o.consoleSocket) throw new TsrunError("cannot use console socket if runc will not detach or allocate tty");
+  // a tty needs a receiver for its master: the caller of a foreground exec, or the library caller
+  validateProcess(proc, { socket: !!o.consoleSocket, receiver: !o.detach || o.process !== undefined });
 
   // Pin the init: a pidfd cannot follow a recycled pid; then check it is still our init.
   let pidfd: number;
@@ -230,7 +223,7 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
     const plan = buildExecPlan({
       spec: record.config,
       proc,
-      rootfs: record.rootfs,
+      host: processFacts(record.rootfs, proc),
       extraFds: extra,
       syncFd: syncSlot,
       pidFd: pidSlot,

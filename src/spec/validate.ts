@@ -1,0 +1,167 @@
+// The one validation step: every rule of a config.json (create) or a process (exec) that the schema
+// cannot check field by field, run before anything exists on the host (no state directory, cgroup,
+// socket or process). Each refusal is one line, a TsrunError, worded as runc words it where runc has
+// the rule. What it needs to know of the host comes in as HostFacts (src/plan/host.ts); it reads nothing.
+// buildPlan assumes a config that passed: what it still throws is an internal invariant.
+import * as path from "path";
+import { TsrunError, messageOf } from "../errors";
+import type { HostFacts } from "../plan/host";
+import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
+import { containerPath, mountPoint, parseMountOptions } from "../plan/mounts";
+import type { Mount, Process, Spec } from "./schema";
+
+// How the pty master of a process with process.terminal gets out.
+export interface ConsoleRoute {
+  socket: boolean; // --console-socket was given
+  receiver: boolean; // tsrun takes the master itself: run in the foreground, exec without -d, the shim
+}
+
+// create: config.json as a whole. Throws the first rule broken.
+export function validateSpec(spec: Spec, host: HostFacts, console: ConsoleRoute): void {
+  oneLine(() => {
+    specRules(spec, host);
+    consoleRules(spec.process!, console);
+  });
+}
+
+// exec: the process to start in a running container.
+export function validateProcess(proc: Process, console: ConsoleRoute): void {
+  oneLine(() => {
+    processRules(proc, "exec");
+    consoleRules(proc, console);
+  });
+}
+
+function oneLine(f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    throw e instanceof TsrunError ? e : new TsrunError(messageOf(e), "INVALID_CONFIG"); // the mount parsers throw Error
+  }
+}
+
+function fail(message: string, code: "INVALID_CONFIG" | "INVALID_ARGUMENT" = "INVALID_CONFIG"): never {
+  throw new TsrunError(message, code);
+}
+
+function hasNamespace(spec: Spec, kind: NamespaceKind): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === kind);
+}
+
+function hasNewNamespace(spec: Spec, kind: NamespaceKind): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === kind && !n.path);
+}
+
+function specRules(spec: Spec, host: HostFacts): void {
+  if (!spec.process) fail("config.json: process is required to create a container");
+  if (spec.hostname && !hasNewNamespace(spec, "uts") && spec.hostname !== "") fail("config.json: hostname is set but the container has no new uts namespace");
+  if (spec.domainname && !hasNewNamespace(spec, "uts")) fail("config.json: domainname is set but the container has no new uts namespace");
+  const linux = spec.linux;
+  if (linux?.timeOffsets && Object.keys(linux.timeOffsets).length > 0 && !hasNewNamespace(spec, "time"))
+    fail("config.json: linux.timeOffsets is set but the container has no new time namespace");
+  const userns = hasNamespace(spec, "user");
+  if (hasNewNamespace(spec, "user") && !(linux?.uidMappings?.length && linux?.gidMappings?.length))
+    fail("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
+  if (!userns && (linux?.uidMappings?.length || linux?.gidMappings?.length)) fail("config.json: linux.uidMappings are set but there is no user namespace");
+  for (const key of Object.keys(linux?.sysctl ?? {})) {
+    const why = sysctlRefusal(spec, key, host.sharedNamespaces);
+    if (why) fail(`config.json: linux.sysctl: ${why}`);
+  }
+  processRules(spec.process, "config.json");
+  if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
+  if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
+  const mounts = spec.mounts ?? [];
+  mounts.forEach((m, i) => {
+    if (m.uidMappings || m.gidMappings) fail(`config.json: mount ${m.destination}: idmapped mounts are not supported by tsrun`);
+    // (parses the options and the destination: an unknown r* option, tmpcopyup on a non-tmpfs and a
+    // destination above the root are refused here)
+    const why = procMountRefusal(m, `config.json: mounts[${i}]`, host.bindSources[m.source ?? ""]?.procfs === true);
+    if (why) fail(`config.json: mounts[${i}]: check proc-safety of ${m.destination} mount: ${why}`);
+  });
+  if (!hasNamespace(spec, "mount")) fail("config.json: the container needs a mount namespace");
+  mounts.forEach((m, i) => {
+    if (m.type === "cgroup" || m.type === "cgroup2") return; // made by tsrun from the container's cgroups
+    const where = `config.json: mounts[${i}]`;
+    if (!parseMountOptions(m.options, m.type, where).bind) return;
+    if (!m.source) fail(`${where}: a bind mount needs a source`);
+    const source = host.bindSources[m.source];
+    if (!source?.exists) fail(`${where}: bind source ${source?.path ?? m.source} does not exist`);
+  });
+  // The configured devices are made unless the host's /dev is bound in.
+  const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);
+  if (!devBound) {
+    (linux?.devices ?? []).forEach((d, i) => {
+      const p = containerPath(d.path, `config.json: linux.devices[${i}]`);
+      if (!p.startsWith("/dev/")) fail(`config.json: linux.devices[${i}]: path ${d.path} is not under /dev`);
+    });
+  }
+  containerPath(spec.process.cwd, "config.json: process.cwd");
+}
+
+// Process fields tsrun has no implementation of (or no LSM for): refused, never ignored.
+const UNSUPPORTED_PROCESS_FIELDS = [
+  ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
+  ["scheduler", "process.scheduler is not supported by tsrun"],
+  ["ioPriority", "process.ioPriority is not supported by tsrun"],
+  ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
+  ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
+] as const;
+
+function processRules(proc: Process, where: "config.json" | "exec"): void {
+  for (const [field, what] of UNSUPPORTED_PROCESS_FIELDS) {
+    if (proc[field] !== undefined && proc[field] !== "") fail(`${where}: ${what}`);
+  }
+}
+
+// runc's words (utils_linux.go, exec.go): a terminal needs somewhere to send the pty master, and a
+// console socket is for a terminal only.
+function consoleRules(proc: Process, console: ConsoleRoute): void {
+  if (proc.terminal && !console.socket && !console.receiver) fail("cannot allocate tty if runc will detach without setting console socket", "INVALID_ARGUMENT");
+  if (!proc.terminal && console.socket) fail("cannot use console socket if runc will not detach or allocate tty", "INVALID_ARGUMENT");
+}
+
+// The sysctls runc accepts (libcontainer/configs/validate: sysctl()): only those in a kernel namespace the
+// container has its own of, so a write never reaches the host. The reason for a refusal, in runc's words.
+// `shared`: the namespaces joined by a path that are tsrun's own (HostFacts.sharedNamespaces).
+const IPC_SYSCTLS = new Set(["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]);
+
+export function sysctlRefusal(spec: Spec, rawKey: string, shared: readonly NamespaceKind[]): string | undefined {
+  const key = sysctlDotted(rawKey);
+  if (sysctlFile(rawKey).split("/").some((p) => p === "" || p === "." || p === ".."))
+    return `sysctl ${JSON.stringify(rawKey)} is not a valid sysctl name`;
+  // A namespace of the container's own: a new one, or one joined by a path that is not tsrun's own (runc
+  // compares a joined network namespace with the current process's).
+  const own = (kind: NamespaceKind) => (spec.linux?.namespaces ?? []).some((n) => n.type === kind && (!n.path || !shared.includes(kind)));
+  if (IPC_SYSCTLS.has(key) || key.startsWith("fs.mqueue.")) {
+    return own("ipc") ? undefined : `sysctl ${JSON.stringify(key)} is not allowed in the hosts ipc namespace`;
+  }
+  if (key.startsWith("net.")) {
+    return own("network") ? undefined : `sysctl ${JSON.stringify(key)} not allowed in host network namespace`;
+  }
+  if (hasNamespace(spec, "uts")) {
+    if (key === "kernel.domainname") return undefined;
+    if (key === "kernel.hostname") return `sysctl ${JSON.stringify(key)} is not allowed as it conflicts with the OCI "hostname" field`;
+  }
+  if (key.startsWith("user.")) return hasNamespace(spec, "user") ? undefined : `setting ucounts without a user namespace not allowed: ${key}`;
+  return `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`;
+}
+
+// The files runc lets a mount cover inside /proc (the ones lxcfs emulates).
+const PROC_MOUNT_ALLOWED = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled"];
+
+// runc's checkProcMount, on the destination as written (the helper repeats the check on the destination
+// as it resolves in the rootfs): a proc-type mount may go on /proc, a bind only when its source is a
+// procfs (`sourceIsProcfs`, from HostFacts.bindSources); nothing goes inside /proc but the files above;
+// and a "proc" mount goes nowhere else.
+export function procMountRefusal(m: Mount, where: string, sourceIsProcfs: boolean): string | undefined {
+  const dest = mountPoint(m.destination, where);
+  const bind = parseMountOptions(m.options, m.type, where).bind;
+  if (!bind && m.type === "proc" && dest !== "/proc") return `${JSON.stringify(dest)} cannot be mounted because it is not on /proc (a proc-type mount goes only on /proc)`;
+  if (dest === "/proc") {
+    if (bind) return sourceIsProcfs ? undefined : `${JSON.stringify(dest)} cannot be mounted because it is not of type proc`;
+    return m.type === "proc" ? undefined : `${JSON.stringify(dest)} cannot be mounted because it is not of type proc`;
+  }
+  if (!dest.startsWith("/proc/")) return undefined;
+  if (PROC_MOUNT_ALLOWED.includes(dest)) return undefined;
+  return `${JSON.stringify(dest)} cannot be mounted because it is inside /proc`;
+}
