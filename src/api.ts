@@ -30,6 +30,7 @@ export interface CreateOptions {
   bundle?: string; // default: the current directory
   pidFile?: string;
   consoleSocket?: string; // a unix socket that receives the pty master (process.terminal)
+  pidfdSocket?: string; // a unix socket that receives a pidfd of the init
   stdio?: readonly [number, number, number]; // the init's stdin, stdout, stderr (default: this process's)
   shim?: boolean; // supervise with a tsrun shim: it reaps the init and records its exit (wait() reads it)
   preserveFds?: number; // fds 3..3+N-1 passed to the container as they are
@@ -42,6 +43,7 @@ export interface CreateOptions {
 export interface ExecOptions {
   tty?: boolean; // a pty: its master is ExecProcess.terminal (unless consoleSocket is given)
   consoleSocket?: string;
+  pidfdSocket?: string; // a unix socket that receives a pidfd of the process
   detach?: boolean; // under a shim-supervised container: the shim starts and reaps the process
   pidFile?: string;
   stdio?: readonly [number, number, number];

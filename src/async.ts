@@ -15,3 +15,9 @@ export async function retry(attempt: () => boolean, o: { timeoutMs: number; firs
     await delay(Math.min(wait, Math.max(1, deadline - Date.now())));
   }
 }
+
+// Lets the event loop run between two pieces of synchronous work (create's parsing, validation, planning),
+// so no single stretch holds it for long.
+export function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

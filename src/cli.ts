@@ -98,6 +98,7 @@ export function buildProgram(): Command {
       .option("-b, --bundle <dir>", "path to the root of the bundle directory", ".")
       .option("--console-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal (the socket itself: a symlink is refused)")
       .option("--pid-file <path>", "specify the file to write the process id to (written to a new file beside it, then renamed over it: a symlink there is replaced, never followed)")
+      .option("--pidfd-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the init process (a pidfd)")
       .option("--no-pivot", "do not use pivot root to jail process inside rootfs")
       .option("--no-new-keyring", "do not create a new session keyring for the container")
       .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total); each must be one the caller passed to tsrun", intOption, 0)
@@ -107,6 +108,7 @@ export function buildProgram(): Command {
     bundle: string;
     consoleSocket?: string;
     pidFile?: string;
+    pidfdSocket?: string;
     pivot: boolean;
     newKeyring: boolean;
     preserveFds: number;
@@ -116,6 +118,7 @@ export function buildProgram(): Command {
     bundle: o.bundle,
     ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
     ...(o.pidFile ? { pidFile: o.pidFile } : {}),
+    ...(o.pidfdSocket ? { pidfdSocket: o.pidfdSocket } : {}),
     noPivot: !o.pivot,
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
@@ -143,6 +146,7 @@ export function buildProgram(): Command {
     .option("-d, --detach", "detach from the container's process (it is then supervised by a tsrun shim)")
     .option("--no-shim", "with --detach: no shim; the container keeps tsrun's stdio, as runc's run -d")
     .option("--keep", "do not delete the container after it exits")
+    .option("--no-subreaper", "disable the use of the subreaper used to reap reparented processes (accepted: tsrun's run is the init's parent and never a subreaper)")
     .action(async (id: string, o: CreateCli & { detach?: boolean; keep?: boolean; shim: boolean }) => {
       exitCode = await runtimeOf(program).run(id, { ...createOpts(o), detach: o.detach === true, keep: o.keep === true, noShim: o.shim === false });
     });
@@ -183,6 +187,7 @@ export function buildProgram(): Command {
     .option("-p, --process <file>", "path to the process.json")
     .option("-d, --detach", "detach from the container's process")
     .option("--pid-file <path>", "specify the file to write the process id to (written to a new file beside it, then renamed over it: a symlink there is replaced, never followed)")
+    .option("--pidfd-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the exec process (a pidfd)")
     .option("--process-label <label>", "set the asm process label for the process commonly used with selinux (ignored: no SELinux)")
     .option("--apparmor <profile>", "set the apparmor profile for the process (refused: no AppArmor)")
     .option("--no-new-privs", "set the no new privileges value for the process")
@@ -190,7 +195,7 @@ export function buildProgram(): Command {
     .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total); each must be one the caller passed to tsrun", intOption, 0)
     .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.", collect)
     .option("--ignore-paused", "allow exec in a paused container")
-    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string[]; ignorePaused?: boolean }) => {
+    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; pidfdSocket?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string[]; ignorePaused?: boolean }) => {
       // As runc: whatever fails once the arguments are read is "exec failed: …" with exit status 255.
       try {
         if (o.apparmor) throw new TsrunError("exec: --apparmor: AppArmor is not enabled on this host");
@@ -207,6 +212,7 @@ export function buildProgram(): Command {
           ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
           detach: o.detach === true,
           ...(o.pidFile ? { pidFile: o.pidFile } : {}),
+          ...(o.pidfdSocket ? { pidfdSocket: o.pidfdSocket } : {}),
           ...(o.cwd ? { cwd: o.cwd } : {}),
           ...(o.env ? { env: o.env } : {}),
           ...(o.user ? { user: o.user } : {}),
@@ -375,8 +381,27 @@ export function buildProgram(): Command {
   return program;
 }
 
+// The first argument that is not a global option (or its value): the command name.
+function commandName(program: Command, args: readonly string[]): string | undefined {
+  const takesValue = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short].filter((x): x is string => !!x)));
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return args[i + 1];
+    if (!a.startsWith("-")) return a;
+    if (takesValue.has(a)) i++;
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  // As runc (urfave/cli): an unknown command, with or without -h, is "No help topic for 'NAME'", status 3.
+  const name = commandName(program, argv.slice(2));
+  if (name !== undefined && name !== "help" && !program.commands.some((c) => c.name() === name || c.aliases().includes(name))) {
+    logger.error(`No help topic for '${name}'`);
+    logger.close();
+    return 3;
+  }
   try {
     await program.parseAsync(argv);
     return exitCode;

@@ -50,6 +50,43 @@ describe("a cgroup that exists before create", () => {
   });
 });
 
+describe("cgroup settings", () => {
+  test("a pre-existing cpuset parent with empty cpus and mems is filled from its ancestor (runc's cpusetEnsureParent)", { skip: !hasV1("cpuset") && "no v1 cpuset" }, () => {
+    const b = makeBundle(["sleep", "30"]);
+    const top = path.join(V1, "cpuset", CGROUP_PARENT);
+    fs.mkdirSync(top, { recursive: true });
+    const parent = path.join(top, `p-${b.id}`);
+    fs.mkdirSync(parent); // a new cpuset cgroup: cpus and mems empty
+    assert.equal(fs.readFileSync(path.join(parent, "cpuset.cpus"), "utf8").trim(), "");
+    b.spec.linux!.cgroupsPath = `/${CGROUP_PARENT}/p-${b.id}/${b.id}`;
+    b.write();
+    ok(tsrun(["run", "-d", "--bundle", b.dir, b.id]));
+    assert.notEqual(fs.readFileSync(path.join(parent, "cpuset.cpus"), "utf8").trim(), "", "the empty parent got its ancestor's cpus");
+    assert.equal(stateOf(b.id).status, "running");
+    ok(tsrun(["delete", "-f", b.id]));
+    assert.equal(fs.existsSync(parent), true, "the pre-existing parent is left");
+  });
+
+  test("a device rule's access with letters other than r, w, m is accepted; on v1 they are dropped (runc)", { skip: !hasV1("devices") && "no v1 devices" }, () => {
+    const b = makeBundle(["sleep", "30"], (s) => {
+      s.linux!.resources = { devices: [{ allow: false, access: "rwm" }, { allow: true, type: "c", major: 10, minor: 229, access: "rwx" }] };
+    });
+    ok(tsrun(["create", "--bundle", b.dir, b.id]));
+    const list = fs.readFileSync(path.join(V1, "devices", CGROUP_PARENT, b.id, "devices.list"), "utf8");
+    assert.match(list, /^c 10:229 rw$/m);
+    ok(tsrun(["delete", "-f", b.id]));
+  });
+
+  test("memory.kernel and kernelTCP: ignored with runc's warning (runc 1.2+ no longer writes kmem files)", () => {
+    const b = makeBundle(["sleep", "30"], (s) => {
+      s.linux!.resources = { memory: { limit: 64 << 20, kernelTCP: 16 << 20 } };
+    });
+    const r = ok(tsrun(["create", "--bundle", b.dir, b.id]));
+    assert.match(r.stderr, /Kernel memory settings are ignored and will be removed/);
+    ok(tsrun(["delete", "-f", b.id]));
+  });
+});
+
 describe("kill", () => {
   test("signal 0 checks the container is alive (runc's parseSignal takes any number)", () => {
     const b = makeBundle(["sleep", "30"]);

@@ -133,21 +133,22 @@ export abstract class CgroupManager {
   // ---------------------------------------------------------------------------------------------------
   // create / join / remove
 
-  // mkdir -p of every directory, remembering which are new. A v1 cpuset directory inherits its parent's
-  // cpus and mems. On v2, a new intermediate directory gets its controllers enabled in
+  // mkdir -p of every directory, remembering which are new. A v1 cpuset directory with empty cpus or mems,
+  // and any such ancestor, inherits its parent's (runc's cpusetEnsureParent; pre-existing ones only when
+  // empty, where they could hold no task). On v2, a new intermediate directory gets its controllers enabled in
   // cgroup.subtree_control so they reach the container's cgroup — only directories created here: a
-  // pre-existing cgroup is never written to (runc also enables them in every pre-existing ancestor, the
+  // pre-existing cgroup is not written to (runc also enables them in every pre-existing ancestor, the
   // root included; tsrun leaves those alone, and a resource whose controller the host does not delegate
   // then fails naming the file). On failure, whatever was made is removed again.
   async create(): Promise<void> {
     const created: string[] = [];
     try {
       for (const h of this.hierarchies) {
-        const isCpuset = h.controllers.includes("cpuset");
         makeDir(h.dir, created, (d) => {
-          if (isCpuset) inheritCpuset(d);
           if (h.version === 2 && d !== h.dir && created.includes(d)) enableControllers(d);
         });
+        // v1 cpuset: empty cpus/mems filled from the nearest ancestor that has them (tree.ts)
+        if (h.controllers.includes("cpuset")) inheritCpuset(h.dir);
       }
     } catch (e) {
       await removeDirs(this.ownDirs(), created);

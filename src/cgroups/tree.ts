@@ -49,13 +49,17 @@ export function enableControllers(dir: string): void {
   }
 }
 
-// v1 cpuset children start empty: inherit the parent's.
+// v1 cpuset: a cgroup whose cpuset.cpus or cpuset.mems is empty takes no task (ENOSPC). As runc's
+// cpusetEnsureParent: from the top of the hierarchy down to `dir`, each empty one gets its parent's — new
+// directories, and pre-existing ones that are empty (unusable as they are; never one that has a value).
 export function inheritCpuset(dir: string): void {
+  const parent = path.dirname(dir);
+  if (parent === dir || !fs.existsSync(path.join(parent, "cpuset.cpus"))) return; // the hierarchy's root
+  inheritCpuset(parent);
   for (const f of ["cpuset.cpus", "cpuset.mems"]) {
     const file = path.join(dir, f);
     if (fs.readFileSync(file, "utf8").trim() !== "") continue;
-    const parent = fs.readFileSync(path.join(path.dirname(dir), f), "utf8").trim();
-    fs.writeFileSync(file, parent);
+    fs.writeFileSync(file, fs.readFileSync(path.join(parent, f), "utf8").trim());
   }
 }
 

@@ -88,3 +88,38 @@ function openSocketPath(what: string, abs: string): number {
     throw e;
   }
 }
+
+// --pidfd-socket (runc 1.2+): a pidfd of the process, sent over the socket (SCM_RIGHTS) with the name runc
+// uses ("standard" for a container's init, "setns" for an exec'd process). The socket is connected before
+// anything is started, so a bad path fails first.
+export class PidfdSocket {
+  private constructor(private sock: number | undefined) {}
+
+  static connect(path: string | undefined): PidfdSocket {
+    return new PidfdSocket(path === undefined ? undefined : connectSocketPath("--pidfd-socket", path));
+  }
+
+  send(pid: number, kind: "standard" | "setns"): void {
+    if (this.sock === undefined) return;
+    const n = native();
+    let pidfd: number;
+    try {
+      pidfd = n.pidfdOpen(pid);
+    } catch (e) {
+      throw new TsrunError(`--pidfd-socket: pidfd_open ${pid}: ${messageOf(e)}`);
+    }
+    try {
+      n.sendFd(this.sock, pidfd, kind);
+    } catch (e) {
+      throw new TsrunError(`--pidfd-socket: send the pidfd: ${messageOf(e)}`);
+    } finally {
+      fs.closeSync(pidfd);
+      this.close();
+    }
+  }
+
+  close(): void {
+    if (this.sock !== undefined) fs.closeSync(this.sock);
+    this.sock = undefined;
+  }
+}

@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import { detectLayout } from "../cgroups/layout";
 import { CgroupManager } from "../cgroups/manager";
+import { breathe } from "../async";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
 import { buildPlan, idMapText } from "../plan/build";
@@ -16,7 +17,7 @@ import { validateSpec } from "../spec/validate";
 import { validateId, ContainerRecord, procStat, stateOf } from "../state/store";
 import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
-import { checkPassedFds, connectSocketPath } from "./caller";
+import { checkPassedFds, connectSocketPath, PidfdSocket } from "./caller";
 import { FdMap, Launch } from "./launch";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
@@ -26,6 +27,7 @@ export interface CreateOptions {
   id: string;
   bundle?: string; // default "."
   consoleSocket?: string; // path of a unix socket that receives the pty master
+  pidfdSocket?: string; // path of a unix socket that receives a pidfd of the init (runc 1.2)
   pidFile?: string;
   noPivot?: boolean;
   noNewKeyring?: boolean;
@@ -53,12 +55,21 @@ export interface Created {
 export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   validateId(o.id);
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
+  await breathe();
   // The config's cross-field rules (sysctls, mounts on /proc, namespaces...) are checked before anything
   // exists on the host: no state directory, cgroup or socket is made for a config that will be refused.
   const host = hostFacts(spec, bundle, rootfs);
   validateSpec(spec, host, { socket: !!o.consoleSocket, receiver: o.consoleFd !== undefined || o.shim === true });
   const extra = extraFdCount(o); // fds the caller did not pass are refused here too
+  await breathe();
   const seccomp = compileSeccomp(ctx, spec); // and an invalid profile
+  await breathe();
+  // The plan too is built and encoded first: a config whose plan the helper would not take (too large, a
+  // NUL byte) is refused before anything exists either.
+  // (as runc: an existing id is reported before the cgroup checks; claim() below is the atomic check)
+  if (ctx.store.hasDir(o.id)) throw new TsrunError(`container with given ID already exists: ${o.id}`, "EXISTS");
+  const prepared = prepare(ctx, o, spec, bundle, rootfs, seccomp, extra, host);
+  await breathe();
   const lock = await ctx.store.claim(o.id);
   const record: ContainerRecord = {
     id: o.id,
@@ -76,7 +87,7 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   const cleanup: (() => void | Promise<void>)[] = [];
   try {
     ctx.store.write(record);
-    await createInit(ctx, o, spec, record, cleanup, seccomp, extra, host);
+    await createInit(ctx, o, spec, record, cleanup, prepared);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };
   } catch (e) {
@@ -127,63 +138,38 @@ function extraFdCount(o: CreateOptions): number {
   return (o.preserveFds ?? 0) + listen;
 }
 
-async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void | Promise<void>)[], seccomp: Compiled | undefined, extra: number, host: HostFacts): Promise<void> {
-  const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, record.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
+interface Prepared {
+  cgroups: CgroupManager;
+  fdMap: FdMap;
+  syncSlot: number;
+  stateDirSlot: number;
+  consoleSlot: number | undefined;
+  shimConsole: boolean; // the shim receives the pty master
+  encoded: Buffer;
+}
+
+// Everything decided before the host is touched: where the cgroups go (refused when they exist frozen or in
+// use, as runc refuses them), the helper's fd numbers, and the encoded plan.
+function prepare(ctx: Context, o: CreateOptions, spec: Spec, bundle: string, rootfs: string, seccomp: Compiled | undefined, extra: number, host: HostFacts): Prepared {
+  const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, o.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
   // As runc (1.2+): a cgroup that exists already must hold no process, and must not be frozen (the init would
   // block in it, and create with it).
   const present = cgroups.pids().length;
   if (present > 0) throw new TsrunError(`container's cgroup is not empty: ${present} process(es) found`, "INVALID_STATE");
   if (cgroups.isFrozen()) throw new TsrunError("container's cgroup unexpectedly frozen", "INVALID_STATE");
-  // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
-  record.cgroup = cgroups.planned();
-  ctx.store.write(record);
-  await cgroups.create();
-  record.cgroup = cgroups.record();
-  ctx.store.write(record);
-  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
-  cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
-
-  // The helper's fds: passed-through, then the sync socket, the state directory, the console socket and
-  // the seccomp listener, in this order.
-  const fdMap = new FdMap(extra, o.stdio);
-  const syncSlot = fdMap.slot("sync socket");
-  const stateDirSlot = fdMap.slot("state directory");
-  const owned: number[] = []; // tsrun's copies, closed once the helper holds them (Launch handOver)
-  const closeOwned = () => {
-    for (const fd of owned.splice(0)) closeQuietly(fd);
-  };
-  cleanup.push(closeOwned);
-  let consoleSlot: number | undefined;
-  const shimConsole = o.shim === true && spec.process?.terminal === true && !o.consoleSocket;
-  if (shimConsole) {
-    // The shim swaps this placeholder for the socket it receives the pty master on.
-    consoleSlot = fdMap.slot("console socket");
-    const placeholder = fs.openSync("/dev/null", "r");
-    owned.push(placeholder);
-    fdMap.bind(consoleSlot, placeholder);
-  } else if (spec.process?.terminal) {
-    consoleSlot = fdMap.slot("console socket");
-    if (o.consoleSocket) {
-      const sock = connectSocketPath("--console-socket", o.consoleSocket);
-      owned.push(sock);
-      fdMap.bind(consoleSlot, sock);
-    } else if (o.consoleFd !== undefined) {
-      fdMap.bind(consoleSlot, o.consoleFd);
-    } else {
-      throw new TsrunError("cannot allocate tty if runc will detach without setting console socket", "INVALID_ARGUMENT");
-    }
-  } else if (o.consoleSocket) {
-    throw new TsrunError("cannot use console socket if runc will not detach or allocate tty", "INVALID_ARGUMENT");
-  }
   // SCMP_ACT_NOTIFY: a listener that is not there fails create; `tsrun start` hands it the notify fd once
   // the filter is loaded (src/seccomp/listener.ts).
   if (seccomp?.listener) checkListener(seccomp.listener);
-
+  // The helper's fds: passed-through, then the sync socket, the state directory and the console socket.
+  const fdMap = new FdMap(extra, o.stdio);
+  const syncSlot = fdMap.slot("sync socket");
+  const stateDirSlot = fdMap.slot("state directory");
+  const consoleSlot = spec.process?.terminal ? fdMap.slot("console socket") : undefined;
   const plan = buildPlan({
-    id: record.id,
+    id: o.id,
     spec,
-    bundle: record.bundle,
-    rootfs: record.rootfs,
+    bundle,
+    rootfs,
     noPivot: o.noPivot === true,
     noNewKeyring: o.noNewKeyring === true,
     extraFds: extra,
@@ -199,7 +185,42 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     warn: (m) => ctx.logger.warn(m),
   });
   if (ctx.logger.debugEnabled) for (const line of plan.describe()) ctx.logger.debug(`plan: ${line}`);
-  const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
+  const encoded = encodeChecked(plan); // an oversized config fails here
+  return { cgroups, fdMap, syncSlot, stateDirSlot, consoleSlot, shimConsole: o.shim === true && spec.process?.terminal === true && !o.consoleSocket, encoded };
+}
+
+async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: ContainerRecord, cleanup: (() => void | Promise<void>)[], p: Prepared): Promise<void> {
+  const { cgroups, fdMap, syncSlot, stateDirSlot, consoleSlot, shimConsole, encoded } = p;
+  // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
+  record.cgroup = cgroups.planned();
+  ctx.store.write(record);
+  await cgroups.create();
+  record.cgroup = cgroups.record();
+  ctx.store.write(record);
+  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
+  cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
+
+  const owned: number[] = []; // tsrun's copies, closed once the helper holds them (Launch handOver)
+  const closeOwned = () => {
+    for (const fd of owned.splice(0)) closeQuietly(fd);
+  };
+  cleanup.push(closeOwned);
+  if (consoleSlot !== undefined) {
+    // (validateSpec made sure the pty master has a receiver)
+    let sock: number;
+    if (shimConsole) {
+      sock = fs.openSync("/dev/null", "r"); // a placeholder the shim swaps for the socket it receives the master on
+      owned.push(sock);
+    } else if (o.consoleSocket) {
+      sock = connectSocketPath("--console-socket", o.consoleSocket);
+      owned.push(sock);
+    } else if (o.consoleFd !== undefined) {
+      sock = o.consoleFd;
+    } else {
+      throw new Error("create: a terminal without a receiver for its master passed validation");
+    }
+    fdMap.bind(consoleSlot, sock);
+  }
 
   const dirFd = fs.openSync(ctx.store.dir(record.id), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   owned.push(dirFd);
@@ -212,6 +233,8 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     record.shimPid = shim.pid;
     record.shimStartTime = procStat(shim.pid)?.startTime ?? "";
   }
+  const pidfdSocket = PidfdSocket.connect(o.pidfdSocket);
+  cleanup.push(() => pidfdSocket.close());
   const launch = new Launch({
     fds: fdMap,
     syncSlot,
@@ -224,6 +247,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   cleanup.push(() => launch.abort());
   await launch.run({
     onPid: (pid) => {
+      pidfdSocket.send(pid, "standard");
       record.pid = pid;
       record.startTime = procStat(pid)?.startTime ?? "";
       ctx.store.write(record);

@@ -16,7 +16,7 @@ import type { Context } from "./context";
 import { waitForeground } from "./foreground";
 import { checkListener, handOverNotifyFd } from "../seccomp/listener";
 import { compileForProcess } from "../seccomp/process";
-import { checkPassedFds, connectSocketPath } from "./caller";
+import { checkPassedFds, connectSocketPath, PidfdSocket } from "./caller";
 import { FdMap, Launch } from "./launch";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
@@ -28,6 +28,7 @@ export interface ExecOptions {
   processFile?: string; // -p process.json
   tty?: boolean;
   consoleSocket?: string;
+  pidfdSocket?: string; // receives a pidfd of the process (runc 1.2)
   detach?: boolean;
   pidFile?: string;
   cwd?: string;
@@ -238,11 +239,12 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
     const encoded = encodeChecked(plan); // an oversized config fails here, before anything is started
     // A detached process of a shim-supervised container is started by the shim, which then reaps it.
     const shim = o.detach && record.shimPid ? ShimClient.connect(ctx.store.dir(o.id)) : undefined;
+    const pidfdSocket = PidfdSocket.connect(o.pidfdSocket);
     const launch = new Launch({ fds: fdMap, syncSlot, plan: encoded, logger: ctx.logger, what: "exec", ...(shim ? { shim: { client: shim, logs: false } } : {}) });
     let pid: number;
     try {
       pid = await launch.run({
-        onPid: () => {},
+        onPid: (p) => pidfdSocket.send(p, "setns"),
         // SCMP_ACT_NOTIFY: the process's notify fd and the container's state to the listener
         onSeccompFd: (chan, frame) => handOverNotifyFd(chan, frame, compiled?.listener, launch.pid, ctx.store.state(record)),
       });
@@ -252,6 +254,7 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
     } finally {
       launch.close();
       shim?.close();
+      pidfdSocket.close();
     }
     if (o.pidFile) writePidFile(o.pidFile, pid);
     const master = ptyPair ? n.recvFd(ptyPair[0]) : undefined;

@@ -1,4 +1,5 @@
 // state and list: read-only views of the store.
+import * as fs from "fs";
 import type { ContainerState } from "../state/store";
 import { validateId } from "../state/store";
 import type { Context } from "./context";
@@ -8,11 +9,31 @@ export function state(ctx: Context, id: string): ContainerState {
   return ctx.store.state(ctx.store.read(id));
 }
 
+// As runc's list: the owner of the container's state directory, by name ("#UID" when /etc/passwd has none).
+function ownerOf(dir: string, names: Map<number, string>): string {
+  const uid = fs.statSync(dir).uid;
+  return names.get(uid) ?? `#${uid}`;
+}
+
+function userNames(): Map<number, string> {
+  const names = new Map<number, string>();
+  try {
+    for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f.length >= 3 && /^\d+$/.test(f[2]!) && !names.has(Number(f[2]))) names.set(Number(f[2]), f[0]!);
+    }
+  } catch {
+    // no passwd: owners are shown as #UID
+  }
+  return names;
+}
+
 export function list(ctx: Context): ContainerState[] {
   const out: ContainerState[] = [];
+  const names = userNames();
   for (const id of ctx.store.ids()) {
     try {
-      out.push(ctx.store.state(ctx.store.read(id)));
+      out.push({ ...ctx.store.state(ctx.store.read(id)), owner: ownerOf(ctx.store.dir(id), names) });
     } catch {
       // deleted while we listed
     } finally {

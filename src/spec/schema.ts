@@ -451,7 +451,9 @@ export const LinuxDeviceCgroupSchema = obj({
   type: oneOf(["a", "c", "b"]).optional(),
   major: int64().optional(),
   minor: int64().optional(),
-  access: z.string().regex(/^[rwm]*$/, { error: "expected a combination of r, w and m" }).optional(),
+  // any string, as runc takes it: letters other than r, w and m are dropped by the v1 rules and refused by
+  // the v2 device program (runc's devicefilter: "unknown device access")
+  access: z.string().optional(),
 });
 export type LinuxDeviceCgroup = z.infer<typeof LinuxDeviceCgroupSchema>;
 

@@ -28,7 +28,13 @@ export const devices: Controller = {
   apply: (w, r, o) => {
     const rules = containerDeviceRules(r.devices, o.devices);
     if (w.version === 1) setDevicesV1(w.dir, rules);
-    else setDevicesV2(w.dir, rules);
+    else {
+      for (const d of r.devices ?? []) {
+        const bad = [...(d.access ?? "")].find((c) => !"rwm".includes(c));
+        if (bad !== undefined) throw new Error(`${WHAT}: unknown device access ${JSON.stringify(bad)}`);
+      }
+      setDevicesV2(w.dir, rules);
+    }
   },
 };
 
