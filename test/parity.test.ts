@@ -118,6 +118,68 @@ describe("kill", () => {
   });
 });
 
+describe("the command line", () => {
+  test("an unknown command, with or without -h: No help topic, status 3 (urfave/cli)", () => {
+    for (const args of [["foo", "-h"], ["foo"]]) {
+      const r = tsrun(args);
+      assert.equal(r.status, 3, args.join(" "));
+      assert.match(r.stderr.trim(), /No help topic for 'foo'$/);
+    }
+  });
+
+  test("list fills OWNER with the owner of the state directory", () => {
+    const b = makeBundle(["sleep", "30"]);
+    ok(tsrun(["create", "--bundle", b.dir, b.id]));
+    const row = ok(tsrun(["list"])).stdout.split("\n").find((l) => l.startsWith(b.id + " "));
+    assert.match(row ?? "", /\sroot$/);
+    const json = JSON.parse(ok(tsrun(["list", "-f", "json"])).stdout) as { id: string; owner: string }[];
+    assert.equal(json.find((x) => x.id === b.id)?.owner, "root");
+    ok(tsrun(["delete", "-f", b.id]));
+  });
+
+  test("--pidfd-socket: a pidfd of the init ('standard') and of an exec'd process ('setns') (runc 1.2)", async () => {
+    const b = makeBundle(["sleep", "30"]);
+    // a receiver in python: accepts one connection, prints the name sent and the pid the pidfd refers to
+    const receive = (sock: string) => {
+      const py = `
+import socket, array, os, sys, json
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+fds = array.array("i")
+msg, anc, _, _ = c.recvmsg(64, socket.CMSG_LEN(4))
+for level, kind, data in anc:
+    fds.frombytes(data[:4])
+pid = [l.split()[1] for l in open("/proc/self/fdinfo/%d" % fds[0]) if l.startswith("Pid:")][0]
+print(json.dumps({"name": msg.decode(), "pid": int(pid)}), flush=True)`;
+      const child = spawn("python3", ["-c", py, sock], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      const ready = (async () => {
+        for (let i = 0; i < 500 && !out.includes("ready"); i++) await sleep(10);
+      })();
+      const result = new Promise<{ name: string; pid: number }>((resolve) => child.on("exit", () => resolve(JSON.parse(out.split("\n")[1]!) as { name: string; pid: number })));
+      return { ready, result };
+    };
+    const s1 = path.join(path.dirname(b.dir), `${b.id}.pidfd1`);
+    const r1 = receive(s1);
+    await r1.ready;
+    ok(tsrun(["create", "--pidfd-socket", s1, "--bundle", b.dir, b.id]));
+    assert.deepEqual(await r1.result, { name: "standard", pid: stateOf(b.id).pid });
+    ok(tsrun(["start", b.id]));
+    const s2 = path.join(path.dirname(b.dir), `${b.id}.pidfd2`);
+    const r2 = receive(s2);
+    await r2.ready;
+    const pidFile = path.join(path.dirname(b.dir), `${b.id}.exec.pid`);
+    ok(tsrun(["exec", "-d", "--pid-file", pidFile, "--pidfd-socket", s2, b.id, "/probe", "sleep", "2"]));
+    assert.deepEqual(await r2.result, { name: "setns", pid: Number(fs.readFileSync(pidFile, "utf8")) });
+    const bad = tsrun(["exec", "--pidfd-socket", path.join(path.dirname(b.dir), "nope.sock"), b.id, "/probe", "exit", "0"]);
+    assert.equal(bad.status, 255);
+    assert.match(bad.stderr, /--pidfd-socket/);
+    ok(tsrun(["delete", "-f", b.id]));
+  });
+});
+
 describe("exec", () => {
   test("a failed exec exits 255 with runc's 'exec failed:' (unknown container, stopped, missing binary)", () => {
     const r = tsrun(["exec", "no-such-container-" + process.pid, "/probe", "exit", "0"]);
