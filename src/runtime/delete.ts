@@ -4,7 +4,6 @@ import { TsrunError, messageOf } from "../errors";
 import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
 import { signalAll, signalInit, waitGone } from "./signal";
-import { hasNewNamespace } from "../plan/build";
 import * as fs from "fs";
 import * as path from "path";
 import { retry } from "../async";
@@ -40,11 +39,16 @@ export async function remove(ctx: Context, id: string, o: DeleteOptions = {}): P
       throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`, "INVALID_STATE");
     if (status !== "stopped") await killAndWait(ctx, record);
     else if (record.creating) await killHalfCreated(ctx, record);
-    else if (!hasNewNamespace(record.config, "pid")) await signalAll(record, 9, (m) => ctx.logger.warn(m)); // leftovers sharing our pid namespace
+    else if (!ownPidNamespace(record)) await signalAll(record, 9, (m) => ctx.logger.warn(m)); // leftovers sharing our pid namespace
     await destroy(ctx, record);
   } finally {
     lock.release();
   }
+}
+
+// A new pid namespace of its own (not joined by path): killing its init kills everything in it.
+function ownPidNamespace(record: ContainerRecord): boolean {
+  return (record.config.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path);
 }
 
 // SIGKILL to the cgroup (which thaws a paused container so its processes can die) and to the init.
