@@ -56,7 +56,7 @@ enum TsrunOp : uint16_t {
   OP_REMOUNT_RO = 42,  // s:path — remount read-only ("/" for root.readonly)
   OP_HOSTNAME = 43,  // s:name — sethostname
   OP_DOMAINNAME = 44,  // s:name — setdomainname
-  OP_CONSOLE = 45,  // i:socket i:rows i:cols i:uid i:gid i:bind — pty master to the console socket (bind: CONSOLE_BIND_* for /dev/console)
+  OP_CONSOLE = 45,  // i:socket i:rows i:cols i:uid i:bind — pty master to the console socket; the pty's owner (not its group) becomes uid (bind: CONSOLE_BIND_* for /dev/console)
   OP_KEYRING = 46,  // s:name — join a new session keyring
   OP_PERSONALITY = 47,  // i:persona — personality(2)
   OP_UMASK = 48,  // i:mask — umask
@@ -160,7 +160,7 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_REMOUNT_RO, "OP_REMOUNT_RO", "s", PHASE_ROOTED, 0},
     {OP_HOSTNAME, "OP_HOSTNAME", "s", PHASE_ROOTED, 0},
     {OP_DOMAINNAME, "OP_DOMAINNAME", "s", PHASE_ROOTED, 0},
-    {OP_CONSOLE, "OP_CONSOLE", "iiiiii", PHASE_ROOTED, 0},
+    {OP_CONSOLE, "OP_CONSOLE", "iiiii", PHASE_ROOTED, 0},
     {OP_KEYRING, "OP_KEYRING", "s", PHASE_ROOTED, 0},
     {OP_PERSONALITY, "OP_PERSONALITY", "i", PHASE_ROOTED | PHASE_CREDS, 0},
     {OP_UMASK, "OP_UMASK", "i", PHASE_ROOTED, 0},

@@ -83,7 +83,7 @@ function hasNamespace(spec: Spec, kind: NamespaceKind): boolean {
 function consoleOps(plan: Plan, proc: Process, consoleFd: number | undefined, bindConsole: boolean): void {
   if (!proc.terminal) return;
   if (consoleFd === undefined) throw new Error("internal: process.terminal is true but the plan has no console fd");
-  plan.add(Op.CONSOLE, consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, proc.user?.uid ?? 0, proc.user?.gid ?? 0, bindConsole ? 1 : 0);
+  plan.add(Op.CONSOLE, consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, proc.user?.uid ?? 0, bindConsole ? 1 : 0);
 }
 
 function rlimitOps(plan: Plan, proc: Process): void {

@@ -107,8 +107,8 @@ export const OPS = {
   CONSOLE: {
     code: 45,
     phases: ["ROOTED"],
-    args: [i("socket"), i("rows"), i("cols"), i("uid"), i("gid"), i("bind")],
-    doc: "pty master to the console socket (bind: CONSOLE_BIND_* for /dev/console)",
+    args: [i("socket"), i("rows"), i("cols"), i("uid"), i("bind")],
+    doc: "pty master to the console socket; the pty's owner (not its group) becomes uid (bind: CONSOLE_BIND_* for /dev/console)",
   },
   KEYRING: { code: 46, phases: ["ROOTED"], args: [s("name")], doc: "join a new session keyring" },
   PERSONALITY: { code: 47, phases: ["ROOTED", "CREDS"], args: [i("persona")], doc: "personality(2)" },
