@@ -62,4 +62,29 @@ describe("runc parity: the process", () => {
     assert.equal(pts!.uid, 1000);
     assert.equal(pts!.gid, 5, "devpts' gid=5 (tty) is kept");
   });
+
+  test("process.cwd is entered as root first: a 0700 /root works for a non-root user (runc's finalizeNamespace)", () => {
+    const b = makeBundle(["facts"], (s) => {
+      s.process!.user = { uid: 1000, gid: 1000 };
+      s.process!.cwd = "/root";
+    });
+    fs.mkdirSync(path.join(b.rootfs, "root"), { mode: 0o700 });
+    fs.chmodSync(path.join(b.rootfs, "root"), 0o700);
+    const r = ok(tsrun(["run", "--bundle", b.dir, b.id]));
+    const facts = JSON.parse(r.stdout.split("\n")[0]!) as { cwd: string; uid: number };
+    assert.equal(facts.cwd, "/root");
+    assert.equal(facts.uid, 1000);
+    // the same for exec
+    const c = makeBundle(["sleep", "30"], (s) => {
+      s.process!.user = { uid: 1000, gid: 1000 };
+    });
+    fs.mkdirSync(path.join(c.rootfs, "root"), { mode: 0o700 });
+    ok(tsrun(["run", "-d", "--bundle", c.dir, c.id]));
+    try {
+      const e = JSON.parse(ok(tsrun(["exec", "--cwd", "/root", "--user", "1000:1000", c.id, "/probe", "facts"])).stdout) as { cwd: string };
+      assert.equal(e.cwd, "/root");
+    } finally {
+      tsrun(["delete", "-f", c.id]);
+    }
+  });
 });

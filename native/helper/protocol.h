@@ -64,7 +64,7 @@ enum TsrunOp : uint16_t {
   OP_KEEPCAPS = 50,  // i:on — PR_SET_KEEPCAPS 0/1
   OP_SET_USER = 51,  // i:uid i:gid I:groups — groups (count -1: leave them alone), gid, uid
   OP_CAPS = 52,  // i:effLo i:effHi i:permLo i:permHi i:inhLo i:inhHi i:ambLo i:ambHi — the capability sets and the ambient set
-  OP_CHDIR = 53,  // s:cwd — chdir and check it is inside the root
+  OP_CHDIR = 53,  // s:cwd i:when — chdir and check it is inside the root (when: CHDIR_AS_*)
   OP_NO_NEW_PRIVS = 54,  // - — PR_SET_NO_NEW_PRIVS
   OP_LOOKUP_EXEC = 55,  // s:argv0 s:path — resolve the executable now so create fails early
   OP_READY = 56,  // - — tell tsrun set-up is done, wait for its ack, clear the parent-death signal, ack back, close the sync socket, wait for start
@@ -100,6 +100,9 @@ constexpr int64_t WRITE_FILE_ENOENT_OK = 1;
 // OP_DEVICE how: make the node, or bind the host's node (in a user namespace)
 constexpr int64_t DEVICE_MKNOD = 0;
 constexpr int64_t DEVICE_BIND = 1;
+// OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused
+constexpr int64_t CHDIR_AS_ROOT = 1;
+constexpr int64_t CHDIR_AS_USER = 2;
 // OP_CONSOLE bind: the pty slave on /dev/console (the init) or not (exec)
 constexpr int64_t CONSOLE_BIND_NONE = 0;
 constexpr int64_t CONSOLE_BIND_DEV_CONSOLE = 1;
@@ -168,7 +171,7 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_KEEPCAPS, "OP_KEEPCAPS", "i", PHASE_ROOTED, 0},
     {OP_SET_USER, "OP_SET_USER", "iiI", PHASE_ROOTED, 0},
     {OP_CAPS, "OP_CAPS", "iiiiiiii", PHASE_ROOTED, PHASE_CREDS},
-    {OP_CHDIR, "OP_CHDIR", "s", PHASE_ROOTED, 0},
+    {OP_CHDIR, "OP_CHDIR", "si", PHASE_ROOTED, 0},
     {OP_NO_NEW_PRIVS, "OP_NO_NEW_PRIVS", "", PHASE_CREDS, 0},
     {OP_LOOKUP_EXEC, "OP_LOOKUP_EXEC", "ss", PHASE_CREDS, 0},
     {OP_READY, "OP_READY", "", PHASE_CREDS, PHASE_STARTED},

@@ -16,6 +16,7 @@ import type { HostFacts, ProcessFacts } from "./host";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
 import { containerPath, mountPoint, parseMountOptions } from "./mounts";
 import { Op } from "./opcodes";
+import { FLAGS } from "./protocol";
 import { Plan } from "./writer";
 
 export interface BuildOptions {
@@ -43,6 +44,8 @@ export interface BuildOptions {
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const S_IFCHR = 0o020000;
+const CHDIR_AS_ROOT = FLAGS.CHDIR.values.AS_ROOT;
+const CHDIR_AS_USER = FLAGS.CHDIR.values.AS_USER;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
@@ -279,12 +282,13 @@ export function buildPlan(o: BuildOptions): Plan {
   return plan;
 }
 
-// The user process's identity, in runc's order: umask, bounding set, keep capabilities across the uid
-// change, groups/gid/uid, cwd (after the uid change, so it is checked with the user's rights), the
+// The user process's identity, in runc's order (finalizeNamespace): cwd as root, umask, bounding set, keep
+// capabilities across the uid change, groups/gid/uid, cwd again as the user if root was refused it, the
 // capability sets, the executable looked up (so a missing one fails now), no_new_privs.
 export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan): CapSets | undefined {
   const uid = proc.user?.uid ?? 0;
   const gid = proc.user?.gid ?? 0;
+  plan.add(Op.CHDIR, proc.cwd, CHDIR_AS_ROOT);
   plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
   const warnCap = (n: string) => warn(`unknown capability ${n} ignored`);
   const caps = proc.capabilities ?? {};
@@ -294,7 +298,7 @@ export function credentialOps(plan: Plan, proc: Process, env: readonly string[],
   const groups = proc.user?.additionalGids ?? [];
   const setgroupsDenied = userns && host.uid !== 0;
   plan.add(Op.SET_USER, uid, gid, ...(setgroupsDenied ? [-1] : Plan.list(groups)));
-  plan.add(Op.CHDIR, proc.cwd);
+  plan.add(Op.CHDIR, proc.cwd, CHDIR_AS_USER);
   plan.add(Op.KEEPCAPS, 0);
   const effective = capMask(caps.effective, warnCap);
   const permitted = capMask(caps.permitted, warnCap);

@@ -123,7 +123,7 @@ export const OPS = {
     args: [i("effLo"), i("effHi"), i("permLo"), i("permHi"), i("inhLo"), i("inhHi"), i("ambLo"), i("ambHi")],
     doc: "the capability sets and the ambient set",
   },
-  CHDIR: { code: 53, phases: ["ROOTED"], args: [s("cwd")], doc: "chdir and check it is inside the root" },
+  CHDIR: { code: 53, phases: ["ROOTED"], args: [s("cwd"), i("when")], doc: "chdir and check it is inside the root (when: CHDIR_AS_*)" },
   NO_NEW_PRIVS: { code: 54, phases: ["CREDS"], args: [], doc: "PR_SET_NO_NEW_PRIVS" },
   LOOKUP_EXEC: { code: 55, phases: ["CREDS"], args: [s("argv0"), s("path")], doc: "resolve the executable now so create fails early" },
   READY: {
@@ -157,6 +157,10 @@ export const FLAGS = {
   },
   WRITE_FILE: { doc: "OP_WRITE_FILE flags", values: { ENOENT_OK: 1 } },
   DEVICE: { doc: "OP_DEVICE how: make the node, or bind the host's node (in a user namespace)", values: { MKNOD: 0, BIND: 1 } },
+  CHDIR: {
+    doc: "OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused",
+    values: { AS_ROOT: 1, AS_USER: 2 },
+  },
   CONSOLE_BIND: { doc: "OP_CONSOLE bind: the pty slave on /dev/console (the init) or not (exec)", values: { NONE: 0, DEV_CONSOLE: 1 } },
   SHIM_SPAWN: {
     doc: "MSG_SHIM_SPAWN flags: stdio to the log (fds 0-2 replaced); the fd at the console index replaced by a socket whose peer receives the pty master",
