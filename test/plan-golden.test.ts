@@ -93,6 +93,17 @@ export const CASES: GoldenCase[] = [
     { cgroupMode: "v2", cgroupDirs: { "": "/sys/fs/cgroup/tsrun/c1" }, cgroupProcs: ["/sys/fs/cgroup/tsrun/c1/cgroup.procs"] },
     { home: "/home/app", hasKcore: false }, // uid 1000's home in the rootfs's /etc/passwd; a kernel without /proc/kcore
   ),
+  create(
+    "no-mount-ns",
+    "no mount namespace (and so no mounts, masked or read-only paths, read-only root): no mount made, the rootfs entered by chroot; a terminal without /dev/console",
+    spec((s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount");
+      s.mounts = [];
+      s.linux!.maskedPaths = [];
+      s.linux!.readonlyPaths = [];
+      s.root!.readonly = false;
+    }),
+  ),
   {
     name: "rootless",
     what: "`tsrun spec --rootless` run by uid 1000: /sys bound from the host, no setgroups in the user namespace",

@@ -66,7 +66,23 @@ describe("validateSpec (create)", () => {
       s.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
     }, "config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
     refusedSpec((s) => (s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]), "config.json: linux.uidMappings are set but there is no user namespace");
-    refusedSpec((s) => drop(s, "mount"), "config.json: the container needs a mount namespace");
+    // no mount namespace: runc runs it (in tsrun's); what would need a mount is refused (runc's words for masked paths)
+    refusedSpec((s) => drop(s, "mount"), "config.json: unable to restrict sys entries without a private MNT namespace");
+    const noMounts = (s: Spec) => {
+      drop(s, "mount");
+      s.linux!.maskedPaths = [];
+      s.linux!.readonlyPaths = [];
+    };
+    refusedSpec(noMounts, "config.json: mounts need a mount namespace: without one tsrun mounts nothing (the mounts would be made in the host's mount namespace and outlive the container)");
+    refusedSpec((s) => {
+      noMounts(s);
+      s.mounts = [];
+    }, "config.json: root.readonly needs a mount namespace (the remount would change the host's mount)");
+    validateSpec(spec((s) => {
+      noMounts(s);
+      s.mounts = [];
+      s.root!.readonly = false;
+    }), HOST, TTY_OK);
   });
 
   test("sysctls: only in a namespace of the container's own; a joined one that is tsrun's own is the host's", () => {

@@ -149,6 +149,8 @@ void op_open_ns(Args a);
 void op_setns(Args a);
 void op_setns_fd(Args a);
 void op_enter_root(Args a);
+void op_root_dir(Args a);
+void op_chroot();
 void op_unshare(Args a);
 void op_usermap_sync();
 void op_become_root();

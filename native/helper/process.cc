@@ -55,6 +55,25 @@ void op_enter_root(Args a) {
   close(fd);
 }
 
+// A container without a mount namespace of its own shares tsrun's: nothing is mounted for it (a mount
+// would be the host's, and outlive the container); its root is the rootfs directory, entered by chroot as
+// runc does then (libcontainer/rootfs_linux.go: chroot() when the config has no NEWNS).
+void op_root_dir(Args a) {
+  const char* rootfs = a.s();
+  snprintf(g.rootfs, sizeof(g.rootfs), "%s", rootfs);
+  g.rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g.rootfd < 0) die("open rootfs %s: %s", rootfs, err());
+}
+
+void op_chroot() {
+  if (fchdir(g.rootfd) != 0) die("error jailing process inside rootfs: chdir %s: %s", g.rootfs, err());
+  if (chroot(".") != 0) die("error jailing process inside rootfs: chroot %s: %s", g.rootfs, err());
+  if (chdir("/") != 0) die("error jailing process inside rootfs: chdir /: %s", err());
+  close(g.rootfd);
+  g.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g.rootfd < 0) die("error jailing process inside rootfs: open /: %s", err());
+}
+
 void op_unshare(Args a) {
   int64_t flags = a.i();
   if (unshare(static_cast<int>(flags)) != 0) die("unshare namespaces (flags 0x%llx): %s", static_cast<unsigned long long>(flags), err());

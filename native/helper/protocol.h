@@ -50,6 +50,8 @@ enum TsrunOp : uint16_t {
   OP_PIVOT_ROOT = 27,  // - — pivot_root into the root, detach the old one
   OP_MOVE_ROOT = 28,  // - — --no-pivot: MS_MOVE the root onto / and chroot
   OP_LOOPBACK_UP = 29,  // - — bring "lo" up in a new network namespace
+  OP_ROOT_DIR = 31,  // s:rootfs — no mount namespace: remember the rootfs as the root, no mount made (no bind, no propagation change)
+  OP_CHROOT = 32,  // - — no mount namespace: chroot into the root (runc's chroot())
   OP_MKDIR = 30,  // s:path — mkdir -p in the rootfs (the process cwd, as runc makes it)
   OP_MASK_PATH = 40,  // s:path — cover with /dev/null or a read-only tmpfs
   OP_READONLY_PATH = 41,  // s:path — bind read-only on itself
@@ -157,6 +159,8 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_PIVOT_ROOT, "OP_PIVOT_ROOT", "", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_MOVE_ROOT, "OP_MOVE_ROOT", "", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_LOOPBACK_UP, "OP_LOOPBACK_UP", "", PHASE_PRE_PIVOT, 0},
+    {OP_ROOT_DIR, "OP_ROOT_DIR", "s", PHASE_PRE_PIVOT, 0},
+    {OP_CHROOT, "OP_CHROOT", "", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_MKDIR, "OP_MKDIR", "s", PHASE_PRE_PIVOT, 0},
     {OP_MASK_PATH, "OP_MASK_PATH", "s", PHASE_ROOTED, 0},
     {OP_READONLY_PATH, "OP_READONLY_PATH", "s", PHASE_ROOTED, 0},

@@ -221,8 +221,15 @@ export function buildPlan(o: BuildOptions): Plan {
     unbindable: MS.UNBINDABLE | MS.REC,
     runbindable: MS.UNBINDABLE | MS.REC,
   };
-  plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
-  plan.add(Op.ROOTFS, o.rootfs);
+  // No mount namespace (validateSpec then refuses mounts, root.readonly, masked and read-only paths): the
+  // host's mount table is left alone and the root is entered by chroot.
+  const mountns = hasNamespace(spec, "mount");
+  if (mountns) {
+    plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
+    plan.add(Op.ROOTFS, o.rootfs);
+  } else {
+    plan.add(Op.ROOT_DIR, o.rootfs);
+  }
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
@@ -258,10 +265,10 @@ export function buildPlan(o: BuildOptions): Plan {
   for (const h of hooks.createContainer ?? []) hookOp(plan, "createContainer", h);
 
   plan.add(Op.MKDIR, containerPath(proc.cwd, "config.json: process.cwd"));
-  plan.add(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
+  plan.add(!mountns ? Op.CHROOT : o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
 
   // ---- the init, after pivot_root
-  consoleOps(plan, proc, o.consoleFd, true);
+  consoleOps(plan, proc, o.consoleFd, mountns); // (no /dev/console bind without a mount namespace)
   if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
   if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);

@@ -97,6 +97,8 @@ export const OPS = {
   PIVOT_ROOT: { code: 27, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [], doc: "pivot_root into the root, detach the old one" },
   MOVE_ROOT: { code: 28, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [], doc: "--no-pivot: MS_MOVE the root onto / and chroot" },
   LOOPBACK_UP: { code: 29, phases: ["PRE_PIVOT"], args: [], doc: 'bring "lo" up in a new network namespace' },
+  ROOT_DIR: { code: 31, phases: ["PRE_PIVOT"], args: [s("rootfs")], doc: "no mount namespace: remember the rootfs as the root, no mount made (no bind, no propagation change)" },
+  CHROOT: { code: 32, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [], doc: "no mount namespace: chroot into the root (runc's chroot())" },
   MKDIR: { code: 30, phases: ["PRE_PIVOT"], args: [s("path")], doc: "mkdir -p in the rootfs (the process cwd, as runc makes it)" },
   // --- container init, after pivot_root
   MASK_PATH: { code: 40, phases: ["ROOTED"], args: [s("path")], doc: "cover with /dev/null or a read-only tmpfs" },

@@ -78,7 +78,7 @@ function specRules(spec: Spec, host: HostFacts): void {
     const why = procMountRefusal(m, `config.json: mounts[${i}]`, host.bindSources[m.source ?? ""]?.procfs === true);
     if (why) fail(`config.json: mounts[${i}]: check proc-safety of ${m.destination} mount: ${why}`);
   });
-  if (!hasNamespace(spec, "mount")) fail("config.json: the container needs a mount namespace");
+  if (!hasNamespace(spec, "mount")) noMountNamespaceRules(spec);
   mounts.forEach((m, i) => {
     if (m.type === "cgroup" || m.type === "cgroup2") return; // made by tsrun from the container's cgroups
     const where = `config.json: mounts[${i}]`;
@@ -96,6 +96,18 @@ function specRules(spec: Spec, host: HostFacts): void {
     });
   }
   containerPath(spec.process.cwd, "config.json: process.cwd");
+}
+
+// Without a mount namespace the container shares tsrun's (runtime-spec), as runc and crun run it. runc then
+// makes its mounts (and changes the propagation of "/") in the host's mount table, where they stay after
+// the container is gone; tsrun makes no mount at all and refuses what would need one. The masked and
+// read-only paths are refused in runc's words (configs/validate: security()).
+function noMountNamespaceRules(spec: Spec): void {
+  const linux = spec.linux;
+  if ((linux?.maskedPaths?.length ?? 0) > 0 || (linux?.readonlyPaths?.length ?? 0) > 0) fail("config.json: unable to restrict sys entries without a private MNT namespace");
+  if ((spec.mounts?.length ?? 0) > 0) fail("config.json: mounts need a mount namespace: without one tsrun mounts nothing (the mounts would be made in the host's mount namespace and outlive the container)");
+  if (spec.root?.readonly) fail("config.json: root.readonly needs a mount namespace (the remount would change the host's mount)");
+  if (linux?.rootfsPropagation) fail("config.json: linux.rootfsPropagation needs a mount namespace (it would change the host's mounts)");
 }
 
 // Process fields tsrun has no implementation of (or no LSM for): refused, never ignored.
