@@ -1,8 +1,9 @@
 // runc parity for the process, its credentials and its namespaces (issue 12): what a script in the
 // container or an engine around it can tell. Each test pins what runc HEAD does.
 import * as assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
 import { cleanup, makeBundle, nsInode, ok, probe, tsrun, waitFor, work, type Bundle } from "./helpers";
@@ -117,5 +118,37 @@ describe("runc parity: the process", () => {
     const r = tsrun(["run", "--bundle", c.dir, c.id]);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /unable to restrict sys entries without a private MNT namespace/);
+  });
+
+  test("hostname and domainname with a uts namespace joined by path: set inside it (runc's validate: a uts namespace, new or joined)", async () => {
+    const holder = spawn("unshare", ["--uts", "sleep", "60"], { stdio: "ignore" });
+    try {
+      const pid = holder.pid!;
+      waitFor(() => nsInode(pid, "uts") !== nsInode("self", "uts"), 5000, 10);
+      const hostBefore = os.hostname();
+      const b = makeBundle(["facts"], (s) => {
+        s.linux!.namespaces!.find((n) => n.type === "uts")!.path = `/proc/${pid}/ns/uts`;
+        s.hostname = "joined-box";
+        s.domainname = "joined.example";
+      });
+      const facts = JSON.parse(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout.split("\n")[0]!) as { hostname: string };
+      assert.equal(facts.hostname, "joined-box");
+      const inHolder = spawnSync("nsenter", ["-t", String(pid), "-u", "hostname"], { encoding: "utf8" });
+      assert.equal(inHolder.stdout.trim(), "joined-box", "set in the joined namespace");
+      const domain = spawnSync("nsenter", ["-t", String(pid), "-u", "cat", "/proc/sys/kernel/domainname"], { encoding: "utf8" });
+      assert.equal(domain.stdout.trim(), "joined.example");
+      assert.equal(os.hostname(), hostBefore, "the host's name is untouched");
+      // tsrun's own uts namespace joined by path: refused (it would rename the host)
+      const c = makeBundle(["facts"], (s) => {
+        s.linux!.namespaces!.find((n) => n.type === "uts")!.path = "/proc/self/ns/uts";
+      });
+      const r = tsrun(["run", "--bundle", c.dir, c.id]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /unable to set hostname without a private UTS namespace/);
+      assert.equal(os.hostname(), hostBefore);
+    } finally {
+      holder.kill("SIGKILL");
+      await exited(holder);
+    }
   });
 });

@@ -52,13 +52,16 @@ describe("validateSpec (create)", () => {
 
   test("namespaces: hostname, domainname, time offsets, user mappings, a mount namespace", () => {
     const drop = (s: Spec, type: string) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== type));
-    refusedSpec((s) => drop(s, "uts"), "config.json: hostname is set but the container has no new uts namespace");
-    refusedSpec((s) => s.linux!.namespaces!.find((n) => n.type === "uts")!.path = "/proc/1/ns/uts", "config.json: hostname is set but the container has no new uts namespace");
+    refusedSpec((s) => drop(s, "uts"), "config.json: unable to set hostname without a private UTS namespace");
+    // a uts namespace joined by a path: the names are set in it (runc), unless it is tsrun's own
+    const joinedUts = (s: Spec) => (s.linux!.namespaces!.find((n) => n.type === "uts")!.path = "/var/run/utsns/blue");
+    validateSpec(spec(joinedUts), HOST, TTY_OK);
+    refusedSpec(joinedUts, "config.json: unable to set hostname without a private UTS namespace", { ...HOST, sharedNamespaces: ["uts"] });
     refusedSpec((s) => {
       delete s.hostname;
       s.domainname = "example.org";
       drop(s, "uts");
-    }, "config.json: domainname is set but the container has no new uts namespace");
+    }, "config.json: unable to set domainname without a private UTS namespace");
     refusedSpec((s) => (s.linux!.timeOffsets = { monotonic: { secs: 1 } }), "config.json: linux.timeOffsets is set but the container has no new time namespace");
     refusedSpec((s) => s.linux!.namespaces!.push({ type: "user" }), "config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
     refusedSpec((s) => {

@@ -54,8 +54,12 @@ function hasNewNamespace(spec: Spec, kind: NamespaceKind): boolean {
 
 function specRules(spec: Spec, host: HostFacts): void {
   if (!spec.process) fail("config.json: process is required to create a container");
-  if (spec.hostname && !hasNewNamespace(spec, "uts") && spec.hostname !== "") fail("config.json: hostname is set but the container has no new uts namespace");
-  if (spec.domainname && !hasNewNamespace(spec, "uts")) fail("config.json: domainname is set but the container has no new uts namespace");
+  // runc (configs/validate: uts()): a uts namespace in the config, new or joined by a path, where the names
+  // are then set. One joined by a path that is tsrun's own (HostFacts.sharedNamespaces) would rename the
+  // host: refused in the same words.
+  const ownUts = hasNamespace(spec, "uts") && !(host.sharedNamespaces.includes("uts") && !hasNewNamespace(spec, "uts"));
+  if (spec.hostname && !ownUts) fail("config.json: unable to set hostname without a private UTS namespace");
+  if (spec.domainname && !ownUts) fail("config.json: unable to set domainname without a private UTS namespace");
   const linux = spec.linux;
   if (linux?.timeOffsets && Object.keys(linux.timeOffsets).length > 0 && !hasNewNamespace(spec, "time"))
     fail("config.json: linux.timeOffsets is set but the container has no new time namespace");
