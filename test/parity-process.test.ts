@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { cleanup, makeBundle, nsInode, ok, probe, tsrun, waitFor, work, type Bundle } from "./helpers";
+import { cleanup, makeBundle, nsInode, ok, probe, stateRoot, tsrun, TSRUN, waitFor, work, type Bundle } from "./helpers";
 
 after(cleanup);
 
@@ -150,5 +150,31 @@ describe("runc parity: the process", () => {
       holder.kill("SIGKILL");
       await exited(holder);
     }
+  });
+
+  test("seccomp: NOTIFY on write is refused in runc's words; a startContainer hook runs under the filter with only fds 0-2 and the process's env", () => {
+    const notifyWrite = makeBundle(["facts"], (s) => {
+      s.linux!.seccomp = { defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/none.sock", syscalls: [{ names: ["write"], action: "SCMP_ACT_NOTIFY" }] };
+    });
+    const r = tsrun(["run", "--bundle", notifyWrite.dir, notifyWrite.id]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /SCMP_ACT_NOTIFY cannot be used for the write syscall/);
+
+    const b = makeBundle(["echo", "main"], (s) => {
+      s.process!.env = ["PATH=/bin", "MARK=container"];
+      s.linux!.seccomp = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["acct"], action: "SCMP_ACT_ERRNO" }] };
+      s.hooks = { startContainer: [{ path: "/probe", args: ["probe", "record", "/hook.json"] }] };
+    });
+    const passed = path.join(work(), "passed-fd");
+    fs.writeFileSync(passed, "x");
+    const out = spawnSync("/bin/sh", ["-c", `exec 3<"${passed}"; exec "$0" --root "$1" run --preserve-fds 1 --bundle "$2" "$3"`, TSRUN, stateRoot(), b.dir, b.id], { encoding: "utf8" });
+    assert.equal(out.status, 0, out.stderr);
+    const rec = JSON.parse(fs.readFileSync(path.join(b.rootfs, "hook.json"), "utf8").split("\n")[0]!) as { env: string[]; seccomp: string; fds: { fd: number; target: string }[] };
+    assert.equal(rec.seccomp, "2", "the hook runs under the container's filter");
+    // fds 0-2, and the probe's own copy of its stdout (fd 2's pipe) that `record` keeps while it writes
+    const stderrTarget = rec.fds.find((f) => f.fd === 2)?.target;
+    const extra = rec.fds.filter((f) => f.fd > 2 && f.target !== stderrTarget);
+    assert.deepEqual(extra, [], "a hook gets no fd but its stdio");
+    assert.ok(rec.env.includes("MARK=container"), `the process's env by default: ${JSON.stringify(rec.env)}`);
   });
 });

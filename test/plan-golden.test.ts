@@ -175,6 +175,16 @@ export const CASES: GoldenCase[] = [
       };
     }),
   ),
+  create(
+    "seccomp-hooks",
+    "a seccomp filter (no no_new_privs) and a startContainer hook: the filter loaded (and CAP_SYS_ADMIN dropped) before the hook runs, as in runc",
+    spec((s) => {
+      s.process!.terminal = false;
+      s.process!.noNewPrivileges = false;
+      s.hooks = { startContainer: [{ path: "/bin/true", env: [] }] };
+    }),
+    { seccomp: { program: Buffer.alloc(8 * 12), flags: 0 } },
+  ),
   create("no-pivot", "--no-pivot and --no-new-keyring, with two --preserve-fds", spec((s) => (s.process!.terminal = false)), { noPivot: true, noNewKeyring: true, extraFds: 2, syncFd: 5, stateDirFd: 6 }),
   create("init", "--init: a reaping PID 1 in front of the user process", spec((s) => (s.process!.terminal = false)), { init: true }),
   {

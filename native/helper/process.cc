@@ -208,6 +208,9 @@ void op_hook(Args a) {
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(out[1], 2);
+    // A hook gets its stdio and nothing else (as runc's exec.Cmd): not the fds passed to the container,
+    // not the start connection, not a seccomp notify fd.
+    syscall(SYS_close_range, 3U, ~0U, 0);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);

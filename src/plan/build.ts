@@ -6,7 +6,8 @@
 //                   prestart/createRuntime (via tsrun), createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
 //                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
-//   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
+//   wait for start: (seccomp first if there are startContainer hooks) startContainer hooks, signals, fds,
+//                   seccomp (+ notify listener), exec.
 // Pure: the spec has passed validateSpec (src/spec/validate.ts) and what the plan depends on in the host
 // comes in as HostFacts (src/plan/host.ts); the same arguments give the same plan. What it throws is an
 // internal invariant, never a rule of config.json.
@@ -283,9 +284,15 @@ export function buildPlan(o: BuildOptions): Plan {
   // ---- wait for `tsrun start`, then exec (READY clears the parent-death signal once tsrun has recorded the
   // container: see op_ready)
   plan.add(Op.READY);
-  for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
+  // startContainer hooks run under the container's filter, as in runc (standard_init_linux.go loads it
+  // before they run), with the process's environment unless they have one of their own (runc's
+  // SetDefaultEnv).
+  const startHooks = hooks.startContainer ?? [];
+  const filterFirst = o.seccomp !== undefined && startHooks.length > 0;
+  if (filterFirst) seccompOps(plan, o.seccomp!, dropAfterSeccomp);
+  for (const h of startHooks) hookOp(plan, "startContainer", h.env === undefined ? { ...h, env: env.slice() } : h);
   if (o.init) plan.add(Op.INIT_REAPER);
-  execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
+  execOps(plan, proc, env, o.extraFds, filterFirst ? undefined : o.seccomp, dropAfterSeccomp);
   return plan;
 }
 
@@ -343,12 +350,14 @@ export function execOps(plan: Plan, proc: Process, env: readonly string[], extra
   plan.add(Op.RESET_SIGNALS);
   for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
   plan.add(Op.CLOEXEC_FROM, 3 + extraFds);
-  if (seccomp) {
-    plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
-    // the capabilities credentialOps kept for loading the filter (CAP_SYS_ADMIN without no_new_privs)
-    if (dropAfterSeccomp) plan.add(Op.CAPSET, ...splitMask(dropAfterSeccomp.effective), ...splitMask(dropAfterSeccomp.permitted), ...splitMask(dropAfterSeccomp.inheritable));
-  }
+  if (seccomp) seccompOps(plan, seccomp, dropAfterSeccomp);
   plan.add(Op.EXEC, ...Plan.list(proc.args), ...Plan.list(env));
+}
+
+function seccompOps(plan: Plan, seccomp: SeccompPlan, dropAfterSeccomp?: CapSets): void {
+  plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
+  // the capabilities credentialOps kept for loading the filter (CAP_SYS_ADMIN without no_new_privs)
+  if (dropAfterSeccomp) plan.add(Op.CAPSET, ...splitMask(dropAfterSeccomp.effective), ...splitMask(dropAfterSeccomp.permitted), ...splitMask(dropAfterSeccomp.inheritable));
 }
 
 export function idMapText(maps: readonly { containerID: number; hostID: number; size: number }[]): string {
