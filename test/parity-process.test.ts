@@ -177,4 +177,35 @@ describe("runc parity: the process", () => {
     assert.deepEqual(extra, [], "a hook gets no fd but its stdio");
     assert.ok(rec.env.includes("MARK=container"), `the process's env by default: ${JSON.stringify(rec.env)}`);
   });
+
+  test("process.scheduler, ioPriority and execCPUAffinity are applied in the init and in exec (runc 1.2+)", () => {
+    type Sched = { sched: { policy: number; nice: number; ioprioClass: number; ioprioLevel: number }; cpusAllowed: string };
+    const b = makeBundle(["sleep", "30"], (s) => {
+      s.process!.scheduler = { policy: "SCHED_BATCH", nice: 7 };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_BE", priority: 6 };
+      s.process!.execCPUAffinity = { final: "0" };
+    });
+    ok(tsrun(["run", "-d", "--bundle", b.dir, b.id]));
+    try {
+      const pid = (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { pid: number }).pid;
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      const all = /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync("/proc/1/status", "utf8"))![1]!;
+      assert.equal(/Cpus_allowed_list:\s*(\S+)/.exec(status)![1], all, "the init: every CPU (execCPUAffinity is for exec)");
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      assert.equal(Number(stat[16]), 7, "the init's nice value"); // field 19
+      assert.equal(Number(stat[38]), 3, "the init's policy: SCHED_BATCH"); // field 41
+      // exec: the container's scheduler and I/O priority, execCPUAffinity.final
+      const e = JSON.parse(ok(tsrun(["exec", b.id, "/probe", "facts"])).stdout) as Sched;
+      assert.deepEqual([e.sched.policy, e.sched.nice, e.sched.ioprioClass, e.sched.ioprioLevel], [3, 7, 2, 6]);
+      assert.equal(e.cpusAllowed, "0");
+      // process.json's own values win; initial alone stays
+      const pj = path.join(work(), "sched-process.json");
+      fs.writeFileSync(pj, JSON.stringify({ ...b.spec.process, args: ["/probe", "facts"], scheduler: { policy: "SCHED_IDLE" }, ioPriority: { class: "IOPRIO_CLASS_IDLE" }, execCPUAffinity: { initial: "1" } }));
+      const f = JSON.parse(ok(tsrun(["exec", "--process", pj, b.id])).stdout) as Sched;
+      assert.deepEqual([f.sched.policy, f.sched.ioprioClass], [5, 3]);
+      if (all !== "0") assert.equal(f.cpusAllowed, "1");
+    } finally {
+      tsrun(["delete", "-f", b.id]);
+    }
+  });
 });

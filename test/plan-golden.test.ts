@@ -185,6 +185,16 @@ export const CASES: GoldenCase[] = [
     }),
     { seccomp: { program: Buffer.alloc(8 * 12), flags: 0 } },
   ),
+  create(
+    "sched",
+    "process.scheduler and process.ioPriority (set as root before the user, runc's setupScheduler/setupIOPriority); execCPUAffinity is for exec only",
+    spec((s) => {
+      s.process!.terminal = false;
+      s.process!.scheduler = { policy: "SCHED_FIFO", priority: 10, flags: ["SCHED_FLAG_RESET_ON_FORK"] };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_RT", priority: 2 };
+      s.process!.execCPUAffinity = { initial: "0-1", final: "1" };
+    }),
+  ),
   create("no-pivot", "--no-pivot and --no-new-keyring, with two --preserve-fds", spec((s) => (s.process!.terminal = false)), { noPivot: true, noNewKeyring: true, extraFds: 2, syncFd: 5, stateDirFd: 6 }),
   create("init", "--init: a reaping PID 1 in front of the user process", spec((s) => (s.process!.terminal = false)), { init: true }),
   {

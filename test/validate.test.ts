@@ -101,9 +101,17 @@ describe("validateSpec (create)", () => {
   test("process fields tsrun does not implement", () => {
     refusedSpec((s) => (s.process!.apparmorProfile = "docker-default"), "config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
     refusedSpec((s) => (s.process!.selinuxLabel = "system_u:system_r:container_t:s0"), "config.json: process.selinuxLabel is set but SELinux is not enabled on this host");
-    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_OTHER" }), "config.json: process.scheduler is not supported by tsrun");
-    refusedSpec((s) => (s.process!.ioPriority = { class: "IOPRIO_CLASS_IDLE" }), "config.json: process.ioPriority is not supported by tsrun");
-    refusedSpec((s) => (s.process!.execCPUAffinity = { initial: "0" }), "config.json: process.execCPUAffinity is not supported by tsrun");
+    // scheduler, ioPriority and execCPUAffinity are applied (runc 1.2+), with runc's checks and words
+    validateSpec(spec((s) => {
+      s.process!.scheduler = { policy: "SCHED_BATCH", nice: 5 };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_IDLE" };
+      s.process!.execCPUAffinity = { initial: "0", final: " 0-1, " };
+    }), HOST, TTY_OK);
+    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_OTHER", nice: 20 }), "config.json: invalid scheduler.nice: 20 when scheduler.policy is SCHED_OTHER");
+    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_OTHER", priority: 1 }), "config.json: scheduler.priority can only be specified for SchedFIFO or SchedRR policy");
+    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_RR", runtime: 10 }), "config.json: scheduler runtime/deadline/period can only be specified for SchedDeadline policy");
+    refusedSpec((s) => (s.process!.execCPUAffinity = { initial: "3-1" }), "config.json: bad CPUAffinity.Initial: invalid range: 3-1");
+    refusedSpec((s) => (s.process!.execCPUAffinity = { final: "70000" }), "config.json: bad CPUAffinity.Final: values larger than 65536 are not supported");
     validateSpec(spec((s) => (s.process!.apparmorProfile = "")), HOST, TTY_OK);
   });
 
@@ -161,9 +169,8 @@ describe("validateProcess (exec)", () => {
   };
   test("unsupported fields, as exec words them", () => {
     const cases: [(p: Process) => void, string][] = [
-      [(p) => (p.execCPUAffinity = { final: "1" }), "exec: process.execCPUAffinity is not supported by tsrun"],
-      [(p) => (p.scheduler = { policy: "SCHED_OTHER" }), "exec: process.scheduler is not supported by tsrun"],
-      [(p) => (p.ioPriority = { class: "IOPRIO_CLASS_IDLE" }), "exec: process.ioPriority is not supported by tsrun"],
+      [(p) => (p.execCPUAffinity = { final: "1-0" }), "exec: bad CPUAffinity.Final: invalid range: 1-0"],
+      [(p) => (p.scheduler = { policy: "SCHED_IDLE", priority: 3 }), "exec: scheduler.priority can only be specified for SchedFIFO or SchedRR policy"],
       [(p) => (p.apparmorProfile = "x"), "exec: process.apparmorProfile is set but AppArmor is not enabled on this host"],
       [(p) => (p.selinuxLabel = "x"), "exec: process.selinuxLabel is set but SELinux is not enabled on this host"],
     ];

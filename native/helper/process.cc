@@ -95,6 +95,67 @@ void op_pdeathsig(Args a) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Scheduling: CPU affinity, scheduler, I/O priority (runc: process_linux.go, init_linux.go)
+
+// Every CPU the kernel may have (runc's MaxCPU): the kernel clamps it to its own and to the cpuset.
+static unsigned char all_cpus[65536 / 8];
+
+void op_cpu_affinity(Args a) {
+  const Arg& mask = a.raw_s();
+  int64_t which = a.i();
+  const void* set = mask.s;
+  size_t len = mask.len;
+  if (len == 0) {
+    memset(all_cpus, 0xff, sizeof(all_cpus));
+    set = all_cpus;
+    len = sizeof(all_cpus);
+  }
+  if (syscall(SYS_sched_setaffinity, 0, len, set) == 0) return;
+  if (which == AFFINITY_RESET) {
+    debugf("resetting the CPU affinity failed: %s", err());
+    return;
+  }
+  die("error setting %s CPU affinity: %s", which == AFFINITY_INITIAL ? "initial" : "final", err());
+}
+
+// struct sched_attr (SCHED_ATTR_SIZE_VER1), as sched_setattr(2) takes it.
+struct SchedAttr {
+  uint32_t size;
+  uint32_t policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime;
+  uint64_t deadline;
+  uint64_t period;
+  uint32_t util_min;
+  uint32_t util_max;
+};
+
+void op_sched_attr(Args a) {
+  SchedAttr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.size = sizeof(attr);
+  attr.policy = static_cast<uint32_t>(a.i());
+  attr.flags = static_cast<uint64_t>(a.i());
+  attr.nice = static_cast<int32_t>(a.i());
+  attr.priority = static_cast<uint32_t>(a.i());
+  attr.runtime = static_cast<uint64_t>(a.i());
+  attr.deadline = static_cast<uint64_t>(a.i());
+  attr.period = static_cast<uint64_t>(a.i());
+  bool cpuset = a.i() != 0;
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) {
+    if (errno == EPERM && cpuset) die("process scheduler can't be used together with AllowedCPUs");
+    die("error setting scheduler: %s", err());
+  }
+}
+
+void op_ioprio(Args a) {
+  int64_t prio = a.i();
+  if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, static_cast<int>(prio)) != 0) die("failed to set io priority: %s", err());
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Namespaces
 
 void op_open_ns(Args a) {

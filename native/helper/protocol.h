@@ -77,6 +77,9 @@ enum TsrunOp : uint16_t {
   OP_CLEAR_NONBLOCK = 61,  // i:fd — stdio must be blocking for the user process
   OP_INIT_REAPER = 62,  // - — --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec
   OP_CAPSET = 63,  // i:effLo i:effHi i:permLo i:permHi i:inhLo i:inhHi — capset(2) only, ambient set left as it is
+  OP_CPU_AFFINITY = 66,  // s:mask i:which — sched_setaffinity(0) to a cpu_set_t mask (empty: every CPU); which: AFFINITY_* (RESET only warns on failure)
+  OP_SCHED_ATTR = 67,  // i:policy i:flags i:nice i:priority i:runtime i:deadline i:period i:cpuset — sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)
+  OP_IOPRIO = 68,  // i:prio — ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)
   OP_SYSCTL = 65,  // s:file s:value — write a file under the helper's procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount
 };
 
@@ -105,6 +108,10 @@ constexpr int64_t DEVICE_BIND = 1;
 // OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused
 constexpr int64_t CHDIR_AS_ROOT = 1;
 constexpr int64_t CHDIR_AS_USER = 2;
+// OP_CPU_AFFINITY which: runc's reset to every CPU, execCPUAffinity.initial, execCPUAffinity.final
+constexpr int64_t AFFINITY_RESET = 0;
+constexpr int64_t AFFINITY_INITIAL = 1;
+constexpr int64_t AFFINITY_FINAL = 2;
 // OP_CONSOLE bind: the pty slave on /dev/console (the init) or not (exec)
 constexpr int64_t CONSOLE_BIND_NONE = 0;
 constexpr int64_t CONSOLE_BIND_DEV_CONSOLE = 1;
@@ -186,5 +193,8 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_CLEAR_NONBLOCK, "OP_CLEAR_NONBLOCK", "i", PHASE_CREDS | PHASE_STARTED, 0},
     {OP_INIT_REAPER, "OP_INIT_REAPER", "", PHASE_STARTED, 0},
     {OP_CAPSET, "OP_CAPSET", "iiiiii", PHASE_CREDS | PHASE_STARTED, 0},
+    {OP_CPU_AFFINITY, "OP_CPU_AFFINITY", "si", PHASE_HOST, 0},
+    {OP_SCHED_ATTR, "OP_SCHED_ATTR", "iiiiiiii", PHASE_ROOTED, 0},
+    {OP_IOPRIO, "OP_IOPRIO", "i", PHASE_ROOTED, 0},
     {OP_SYSCTL, "OP_SYSCTL", "ss", PHASE_ROOTED, 0},
 };

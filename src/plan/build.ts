@@ -47,6 +47,54 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const S_IFCHR = 0o020000;
 const CHDIR_AS_ROOT = FLAGS.CHDIR.values.AS_ROOT;
 const CHDIR_AS_USER = FLAGS.CHDIR.values.AS_USER;
+const AFFINITY = FLAGS.AFFINITY.values;
+
+// process.scheduler and process.ioPriority as the kernel numbers them (runc's ToSchedAttr, setupIOPriority)
+const SCHED_POLICIES: Record<string, number> = { SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6 };
+const SCHED_FLAGS: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01,
+  SCHED_FLAG_RECLAIM: 0x02,
+  SCHED_FLAG_DL_OVERRUN: 0x04,
+  SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10,
+  SCHED_FLAG_UTIL_CLAMP_MIN: 0x20,
+  SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+
+function cpusetOf(spec: Spec): boolean {
+  return !!spec.linux?.resources?.cpu?.cpus;
+}
+
+// The highest CPU a list may name (runc's configs.MaxCPU).
+export const MAX_CPU = 64 * 1024;
+
+// A CPU list ("0-3,5,7-9", spaces and empty elements allowed) as a cpu_set_t mask, as runc's ToCPUSet;
+// undefined for an empty list. Throws runc's words for a bad one.
+export function cpuListMask(list: string | undefined): Buffer | undefined {
+  if (!list) return undefined;
+  const ranges: [number, number][] = [];
+  const toInt = (v: string): number => {
+    if (!/^[0-9]+$/.test(v)) throw new Error(`strconv.ParseUint: parsing ${JSON.stringify(v)}: invalid syntax`);
+    const n = Number(v);
+    if (n > MAX_CPU) throw new Error(`values larger than ${MAX_CPU} are not supported`);
+    return n;
+  };
+  for (const raw of list.split(",")) {
+    const r = raw.trim();
+    if (r === "") continue;
+    const dash = r.indexOf("-");
+    const start = toInt(dash < 0 ? r : r.slice(0, dash));
+    const end = dash < 0 ? start : toInt(r.slice(dash + 1));
+    if (start > end) throw new Error(`invalid range: ${r}`);
+    ranges.push([start, end]);
+  }
+  if (ranges.length === 0) throw new Error(`no members found in set ${JSON.stringify(list)}`);
+  const max = Math.max(...ranges.map(([, e]) => e));
+  const mask = Buffer.alloc(Math.ceil((max + 1) / 64) * 8);
+  for (const [a, b] of ranges) for (let c = a; c <= b; c++) mask[c >> 3]! |= 1 << (c & 7);
+  return mask;
+}
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
@@ -184,6 +232,8 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
+  // every CPU (within the container's cpuset), not tsrun's own affinity, as runc's tryResetCPUAffinity
+  plan.add(Op.CPU_AFFINITY, Buffer.alloc(0), AFFINITY.RESET);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
 
   // Join existing namespaces first (user first, mount last: paths are opened before any is joined).
@@ -279,7 +329,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
   const env = processEnv(proc, o.host);
-  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp);
+  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp, cpusetOf(spec));
 
   // ---- wait for `tsrun start`, then exec (READY clears the parent-death signal once tsrun has recorded the
   // container: see op_ready)
@@ -299,11 +349,18 @@ export function buildPlan(o: BuildOptions): Plan {
 // The user process's identity, in runc's order (finalizeNamespace): cwd as root, umask, bounding set, keep
 // capabilities across the uid change, groups/gid/uid, cwd again as the user if root was refused it, the
 // capability sets, the executable looked up (so a missing one fails now), no_new_privs.
-export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan): CapSets | undefined {
+export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan, cpuset = false): CapSets | undefined {
   const uid = proc.user?.uid ?? 0;
   const gid = proc.user?.gid ?? 0;
   plan.add(Op.CHDIR, proc.cwd, CHDIR_AS_ROOT);
   plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
+  // as root, before the user is set (runc: setupScheduler, setupIOPriority)
+  const sc = proc.scheduler;
+  if (sc) {
+    const flags = (sc.flags ?? []).reduce((f, n) => f | SCHED_FLAGS[n]!, 0);
+    plan.add(Op.SCHED_ATTR, SCHED_POLICIES[sc.policy]!, flags, sc.nice ?? 0, sc.priority ?? 0, sc.runtime ?? 0, sc.deadline ?? 0, sc.period ?? 0, cpuset ? 1 : 0);
+  }
+  if (proc.ioPriority) plan.add(Op.IOPRIO, (IOPRIO_CLASSES[proc.ioPriority.class]! << 13) | (proc.ioPriority.priority ?? 0));
   const warnCap = (n: string) => warn(`unknown capability ${n} ignored`);
   const caps = proc.capabilities ?? {};
   plan.add(Op.CAPS_BOUNDING, ...splitMask(capMask(caps.bounding, warnCap)));
@@ -388,7 +445,15 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
   if (proc.terminal) plan.add(Op.OPEN_PROC); // tsrun's own procfs, before the container's namespaces are joined
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
+  // execCPUAffinity (process.json's, else the container's), runc 1.2+: started on `initial`, moved to
+  // `final` once in the container's cgroup; with neither, reset to every CPU.
+  const affinity = proc.execCPUAffinity ?? o.spec.process?.execCPUAffinity;
+  const initial = cpuListMask(affinity?.initial);
+  const final = cpuListMask(affinity?.final);
+  if (initial) plan.add(Op.CPU_AFFINITY, initial, AFFINITY.INITIAL);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
+  if (final) plan.add(Op.CPU_AFFINITY, final, AFFINITY.FINAL);
+  else if (!initial) plan.add(Op.CPU_AFFINITY, Buffer.alloc(0), AFFINITY.RESET);
   rlimitOps(plan, proc);
   if (o.nsFlags) plan.add(Op.SETNS_FD, o.pidFd, o.nsFlags);
   const userns = (o.nsFlags & CLONE.NEWUSER) !== 0;
@@ -397,7 +462,13 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   plan.add(Op.ENTER_ROOT, o.rootFd);
   consoleOps(plan, proc, o.consoleFd, false);
   const env = processEnv(proc, o.host);
-  const dropAfterSeccomp = credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp);
+  // the container's scheduler and I/O priority unless process.json has its own (runc)
+  const sched: Process = { ...proc };
+  const scheduler = proc.scheduler ?? o.spec.process?.scheduler;
+  const ioPriority = proc.ioPriority ?? o.spec.process?.ioPriority;
+  if (scheduler) sched.scheduler = scheduler;
+  if (ioPriority) sched.ioPriority = ioPriority;
+  const dropAfterSeccomp = credentialOps(plan, sched, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp, cpusetOf(o.spec));
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
   plan.add(Op.PDEATHSIG, 0);
   execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);

@@ -147,6 +147,19 @@ export const OPS = {
   CLEAR_NONBLOCK: { code: 61, phases: FINAL, args: [i("fd")], doc: "stdio must be blocking for the user process" },
   INIT_REAPER: { code: 62, phases: ["STARTED"], args: [], doc: "--init: stay as a reaping PID 1 that forwards signals; the child goes on to exec" },
   CAPSET: { code: 63, phases: FINAL, args: [i("effLo"), i("effHi"), i("permLo"), i("permHi"), i("inhLo"), i("inhHi")], doc: "capset(2) only, ambient set left as it is" },
+  CPU_AFFINITY: {
+    code: 66,
+    phases: ["HOST"],
+    args: [s("mask"), i("which")],
+    doc: "sched_setaffinity(0) to a cpu_set_t mask (empty: every CPU); which: AFFINITY_* (RESET only warns on failure)",
+  },
+  SCHED_ATTR: {
+    code: 67,
+    phases: ["ROOTED"],
+    args: [i("policy"), i("flags"), i("nice"), i("priority"), i("runtime"), i("deadline"), i("period"), i("cpuset")],
+    doc: "sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)",
+  },
+  IOPRIO: { code: 68, phases: ["ROOTED"], args: [i("prio")], doc: "ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)" },
   SYSCTL: { code: 65, phases: ["ROOTED"], args: [s("file"), s("value")], doc: 'write a file under the helper\'s procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount' },
 } as const satisfies Record<string, OpSpec>;
 
@@ -163,6 +176,7 @@ export const FLAGS = {
     doc: "OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused",
     values: { AS_ROOT: 1, AS_USER: 2 },
   },
+  AFFINITY: { doc: "OP_CPU_AFFINITY which: runc's reset to every CPU, execCPUAffinity.initial, execCPUAffinity.final", values: { RESET: 0, INITIAL: 1, FINAL: 2 } },
   CONSOLE_BIND: { doc: "OP_CONSOLE bind: the pty slave on /dev/console (the init) or not (exec)", values: { NONE: 0, DEV_CONSOLE: 1 } },
   SHIM_SPAWN: {
     doc: "MSG_SHIM_SPAWN flags: stdio to the log (fds 0-2 replaced); the fd at the console index replaced by a socket whose peer receives the pty master",

@@ -7,6 +7,7 @@ import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
 import type { HostFacts } from "../plan/host";
 import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
+import { cpuListMask } from "../plan/build";
 import { containerPath, mountPoint, parseMountOptions } from "../plan/mounts";
 import type { Mount, Process, Spec } from "./schema";
 
@@ -116,9 +117,6 @@ function noMountNamespaceRules(spec: Spec): void {
 
 // Process fields tsrun has no implementation of (or no LSM for): refused, never ignored.
 const UNSUPPORTED_PROCESS_FIELDS = [
-  ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
-  ["scheduler", "process.scheduler is not supported by tsrun"],
-  ["ioPriority", "process.ioPriority is not supported by tsrun"],
   ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
   ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
 ] as const;
@@ -127,6 +125,25 @@ function processRules(proc: Process, where: "config.json" | "exec"): void {
   for (const [field, what] of UNSUPPORTED_PROCESS_FIELDS) {
     if (proc[field] !== undefined && proc[field] !== "") fail(`${where}: ${what}`);
   }
+  schedulerRules(proc, where);
+  for (const k of ["initial", "final"] as const) {
+    try {
+      cpuListMask(proc.execCPUAffinity?.[k]);
+    } catch (e) {
+      fail(`${where}: bad CPUAffinity.${k === "initial" ? "Initial" : "Final"}: ${messageOf(e)}`);
+    }
+  }
+}
+
+// runc's configs/validate scheduler(), in its words (sched_setattr(2)).
+function schedulerRules(proc: Process, where: string): void {
+  const s = proc.scheduler;
+  if (!s) return;
+  const nice = s.nice ?? 0;
+  if ((s.policy === "SCHED_OTHER" || s.policy === "SCHED_BATCH") && (nice < -20 || nice > 19)) fail(`${where}: invalid scheduler.nice: ${nice} when scheduler.policy is ${s.policy}`);
+  if ((s.priority ?? 0) !== 0 && s.policy !== "SCHED_FIFO" && s.policy !== "SCHED_RR") fail(`${where}: scheduler.priority can only be specified for SchedFIFO or SchedRR policy`);
+  if (s.policy !== "SCHED_DEADLINE" && ((s.runtime ?? 0) !== 0 || (s.deadline ?? 0) !== 0 || (s.period ?? 0) !== 0))
+    fail(`${where}: scheduler runtime/deadline/period can only be specified for SchedDeadline policy`);
 }
 
 // runc's words (utils_linux.go, exec.go): a terminal needs somewhere to send the pty master, and a
