@@ -5,7 +5,8 @@
 //   init, pre-pivot: a procfs of its own, propagation, rootfs bind, lo up, mounts, /dev,
 //                   prestart/createRuntime (via tsrun), createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
-//                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
+//                   personality, cwd (as root), umask, scheduler, I/O priority, bounding set, user, cwd
+//                   (as the user, if root was refused), capabilities, executable lookup, NNP;
 //   wait for start: (seccomp first if there are startContainer hooks) startContainer hooks, signals, fds,
 //                   seccomp (+ notify listener), exec.
 // Pure: the spec has passed validateSpec (src/spec/validate.ts) and what the plan depends on in the host
@@ -45,6 +46,8 @@ export interface BuildOptions {
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
 const CHDIR_AS_ROOT = FLAGS.CHDIR.values.AS_ROOT;
 const CHDIR_AS_USER = FLAGS.CHDIR.values.AS_USER;
 const AFFINITY = FLAGS.AFFINITY.values;
@@ -95,8 +98,6 @@ export function cpuListMask(list: string | undefined): Buffer | undefined {
   for (const [a, b] of ranges) for (let c = a; c <= b; c++) mask[c >> 3]! |= 1 << (c & 7);
   return mask;
 }
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
 
 // The devices every container gets (runc's defaults).
 const DEFAULT_DEVICES: { path: string; major: number; minor: number }[] = [
@@ -346,9 +347,10 @@ export function buildPlan(o: BuildOptions): Plan {
   return plan;
 }
 
-// The user process's identity, in runc's order (finalizeNamespace): cwd as root, umask, bounding set, keep
-// capabilities across the uid change, groups/gid/uid, cwd again as the user if root was refused it, the
-// capability sets, the executable looked up (so a missing one fails now), no_new_privs.
+// The user process's identity, in runc's order (finalizeNamespace): cwd as root, umask, scheduler and I/O
+// priority, bounding set, keep capabilities across the uid change, groups/gid/uid, cwd again as the user if
+// root was refused it, the capability sets, the executable looked up (so a missing one fails now),
+// no_new_privs.
 export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan, cpuset = false): CapSets | undefined {
   const uid = proc.user?.uid ?? 0;
   const gid = proc.user?.gid ?? 0;
