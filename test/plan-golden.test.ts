@@ -93,6 +93,17 @@ export const CASES: GoldenCase[] = [
     { cgroupMode: "v2", cgroupDirs: { "": "/sys/fs/cgroup/tsrun/c1" }, cgroupProcs: ["/sys/fs/cgroup/tsrun/c1/cgroup.procs"] },
     { home: "/home/app", hasKcore: false }, // uid 1000's home in the rootfs's /etc/passwd; a kernel without /proc/kcore
   ),
+  create(
+    "no-mount-ns",
+    "no mount namespace (and so no mounts, masked or read-only paths, read-only root): no mount made, the rootfs entered by chroot; a terminal without /dev/console",
+    spec((s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount");
+      s.mounts = [];
+      s.linux!.maskedPaths = [];
+      s.linux!.readonlyPaths = [];
+      s.root!.readonly = false;
+    }),
+  ),
   {
     name: "rootless",
     what: "`tsrun spec --rootless` run by uid 1000: /sys bound from the host, no setgroups in the user namespace",
@@ -162,6 +173,26 @@ export const CASES: GoldenCase[] = [
         poststart: [{ path: "/bin/true" }],
         poststop: [{ path: "/bin/true" }],
       };
+    }),
+  ),
+  create(
+    "seccomp-hooks",
+    "a seccomp filter (no no_new_privs) and a startContainer hook: the filter loaded (and CAP_SYS_ADMIN dropped) before the hook runs, as in runc",
+    spec((s) => {
+      s.process!.terminal = false;
+      s.process!.noNewPrivileges = false;
+      s.hooks = { startContainer: [{ path: "/bin/true", env: [] }] };
+    }),
+    { seccomp: { program: Buffer.alloc(8 * 12), flags: 0 } },
+  ),
+  create(
+    "sched",
+    "process.scheduler and process.ioPriority (set as root before the user, runc's setupScheduler/setupIOPriority); execCPUAffinity is for exec only",
+    spec((s) => {
+      s.process!.terminal = false;
+      s.process!.scheduler = { policy: "SCHED_FIFO", priority: 10, flags: ["SCHED_FLAG_RESET_ON_FORK"] };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_RT", priority: 2 };
+      s.process!.execCPUAffinity = { initial: "0-1", final: "1" };
     }),
   ),
   create("no-pivot", "--no-pivot and --no-new-keyring, with two --preserve-fds", spec((s) => (s.process!.terminal = false)), { noPivot: true, noNewKeyring: true, extraFds: 2, syncFd: 5, stateDirFd: 6 }),

@@ -237,7 +237,7 @@ describe("tsrun-init refuses a malformed plan, naming the op", () => {
       [Msg.PID, Msg.ERROR],
     );
     assert.equal(second[1]!.payload.toString(), "plan: OP_CLONE_INIT after OP_CLONE_INIT (a step of the set-up helper (host context))");
-    assert.equal(await refusal([{ code: Op.CLONE_INIT, args: [] }, { code: Op.SYMLINK, args: ["a", "/b"] }]), "plan: OP_SYMLINK before OP_ROOTFS (it acts on the rootfs)");
+    assert.equal(await refusal([{ code: Op.CLONE_INIT, args: [] }, { code: Op.SYMLINK, args: ["a", "/b"] }]), "plan: OP_SYMLINK before OP_ROOTFS or OP_ROOT_DIR (it acts on the rootfs)");
   });
 
   test("arguments that do not match the op's signature", async () => {

@@ -328,8 +328,9 @@ describe("seccomp compiler", () => {
     bad(sc({ names: [""] }), /syscalls\[3\]\.names\[0\]: a syscall name cannot be empty/);
     bad({ defaultAction: "SCMP_ACT_KILL", defaultErrnoRet: 1 }, /linux\.seccomp\.defaultErrnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE/);
     bad({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_NOTIFY" }] }, /linux\.seccomp\.listenerPath: SCMP_ACT_NOTIFY is used but no listenerPath/);
-    bad({ defaultAction: "SCMP_ACT_NOTIFY", listenerPath: "/x" }, /defaultAction: SCMP_ACT_NOTIFY cannot be the default action/);
-    bad({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/x", syscalls: [{ names: ["write", "sendmsg"], action: "SCMP_ACT_NOTIFY" }] }, /syscalls\[0\]\.action: SCMP_ACT_NOTIFY cannot be used for sendmsg/);
+    bad({ defaultAction: "SCMP_ACT_NOTIFY", listenerPath: "/x" }, /defaultAction: SCMP_ACT_NOTIFY cannot be used as default action$/);
+    bad({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/x", syscalls: [{ names: ["read", "write"], action: "SCMP_ACT_NOTIFY" }] }, /syscalls\[0\]\.action: SCMP_ACT_NOTIFY cannot be used for the write syscall$/);
+    bad({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/x", syscalls: [{ names: ["sendmsg"], action: "SCMP_ACT_NOTIFY" }] }, /syscalls\[0\]\.action: SCMP_ACT_NOTIFY cannot be used for sendmsg/);
     bad({ defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_Z80"] }, /architectures\[0\]: unknown architecture/);
     bad({ defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_BOGUS"] }, /flags\[0\]: unknown flag/);
     assert.throws(() => compile({ defaultAction: "SCMP_ACT_ALLOW", flags: ["X" as "SECCOMP_FILTER_FLAG_LOG"] }, { where: "exec: seccomp" }), (e: Error) => /^exec: seccomp\.flags\[0\]: unknown flag "X"/.test(e.message));

@@ -76,7 +76,7 @@ test("a config that will be refused touches nothing on the host: not even --root
   const cases: [string, (s: import("../src/spec/schema").Spec) => void, RegExp][] = [
     ["a global sysctl", (s) => (s.linux!.sysctl = { "kernel.core_pattern": "|/bin/false" }), /is not in a separate kernel namespace/],
     ["a bind inside /proc", (s) => s.mounts!.push({ destination: "/proc/sys/kernel", type: "bind", source: work(), options: ["rbind"] }), /inside \/proc/],
-    ["hostname without a uts namespace", (s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "uts")), /uts namespace/],
+    ["hostname without a uts namespace", (s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "uts")), /unable to set hostname without a private UTS namespace/],
   ];
   for (const [what, patch, expected] of cases) {
     const b = makeBundle(["facts"], patch);

@@ -52,13 +52,16 @@ describe("validateSpec (create)", () => {
 
   test("namespaces: hostname, domainname, time offsets, user mappings, a mount namespace", () => {
     const drop = (s: Spec, type: string) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== type));
-    refusedSpec((s) => drop(s, "uts"), "config.json: hostname is set but the container has no new uts namespace");
-    refusedSpec((s) => s.linux!.namespaces!.find((n) => n.type === "uts")!.path = "/proc/1/ns/uts", "config.json: hostname is set but the container has no new uts namespace");
+    refusedSpec((s) => drop(s, "uts"), "config.json: unable to set hostname without a private UTS namespace");
+    // a uts namespace joined by a path: the names are set in it (runc), unless it is tsrun's own
+    const joinedUts = (s: Spec) => (s.linux!.namespaces!.find((n) => n.type === "uts")!.path = "/var/run/utsns/blue");
+    validateSpec(spec(joinedUts), HOST, TTY_OK);
+    refusedSpec(joinedUts, "config.json: unable to set hostname without a private UTS namespace", { ...HOST, sharedNamespaces: ["uts"] });
     refusedSpec((s) => {
       delete s.hostname;
       s.domainname = "example.org";
       drop(s, "uts");
-    }, "config.json: domainname is set but the container has no new uts namespace");
+    }, "config.json: unable to set domainname without a private UTS namespace");
     refusedSpec((s) => (s.linux!.timeOffsets = { monotonic: { secs: 1 } }), "config.json: linux.timeOffsets is set but the container has no new time namespace");
     refusedSpec((s) => s.linux!.namespaces!.push({ type: "user" }), "config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
     refusedSpec((s) => {
@@ -66,7 +69,23 @@ describe("validateSpec (create)", () => {
       s.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
     }, "config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
     refusedSpec((s) => (s.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }]), "config.json: linux.uidMappings are set but there is no user namespace");
-    refusedSpec((s) => drop(s, "mount"), "config.json: the container needs a mount namespace");
+    // no mount namespace: runc runs it (in tsrun's); what would need a mount is refused (runc's words for masked paths)
+    refusedSpec((s) => drop(s, "mount"), "config.json: unable to restrict sys entries without a private MNT namespace");
+    const noMounts = (s: Spec) => {
+      drop(s, "mount");
+      s.linux!.maskedPaths = [];
+      s.linux!.readonlyPaths = [];
+    };
+    refusedSpec(noMounts, "config.json: mounts need a mount namespace: without one tsrun mounts nothing (the mounts would be made in the host's mount namespace and outlive the container)");
+    refusedSpec((s) => {
+      noMounts(s);
+      s.mounts = [];
+    }, "config.json: root.readonly needs a mount namespace (the remount would change the host's mount)");
+    validateSpec(spec((s) => {
+      noMounts(s);
+      s.mounts = [];
+      s.root!.readonly = false;
+    }), HOST, TTY_OK);
   });
 
   test("sysctls: only in a namespace of the container's own; a joined one that is tsrun's own is the host's", () => {
@@ -82,9 +101,17 @@ describe("validateSpec (create)", () => {
   test("process fields tsrun does not implement", () => {
     refusedSpec((s) => (s.process!.apparmorProfile = "docker-default"), "config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
     refusedSpec((s) => (s.process!.selinuxLabel = "system_u:system_r:container_t:s0"), "config.json: process.selinuxLabel is set but SELinux is not enabled on this host");
-    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_OTHER" }), "config.json: process.scheduler is not supported by tsrun");
-    refusedSpec((s) => (s.process!.ioPriority = { class: "IOPRIO_CLASS_IDLE" }), "config.json: process.ioPriority is not supported by tsrun");
-    refusedSpec((s) => (s.process!.execCPUAffinity = { initial: "0" }), "config.json: process.execCPUAffinity is not supported by tsrun");
+    // scheduler, ioPriority and execCPUAffinity are applied (runc 1.2+), with runc's checks and words
+    validateSpec(spec((s) => {
+      s.process!.scheduler = { policy: "SCHED_BATCH", nice: 5 };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_IDLE" };
+      s.process!.execCPUAffinity = { initial: "0", final: " 0-1, " };
+    }), HOST, TTY_OK);
+    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_OTHER", nice: 20 }), "config.json: invalid scheduler.nice: 20 when scheduler.policy is SCHED_OTHER");
+    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_OTHER", priority: 1 }), "config.json: scheduler.priority can only be specified for SchedFIFO or SchedRR policy");
+    refusedSpec((s) => (s.process!.scheduler = { policy: "SCHED_RR", runtime: 10 }), "config.json: scheduler runtime/deadline/period can only be specified for SchedDeadline policy");
+    refusedSpec((s) => (s.process!.execCPUAffinity = { initial: "3-1" }), "config.json: bad CPUAffinity.Initial: invalid range: 3-1");
+    refusedSpec((s) => (s.process!.execCPUAffinity = { final: "70000" }), "config.json: bad CPUAffinity.Final: values larger than 65536 are not supported");
     validateSpec(spec((s) => (s.process!.apparmorProfile = "")), HOST, TTY_OK);
   });
 
@@ -142,9 +169,8 @@ describe("validateProcess (exec)", () => {
   };
   test("unsupported fields, as exec words them", () => {
     const cases: [(p: Process) => void, string][] = [
-      [(p) => (p.execCPUAffinity = { final: "1" }), "exec: process.execCPUAffinity is not supported by tsrun"],
-      [(p) => (p.scheduler = { policy: "SCHED_OTHER" }), "exec: process.scheduler is not supported by tsrun"],
-      [(p) => (p.ioPriority = { class: "IOPRIO_CLASS_IDLE" }), "exec: process.ioPriority is not supported by tsrun"],
+      [(p) => (p.execCPUAffinity = { final: "1-0" }), "exec: bad CPUAffinity.Final: invalid range: 1-0"],
+      [(p) => (p.scheduler = { policy: "SCHED_IDLE", priority: 3 }), "exec: scheduler.priority can only be specified for SchedFIFO or SchedRR policy"],
       [(p) => (p.apparmorProfile = "x"), "exec: process.apparmorProfile is set but AppArmor is not enabled on this host"],
       [(p) => (p.selinuxLabel = "x"), "exec: process.selinuxLabel is set but SELinux is not enabled on this host"],
     ];

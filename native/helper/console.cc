@@ -50,7 +50,6 @@ void op_console(Args a) {
   int rows = static_cast<int>(a.i());
   int cols = static_cast<int>(a.i());
   uid_t uid = static_cast<uid_t>(a.i());
-  gid_t gid = static_cast<gid_t>(a.i());
   bool bind_console = a.i() == CONSOLE_BIND_DEV_CONSOLE;
   int master = open_ptmx();
   int unlock = 0;
@@ -59,7 +58,13 @@ void op_console(Args a) {
   if (ioctl(master, TIOCGPTN, &ptn) != 0) die("console: get pty number: %s", err());
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die("console: open pty peer: %s", err());
-  if (fchown(slave, uid, gid) != 0) die("console: chown /dev/pts/%u: %s", ptn, err());
+  // Only the owner becomes the process's user, as runc's fixStdioPermissions: the group stays devpts'
+  // (gid=5 "tty" from the mount options), and a pty the helper may not chown (an owner not mapped in its
+  // user namespace, a read-only /dev) is left as it is.
+  struct stat pst;
+  if (fstat(slave, &pst) != 0) die("console: stat /dev/pts/%u: %s", ptn, err());
+  if (pst.st_uid != uid && fchown(slave, uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM && errno != EROFS)
+    die("console: chown /dev/pts/%u: %s", ptn, err());
   if (rows > 0 && cols > 0) {
     struct winsize ws;
     memset(&ws, 0, sizeof(ws));

@@ -87,9 +87,24 @@ void op_set_user(Args a) {
   if (setresuid(uid, uid, uid) != 0) die("setresuid %u: %s", uid, err());
 }
 
+// runc's finalizeNamespace: the cwd is entered as root first (CHDIR_AS_ROOT), so a directory only root
+// may enter works for any user; only when that is refused for permission (EACCES/EPERM: a directory root
+// cannot enter, such as a volume owned by an unmapped user) is it tried again with the user's rights
+// (CHDIR_AS_USER, after SET_USER); any other error fails at once.
+static bool cwd_pending = false;
+
 void op_chdir(Args a) {
   const char* cwd = a.s();
-  if (chdir(cwd) != 0) die("chdir to cwd (\"%s\") set in the process spec: %s", cwd, err());
+  int64_t when = a.i();
+  if (when == CHDIR_AS_USER && !cwd_pending) return;
+  if (chdir(cwd) != 0) {
+    if (when == CHDIR_AS_ROOT && (errno == EACCES || errno == EPERM)) {
+      cwd_pending = true;
+      return;
+    }
+    die("chdir to cwd (\"%s\") set in config.json failed: %s", cwd, err());
+  }
+  cwd_pending = false;
   // A cwd reached through a leaked fd would lie outside the root: getcwd then fails or says "(unreachable)".
   char buf[4096];
   if (!getcwd(buf, sizeof(buf))) die("cwd %s: getcwd: %s (is it outside the container's root?)", cwd, err());

@@ -38,6 +38,11 @@ void run_op(const Op& op) {
     case OP_PDEATHSIG: op_pdeathsig(a); break;
     case OP_SETNS_FD: op_setns_fd(a); break;
     case OP_ENTER_ROOT: op_enter_root(a); break;
+    case OP_ROOT_DIR: op_root_dir(a); break;
+    case OP_CPU_AFFINITY: op_cpu_affinity(a); break;
+    case OP_SCHED_ATTR: op_sched_attr(a); break;
+    case OP_IOPRIO: op_ioprio(a); break;
+    case OP_CHROOT: op_chroot(); break;
     case OP_OPEN_PROC: op_open_proc(); break;
     case OP_MOUNT: op_mount(a); break;
     case OP_ROOT_PROPAGATION: op_root_propagation(a); break;

@@ -37,6 +37,7 @@ bool needs_rootfs(uint16_t code) {
     case OP_MKDIR:
     case OP_PIVOT_ROOT:
     case OP_MOVE_ROOT:
+    case OP_CHROOT:
       return true;
     default:
       return false;
@@ -130,7 +131,7 @@ void check_op(const Op& op, const TsrunOpSpec& spec) {
     while (last & (last - 1)) last &= last - 1;
     die("plan: %s after %s (a step of %s)", spec.name, op_name(g.phase_op), phase_spec(last).doc);
   }
-  if (needs_rootfs(op.code) && g.rootfd < 0) die("plan: %s before OP_ROOTFS (it acts on the rootfs)", spec.name);
+  if (needs_rootfs(op.code) && g.rootfd < 0) die("plan: %s before OP_ROOTFS or OP_ROOT_DIR (it acts on the rootfs)", spec.name);
 }
 
 void advance_phase(const Op& op, const TsrunOpSpec& spec) {

@@ -55,6 +55,25 @@ void op_enter_root(Args a) {
   close(fd);
 }
 
+// A container without a mount namespace of its own shares tsrun's: nothing is mounted for it (a mount
+// would be the host's, and outlive the container); its root is the rootfs directory, entered by chroot as
+// runc does then (libcontainer/rootfs_linux.go: chroot() when the config has no NEWNS).
+void op_root_dir(Args a) {
+  const char* rootfs = a.s();
+  snprintf(g.rootfs, sizeof(g.rootfs), "%s", rootfs);
+  g.rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g.rootfd < 0) die("open rootfs %s: %s", rootfs, err());
+}
+
+void op_chroot() {
+  if (fchdir(g.rootfd) != 0) die("error jailing process inside rootfs: chdir %s: %s", g.rootfs, err());
+  if (chroot(".") != 0) die("error jailing process inside rootfs: chroot %s: %s", g.rootfs, err());
+  if (chdir("/") != 0) die("error jailing process inside rootfs: chdir /: %s", err());
+  close(g.rootfd);
+  g.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g.rootfd < 0) die("error jailing process inside rootfs: open /: %s", err());
+}
+
 void op_unshare(Args a) {
   int64_t flags = a.i();
   if (unshare(static_cast<int>(flags)) != 0) die("unshare namespaces (flags 0x%llx): %s", static_cast<unsigned long long>(flags), err());
@@ -73,6 +92,67 @@ void op_become_root() {
 
 void op_pdeathsig(Args a) {
   if (prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(a.i()), 0, 0, 0) != 0) die("set parent-death signal: %s", err());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Scheduling: CPU affinity, scheduler, I/O priority (runc: process_linux.go, init_linux.go)
+
+// Every CPU the kernel may have (runc's MaxCPU): the kernel clamps it to its own and to the cpuset.
+static unsigned char all_cpus[65536 / 8];
+
+void op_cpu_affinity(Args a) {
+  const Arg& mask = a.raw_s();
+  int64_t which = a.i();
+  const void* set = mask.s;
+  size_t len = mask.len;
+  if (len == 0) {
+    memset(all_cpus, 0xff, sizeof(all_cpus));
+    set = all_cpus;
+    len = sizeof(all_cpus);
+  }
+  if (syscall(SYS_sched_setaffinity, 0, len, set) == 0) return;
+  if (which == AFFINITY_RESET) {
+    debugf("resetting the CPU affinity failed: %s", err());
+    return;
+  }
+  die("error setting %s CPU affinity: %s", which == AFFINITY_INITIAL ? "initial" : "final", err());
+}
+
+// struct sched_attr (SCHED_ATTR_SIZE_VER1), as sched_setattr(2) takes it.
+struct SchedAttr {
+  uint32_t size;
+  uint32_t policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime;
+  uint64_t deadline;
+  uint64_t period;
+  uint32_t util_min;
+  uint32_t util_max;
+};
+
+void op_sched_attr(Args a) {
+  SchedAttr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.size = sizeof(attr);
+  attr.policy = static_cast<uint32_t>(a.i());
+  attr.flags = static_cast<uint64_t>(a.i());
+  attr.nice = static_cast<int32_t>(a.i());
+  attr.priority = static_cast<uint32_t>(a.i());
+  attr.runtime = static_cast<uint64_t>(a.i());
+  attr.deadline = static_cast<uint64_t>(a.i());
+  attr.period = static_cast<uint64_t>(a.i());
+  bool cpuset = a.i() != 0;
+  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) {
+    if (errno == EPERM && cpuset) die("process scheduler can't be used together with AllowedCPUs");
+    die("error setting scheduler: %s", err());
+  }
+}
+
+void op_ioprio(Args a) {
+  int64_t prio = a.i();
+  if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, static_cast<int>(prio)) != 0) die("failed to set io priority: %s", err());
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -189,6 +269,9 @@ void op_hook(Args a) {
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(out[1], 2);
+    // A hook gets its stdio and nothing else (as runc's exec.Cmd): not the fds passed to the container,
+    // not the start connection, not a seccomp notify fd.
+    syscall(SYS_close_range, 3U, ~0U, 0);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);

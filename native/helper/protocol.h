@@ -50,13 +50,15 @@ enum TsrunOp : uint16_t {
   OP_PIVOT_ROOT = 27,  // - — pivot_root into the root, detach the old one
   OP_MOVE_ROOT = 28,  // - — --no-pivot: MS_MOVE the root onto / and chroot
   OP_LOOPBACK_UP = 29,  // - — bring "lo" up in a new network namespace
+  OP_ROOT_DIR = 31,  // s:rootfs — no mount namespace: remember the rootfs as the root, no mount made (no bind, no propagation change)
+  OP_CHROOT = 32,  // - — no mount namespace: chroot into the root (runc's chroot())
   OP_MKDIR = 30,  // s:path — mkdir -p in the rootfs (the process cwd, as runc makes it)
   OP_MASK_PATH = 40,  // s:path — cover with /dev/null or a read-only tmpfs
   OP_READONLY_PATH = 41,  // s:path — bind read-only on itself
   OP_REMOUNT_RO = 42,  // s:path — remount read-only ("/" for root.readonly)
   OP_HOSTNAME = 43,  // s:name — sethostname
   OP_DOMAINNAME = 44,  // s:name — setdomainname
-  OP_CONSOLE = 45,  // i:socket i:rows i:cols i:uid i:gid i:bind — pty master to the console socket (bind: CONSOLE_BIND_* for /dev/console)
+  OP_CONSOLE = 45,  // i:socket i:rows i:cols i:uid i:bind — pty master to the console socket; the pty's owner (not its group) becomes uid (bind: CONSOLE_BIND_* for /dev/console)
   OP_KEYRING = 46,  // s:name — join a new session keyring
   OP_PERSONALITY = 47,  // i:persona — personality(2)
   OP_UMASK = 48,  // i:mask — umask
@@ -64,7 +66,7 @@ enum TsrunOp : uint16_t {
   OP_KEEPCAPS = 50,  // i:on — PR_SET_KEEPCAPS 0/1
   OP_SET_USER = 51,  // i:uid i:gid I:groups — groups (count -1: leave them alone), gid, uid
   OP_CAPS = 52,  // i:effLo i:effHi i:permLo i:permHi i:inhLo i:inhHi i:ambLo i:ambHi — the capability sets and the ambient set
-  OP_CHDIR = 53,  // s:cwd — chdir and check it is inside the root
+  OP_CHDIR = 53,  // s:cwd i:when — chdir and check it is inside the root (when: CHDIR_AS_*)
   OP_NO_NEW_PRIVS = 54,  // - — PR_SET_NO_NEW_PRIVS
   OP_LOOKUP_EXEC = 55,  // s:argv0 s:path — resolve the executable now so create fails early
   OP_READY = 56,  // - — tell tsrun set-up is done, wait for its ack, clear the parent-death signal, ack back, close the sync socket, wait for start
@@ -75,6 +77,9 @@ enum TsrunOp : uint16_t {
   OP_CLEAR_NONBLOCK = 61,  // i:fd — stdio must be blocking for the user process
   OP_INIT_REAPER = 62,  // - — --init: stay as a reaping PID 1 that forwards signals; the child goes on to exec
   OP_CAPSET = 63,  // i:effLo i:effHi i:permLo i:permHi i:inhLo i:inhHi — capset(2) only, ambient set left as it is
+  OP_CPU_AFFINITY = 66,  // s:mask i:which — sched_setaffinity(0) to a cpu_set_t mask (empty: every CPU); which: AFFINITY_* (RESET only warns on failure)
+  OP_SCHED_ATTR = 67,  // i:policy i:flags i:nice i:priority i:runtime i:deadline i:period i:cpuset — sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)
+  OP_IOPRIO = 68,  // i:prio — ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)
   OP_SYSCTL = 65,  // s:file s:value — write a file under the helper's procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount
 };
 
@@ -100,6 +105,13 @@ constexpr int64_t WRITE_FILE_ENOENT_OK = 1;
 // OP_DEVICE how: make the node, or bind the host's node (in a user namespace)
 constexpr int64_t DEVICE_MKNOD = 0;
 constexpr int64_t DEVICE_BIND = 1;
+// OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused
+constexpr int64_t CHDIR_AS_ROOT = 1;
+constexpr int64_t CHDIR_AS_USER = 2;
+// OP_CPU_AFFINITY which: runc's reset to every CPU, execCPUAffinity.initial, execCPUAffinity.final
+constexpr int64_t AFFINITY_RESET = 0;
+constexpr int64_t AFFINITY_INITIAL = 1;
+constexpr int64_t AFFINITY_FINAL = 2;
 // OP_CONSOLE bind: the pty slave on /dev/console (the init) or not (exec)
 constexpr int64_t CONSOLE_BIND_NONE = 0;
 constexpr int64_t CONSOLE_BIND_DEV_CONSOLE = 1;
@@ -154,13 +166,15 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_PIVOT_ROOT, "OP_PIVOT_ROOT", "", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_MOVE_ROOT, "OP_MOVE_ROOT", "", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_LOOPBACK_UP, "OP_LOOPBACK_UP", "", PHASE_PRE_PIVOT, 0},
+    {OP_ROOT_DIR, "OP_ROOT_DIR", "s", PHASE_PRE_PIVOT, 0},
+    {OP_CHROOT, "OP_CHROOT", "", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_MKDIR, "OP_MKDIR", "s", PHASE_PRE_PIVOT, 0},
     {OP_MASK_PATH, "OP_MASK_PATH", "s", PHASE_ROOTED, 0},
     {OP_READONLY_PATH, "OP_READONLY_PATH", "s", PHASE_ROOTED, 0},
     {OP_REMOUNT_RO, "OP_REMOUNT_RO", "s", PHASE_ROOTED, 0},
     {OP_HOSTNAME, "OP_HOSTNAME", "s", PHASE_ROOTED, 0},
     {OP_DOMAINNAME, "OP_DOMAINNAME", "s", PHASE_ROOTED, 0},
-    {OP_CONSOLE, "OP_CONSOLE", "iiiiii", PHASE_ROOTED, 0},
+    {OP_CONSOLE, "OP_CONSOLE", "iiiii", PHASE_ROOTED, 0},
     {OP_KEYRING, "OP_KEYRING", "s", PHASE_ROOTED, 0},
     {OP_PERSONALITY, "OP_PERSONALITY", "i", PHASE_ROOTED | PHASE_CREDS, 0},
     {OP_UMASK, "OP_UMASK", "i", PHASE_ROOTED, 0},
@@ -168,7 +182,7 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_KEEPCAPS, "OP_KEEPCAPS", "i", PHASE_ROOTED, 0},
     {OP_SET_USER, "OP_SET_USER", "iiI", PHASE_ROOTED, 0},
     {OP_CAPS, "OP_CAPS", "iiiiiiii", PHASE_ROOTED, PHASE_CREDS},
-    {OP_CHDIR, "OP_CHDIR", "s", PHASE_ROOTED, 0},
+    {OP_CHDIR, "OP_CHDIR", "si", PHASE_ROOTED, 0},
     {OP_NO_NEW_PRIVS, "OP_NO_NEW_PRIVS", "", PHASE_CREDS, 0},
     {OP_LOOKUP_EXEC, "OP_LOOKUP_EXEC", "ss", PHASE_CREDS, 0},
     {OP_READY, "OP_READY", "", PHASE_CREDS, PHASE_STARTED},
@@ -179,5 +193,8 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_CLEAR_NONBLOCK, "OP_CLEAR_NONBLOCK", "i", PHASE_CREDS | PHASE_STARTED, 0},
     {OP_INIT_REAPER, "OP_INIT_REAPER", "", PHASE_STARTED, 0},
     {OP_CAPSET, "OP_CAPSET", "iiiiii", PHASE_CREDS | PHASE_STARTED, 0},
+    {OP_CPU_AFFINITY, "OP_CPU_AFFINITY", "si", PHASE_HOST, 0},
+    {OP_SCHED_ATTR, "OP_SCHED_ATTR", "iiiiiiii", PHASE_ROOTED, 0},
+    {OP_IOPRIO, "OP_IOPRIO", "i", PHASE_ROOTED, 0},
     {OP_SYSCTL, "OP_SYSCTL", "ss", PHASE_ROOTED, 0},
 };

@@ -1715,7 +1715,7 @@ static void emit_mount_points(const char *key, const char *proc)
 /*
  * probe record FILE [PATH...]: for hooks.  Reads stdin (the container state),
  * then appends one JSON line to FILE: the full argv, env, stdin, own pid,
- * cwd, root, hostname, namespaces and mount points; for the pid found in the state
+ * cwd, root, hostname, namespaces, mount points, open fds and seccomp mode; for the pid found in the state
  * ("target"), its root, exe, cmdline, namespaces and mount points as seen
  * from here; and
  * whether each PATH exists.  Prints nothing on stdout.
@@ -1762,6 +1762,14 @@ static int cmd_record(int argc, char **argv)
     jk_str("hostname", uname(&u) == 0 ? u.nodename : NULL);
     emit_namespaces("namespaces", "/proc/self");
     emit_mount_points("mountPoints", "/proc/self");
+    /* the hook's own open fds and seccomp mode (the Seccomp line of its status: 2 under a filter) */
+    emit_fds();
+    {
+        int serr;
+        char *hst = read_all("/proc/self/status", BIG_LIMIT, NULL, &serr);
+        emit_status_string(hst, "seccomp", "Seccomp");
+        free(hst);
+    }
 
     j_key("target");
     const char *pp = strstr(in, "\"pid\"");

@@ -5,8 +5,10 @@
 //   init, pre-pivot: a procfs of its own, propagation, rootfs bind, lo up, mounts, /dev,
 //                   prestart/createRuntime (via tsrun), createContainer hooks, pivot_root;
 //   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
-//                   personality, umask, bounding set, user, cwd, capabilities, executable lookup, NNP;
-//   wait for start: startContainer hooks, signals, fds, seccomp (+ notify listener), exec.
+//                   personality, cwd (as root), umask, scheduler, I/O priority, bounding set, user, cwd
+//                   (as the user, if root was refused), capabilities, executable lookup, NNP;
+//   wait for start: (seccomp first if there are startContainer hooks) startContainer hooks, signals, fds,
+//                   seccomp (+ notify listener), exec.
 // Pure: the spec has passed validateSpec (src/spec/validate.ts) and what the plan depends on in the host
 // comes in as HostFacts (src/plan/host.ts); the same arguments give the same plan. What it throws is an
 // internal invariant, never a rule of config.json.
@@ -16,6 +18,7 @@ import type { HostFacts, ProcessFacts } from "./host";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
 import { containerPath, mountPoint, parseMountOptions } from "./mounts";
 import { Op } from "./opcodes";
+import { FLAGS } from "./protocol";
 import { Plan } from "./writer";
 
 export interface BuildOptions {
@@ -45,6 +48,56 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
+const CHDIR_AS_ROOT = FLAGS.CHDIR.values.AS_ROOT;
+const CHDIR_AS_USER = FLAGS.CHDIR.values.AS_USER;
+const AFFINITY = FLAGS.AFFINITY.values;
+
+// process.scheduler and process.ioPriority as the kernel numbers them (runc's ToSchedAttr, setupIOPriority)
+const SCHED_POLICIES: Record<string, number> = { SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6 };
+const SCHED_FLAGS: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01,
+  SCHED_FLAG_RECLAIM: 0x02,
+  SCHED_FLAG_DL_OVERRUN: 0x04,
+  SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10,
+  SCHED_FLAG_UTIL_CLAMP_MIN: 0x20,
+  SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+
+function cpusetOf(spec: Spec): boolean {
+  return !!spec.linux?.resources?.cpu?.cpus;
+}
+
+// The highest CPU a list may name (runc's configs.MaxCPU).
+export const MAX_CPU = 64 * 1024;
+
+// A CPU list ("0-3,5,7-9", spaces and empty elements allowed) as a cpu_set_t mask, as runc's ToCPUSet;
+// undefined for an empty list. Throws runc's words for a bad one.
+export function cpuListMask(list: string | undefined): Buffer | undefined {
+  if (!list) return undefined;
+  const ranges: [number, number][] = [];
+  const toInt = (v: string): number => {
+    if (!/^[0-9]+$/.test(v)) throw new Error(`strconv.ParseUint: parsing ${JSON.stringify(v)}: invalid syntax`);
+    const n = Number(v);
+    if (n > MAX_CPU) throw new Error(`values larger than ${MAX_CPU} are not supported`);
+    return n;
+  };
+  for (const raw of list.split(",")) {
+    const r = raw.trim();
+    if (r === "") continue;
+    const dash = r.indexOf("-");
+    const start = toInt(dash < 0 ? r : r.slice(0, dash));
+    const end = dash < 0 ? start : toInt(r.slice(dash + 1));
+    if (start > end) throw new Error(`invalid range: ${r}`);
+    ranges.push([start, end]);
+  }
+  if (ranges.length === 0) throw new Error(`no members found in set ${JSON.stringify(list)}`);
+  const max = Math.max(...ranges.map(([, e]) => e));
+  const mask = Buffer.alloc(Math.ceil((max + 1) / 64) * 8);
+  for (const [a, b] of ranges) for (let c = a; c <= b; c++) mask[c >> 3]! |= 1 << (c & 7);
+  return mask;
+}
 
 // The devices every container gets (runc's defaults).
 const DEFAULT_DEVICES: { path: string; major: number; minor: number }[] = [
@@ -83,7 +136,7 @@ function hasNamespace(spec: Spec, kind: NamespaceKind): boolean {
 function consoleOps(plan: Plan, proc: Process, consoleFd: number | undefined, bindConsole: boolean): void {
   if (!proc.terminal) return;
   if (consoleFd === undefined) throw new Error("internal: process.terminal is true but the plan has no console fd");
-  plan.add(Op.CONSOLE, consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, proc.user?.uid ?? 0, proc.user?.gid ?? 0, bindConsole ? 1 : 0);
+  plan.add(Op.CONSOLE, consoleFd, proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0, proc.user?.uid ?? 0, bindConsole ? 1 : 0);
 }
 
 function rlimitOps(plan: Plan, proc: Process): void {
@@ -180,6 +233,8 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
+  // every CPU (within the container's cpuset), not tsrun's own affinity, as runc's tryResetCPUAffinity
+  plan.add(Op.CPU_AFFINITY, Buffer.alloc(0), AFFINITY.RESET);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
 
   // Join existing namespaces first (user first, mount last: paths are opened before any is joined).
@@ -218,8 +273,15 @@ export function buildPlan(o: BuildOptions): Plan {
     unbindable: MS.UNBINDABLE | MS.REC,
     runbindable: MS.UNBINDABLE | MS.REC,
   };
-  plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
-  plan.add(Op.ROOTFS, o.rootfs);
+  // No mount namespace (validateSpec then refuses mounts, root.readonly, masked and read-only paths): the
+  // host's mount table is left alone and the root is entered by chroot.
+  const mountns = hasNamespace(spec, "mount");
+  if (mountns) {
+    plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
+    plan.add(Op.ROOTFS, o.rootfs);
+  } else {
+    plan.add(Op.ROOT_DIR, o.rootfs);
+  }
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
@@ -255,10 +317,10 @@ export function buildPlan(o: BuildOptions): Plan {
   for (const h of hooks.createContainer ?? []) hookOp(plan, "createContainer", h);
 
   plan.add(Op.MKDIR, containerPath(proc.cwd, "config.json: process.cwd"));
-  plan.add(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
+  plan.add(!mountns ? Op.CHROOT : o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
 
   // ---- the init, after pivot_root
-  consoleOps(plan, proc, o.consoleFd, true);
+  consoleOps(plan, proc, o.consoleFd, mountns); // (no /dev/console bind without a mount namespace)
   if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
   if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);
@@ -268,24 +330,39 @@ export function buildPlan(o: BuildOptions): Plan {
   if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
   const env = processEnv(proc, o.host);
-  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp);
+  const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp, cpusetOf(spec));
 
   // ---- wait for `tsrun start`, then exec (READY clears the parent-death signal once tsrun has recorded the
   // container: see op_ready)
   plan.add(Op.READY);
-  for (const h of hooks.startContainer ?? []) hookOp(plan, "startContainer", h);
+  // startContainer hooks run under the container's filter, as in runc (standard_init_linux.go loads it
+  // before they run), with the process's environment unless they have one of their own (runc's
+  // SetDefaultEnv).
+  const startHooks = hooks.startContainer ?? [];
+  const filterFirst = o.seccomp !== undefined && startHooks.length > 0;
+  if (filterFirst) seccompOps(plan, o.seccomp!, dropAfterSeccomp);
+  for (const h of startHooks) hookOp(plan, "startContainer", h.env === undefined ? { ...h, env: env.slice() } : h);
   if (o.init) plan.add(Op.INIT_REAPER);
-  execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
+  execOps(plan, proc, env, o.extraFds, filterFirst ? undefined : o.seccomp, dropAfterSeccomp);
   return plan;
 }
 
-// The user process's identity, in runc's order: umask, bounding set, keep capabilities across the uid
-// change, groups/gid/uid, cwd (after the uid change, so it is checked with the user's rights), the
-// capability sets, the executable looked up (so a missing one fails now), no_new_privs.
-export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan): CapSets | undefined {
+// The user process's identity, in runc's order (finalizeNamespace): cwd as root, umask, scheduler and I/O
+// priority, bounding set, keep capabilities across the uid change, groups/gid/uid, cwd again as the user if
+// root was refused it, the capability sets, the executable looked up (so a missing one fails now),
+// no_new_privs.
+export function credentialOps(plan: Plan, proc: Process, env: readonly string[], userns: boolean, host: ProcessFacts, warn: (m: string) => void, seccomp?: SeccompPlan, cpuset = false): CapSets | undefined {
   const uid = proc.user?.uid ?? 0;
   const gid = proc.user?.gid ?? 0;
+  plan.add(Op.CHDIR, proc.cwd, CHDIR_AS_ROOT);
   plan.add(Op.UMASK, proc.user?.umask ?? 0o022);
+  // as root, before the user is set (runc: setupScheduler, setupIOPriority)
+  const sc = proc.scheduler;
+  if (sc) {
+    const flags = (sc.flags ?? []).reduce((f, n) => f | SCHED_FLAGS[n]!, 0);
+    plan.add(Op.SCHED_ATTR, SCHED_POLICIES[sc.policy]!, flags, sc.nice ?? 0, sc.priority ?? 0, sc.runtime ?? 0, sc.deadline ?? 0, sc.period ?? 0, cpuset ? 1 : 0);
+  }
+  if (proc.ioPriority) plan.add(Op.IOPRIO, (IOPRIO_CLASSES[proc.ioPriority.class]! << 13) | (proc.ioPriority.priority ?? 0));
   const warnCap = (n: string) => warn(`unknown capability ${n} ignored`);
   const caps = proc.capabilities ?? {};
   plan.add(Op.CAPS_BOUNDING, ...splitMask(capMask(caps.bounding, warnCap)));
@@ -294,7 +371,7 @@ export function credentialOps(plan: Plan, proc: Process, env: readonly string[],
   const groups = proc.user?.additionalGids ?? [];
   const setgroupsDenied = userns && host.uid !== 0;
   plan.add(Op.SET_USER, uid, gid, ...(setgroupsDenied ? [-1] : Plan.list(groups)));
-  plan.add(Op.CHDIR, proc.cwd);
+  plan.add(Op.CHDIR, proc.cwd, CHDIR_AS_USER);
   plan.add(Op.KEEPCAPS, 0);
   const effective = capMask(caps.effective, warnCap);
   const permitted = capMask(caps.permitted, warnCap);
@@ -332,12 +409,14 @@ export function execOps(plan: Plan, proc: Process, env: readonly string[], extra
   plan.add(Op.RESET_SIGNALS);
   for (const fd of [0, 1, 2]) plan.add(Op.CLEAR_NONBLOCK, fd);
   plan.add(Op.CLOEXEC_FROM, 3 + extraFds);
-  if (seccomp) {
-    plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
-    // the capabilities credentialOps kept for loading the filter (CAP_SYS_ADMIN without no_new_privs)
-    if (dropAfterSeccomp) plan.add(Op.CAPSET, ...splitMask(dropAfterSeccomp.effective), ...splitMask(dropAfterSeccomp.permitted), ...splitMask(dropAfterSeccomp.inheritable));
-  }
+  if (seccomp) seccompOps(plan, seccomp, dropAfterSeccomp);
   plan.add(Op.EXEC, ...Plan.list(proc.args), ...Plan.list(env));
+}
+
+function seccompOps(plan: Plan, seccomp: SeccompPlan, dropAfterSeccomp?: CapSets): void {
+  plan.add(Op.SECCOMP, seccomp.program, seccomp.flags);
+  // the capabilities credentialOps kept for loading the filter (CAP_SYS_ADMIN without no_new_privs)
+  if (dropAfterSeccomp) plan.add(Op.CAPSET, ...splitMask(dropAfterSeccomp.effective), ...splitMask(dropAfterSeccomp.permitted), ...splitMask(dropAfterSeccomp.inheritable));
 }
 
 export function idMapText(maps: readonly { containerID: number; hostID: number; size: number }[]): string {
@@ -368,7 +447,15 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
   if (proc.terminal) plan.add(Op.OPEN_PROC); // tsrun's own procfs, before the container's namespaces are joined
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
+  // execCPUAffinity (process.json's, else the container's), runc 1.2+: started on `initial`, moved to
+  // `final` once in the container's cgroup; with neither, reset to every CPU.
+  const affinity = proc.execCPUAffinity ?? o.spec.process?.execCPUAffinity;
+  const initial = cpuListMask(affinity?.initial);
+  const final = cpuListMask(affinity?.final);
+  if (initial) plan.add(Op.CPU_AFFINITY, initial, AFFINITY.INITIAL);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
+  if (final) plan.add(Op.CPU_AFFINITY, final, AFFINITY.FINAL);
+  else if (!initial) plan.add(Op.CPU_AFFINITY, Buffer.alloc(0), AFFINITY.RESET);
   rlimitOps(plan, proc);
   if (o.nsFlags) plan.add(Op.SETNS_FD, o.pidFd, o.nsFlags);
   const userns = (o.nsFlags & CLONE.NEWUSER) !== 0;
@@ -377,7 +464,13 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   plan.add(Op.ENTER_ROOT, o.rootFd);
   consoleOps(plan, proc, o.consoleFd, false);
   const env = processEnv(proc, o.host);
-  const dropAfterSeccomp = credentialOps(plan, proc, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp);
+  // the container's scheduler and I/O priority unless process.json has its own (runc)
+  const sched: Process = { ...proc };
+  const scheduler = proc.scheduler ?? o.spec.process?.scheduler;
+  const ioPriority = proc.ioPriority ?? o.spec.process?.ioPriority;
+  if (scheduler) sched.scheduler = scheduler;
+  if (ioPriority) sched.ioPriority = ioPriority;
+  const dropAfterSeccomp = credentialOps(plan, sched, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp, cpusetOf(o.spec));
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
   plan.add(Op.PDEATHSIG, 0);
   execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);

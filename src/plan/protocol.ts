@@ -97,6 +97,8 @@ export const OPS = {
   PIVOT_ROOT: { code: 27, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [], doc: "pivot_root into the root, detach the old one" },
   MOVE_ROOT: { code: 28, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [], doc: "--no-pivot: MS_MOVE the root onto / and chroot" },
   LOOPBACK_UP: { code: 29, phases: ["PRE_PIVOT"], args: [], doc: 'bring "lo" up in a new network namespace' },
+  ROOT_DIR: { code: 31, phases: ["PRE_PIVOT"], args: [s("rootfs")], doc: "no mount namespace: remember the rootfs as the root, no mount made (no bind, no propagation change)" },
+  CHROOT: { code: 32, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [], doc: "no mount namespace: chroot into the root (runc's chroot())" },
   MKDIR: { code: 30, phases: ["PRE_PIVOT"], args: [s("path")], doc: "mkdir -p in the rootfs (the process cwd, as runc makes it)" },
   // --- container init, after pivot_root
   MASK_PATH: { code: 40, phases: ["ROOTED"], args: [s("path")], doc: "cover with /dev/null or a read-only tmpfs" },
@@ -107,8 +109,8 @@ export const OPS = {
   CONSOLE: {
     code: 45,
     phases: ["ROOTED"],
-    args: [i("socket"), i("rows"), i("cols"), i("uid"), i("gid"), i("bind")],
-    doc: "pty master to the console socket (bind: CONSOLE_BIND_* for /dev/console)",
+    args: [i("socket"), i("rows"), i("cols"), i("uid"), i("bind")],
+    doc: "pty master to the console socket; the pty's owner (not its group) becomes uid (bind: CONSOLE_BIND_* for /dev/console)",
   },
   KEYRING: { code: 46, phases: ["ROOTED"], args: [s("name")], doc: "join a new session keyring" },
   PERSONALITY: { code: 47, phases: ["ROOTED", "CREDS"], args: [i("persona")], doc: "personality(2)" },
@@ -123,7 +125,7 @@ export const OPS = {
     args: [i("effLo"), i("effHi"), i("permLo"), i("permHi"), i("inhLo"), i("inhHi"), i("ambLo"), i("ambHi")],
     doc: "the capability sets and the ambient set",
   },
-  CHDIR: { code: 53, phases: ["ROOTED"], args: [s("cwd")], doc: "chdir and check it is inside the root" },
+  CHDIR: { code: 53, phases: ["ROOTED"], args: [s("cwd"), i("when")], doc: "chdir and check it is inside the root (when: CHDIR_AS_*)" },
   NO_NEW_PRIVS: { code: 54, phases: ["CREDS"], args: [], doc: "PR_SET_NO_NEW_PRIVS" },
   LOOKUP_EXEC: { code: 55, phases: ["CREDS"], args: [s("argv0"), s("path")], doc: "resolve the executable now so create fails early" },
   READY: {
@@ -145,6 +147,19 @@ export const OPS = {
   CLEAR_NONBLOCK: { code: 61, phases: FINAL, args: [i("fd")], doc: "stdio must be blocking for the user process" },
   INIT_REAPER: { code: 62, phases: ["STARTED"], args: [], doc: "--init: stay as a reaping PID 1 that forwards signals; the child goes on to exec" },
   CAPSET: { code: 63, phases: FINAL, args: [i("effLo"), i("effHi"), i("permLo"), i("permHi"), i("inhLo"), i("inhHi")], doc: "capset(2) only, ambient set left as it is" },
+  CPU_AFFINITY: {
+    code: 66,
+    phases: ["HOST"],
+    args: [s("mask"), i("which")],
+    doc: "sched_setaffinity(0) to a cpu_set_t mask (empty: every CPU); which: AFFINITY_* (RESET only warns on failure)",
+  },
+  SCHED_ATTR: {
+    code: 67,
+    phases: ["ROOTED"],
+    args: [i("policy"), i("flags"), i("nice"), i("priority"), i("runtime"), i("deadline"), i("period"), i("cpuset")],
+    doc: "sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)",
+  },
+  IOPRIO: { code: 68, phases: ["ROOTED"], args: [i("prio")], doc: "ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)" },
   SYSCTL: { code: 65, phases: ["ROOTED"], args: [s("file"), s("value")], doc: 'write a file under the helper\'s procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount' },
 } as const satisfies Record<string, OpSpec>;
 
@@ -157,6 +172,11 @@ export const FLAGS = {
   },
   WRITE_FILE: { doc: "OP_WRITE_FILE flags", values: { ENOENT_OK: 1 } },
   DEVICE: { doc: "OP_DEVICE how: make the node, or bind the host's node (in a user namespace)", values: { MKNOD: 0, BIND: 1 } },
+  CHDIR: {
+    doc: "OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused",
+    values: { AS_ROOT: 1, AS_USER: 2 },
+  },
+  AFFINITY: { doc: "OP_CPU_AFFINITY which: runc's reset to every CPU, execCPUAffinity.initial, execCPUAffinity.final", values: { RESET: 0, INITIAL: 1, FINAL: 2 } },
   CONSOLE_BIND: { doc: "OP_CONSOLE bind: the pty slave on /dev/console (the init) or not (exec)", values: { NONE: 0, DEV_CONSOLE: 1 } },
   SHIM_SPAWN: {
     doc: "MSG_SHIM_SPAWN flags: stdio to the log (fds 0-2 replaced); the fd at the console index replaced by a socket whose peer receives the pty master",

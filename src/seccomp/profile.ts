@@ -13,9 +13,9 @@
 //    lists but tsrun has no table for is left out and reported: on this machine the kernel never reports it,
 //    so its absence changes nothing but the bad-arch action it would get anyway.
 //  - SCMP_ACT_NOTIFY needs listenerPath (the runtime hands the notify fd to it). It cannot be the default
-//    action and cannot apply to sendmsg: after loading the filter, tsrun-init sends the notify fd with
-//    sendmsg(2), and a notified sendmsg would wait for a listener that has not got the fd yet (runc refuses
-//    a notified `write` and a notify default for the same reason).
+//    action and cannot apply to write (runc's rules and words: runc's init writes the fd number with
+//    write(2)) nor to sendmsg: after loading the filter, tsrun-init sends the notify fd with sendmsg(2), and
+//    a notified sendmsg would wait for a listener that has not got the fd yet.
 //  - Flags: SECCOMP_FILTER_FLAG_TSYNC is accepted and has no effect (tsrun-init is single-threaded; runc
 //    ignores it too), LOG and SPEC_ALLOW are passed on, NEW_LISTENER is added when NOTIFY is used and
 //    WAIT_KILLABLE_RECV is passed on only then (the kernel refuses it without a listener).
@@ -135,7 +135,7 @@ function wantsEnosys(defaultAction: number): boolean {
 export function checkProfile(p: LinuxSeccomp, native: SeccompArch, where = "config.json: linux.seccomp"): Profile {
   const defaultAction = actionValue(p.defaultAction, p.defaultErrnoRet, where, "defaultErrnoRet");
   let notify = isNotify(defaultAction);
-  if (notify) throw new SeccompProfileError(`${where}.defaultAction`, "SCMP_ACT_NOTIFY cannot be the default action (tsrun-init's own calls after loading the filter would wait for the listener)");
+  if (notify) throw new SeccompProfileError(`${where}.defaultAction`, "SCMP_ACT_NOTIFY cannot be used as default action");
 
   const entries: Entry[] = [];
   (p.syscalls ?? []).forEach((s, i) => {
@@ -147,6 +147,8 @@ export function checkProfile(p: LinuxSeccomp, native: SeccompArch, where = "conf
     const action = actionValue(s.action, s.errnoRet, at, "errnoRet");
     if (isNotify(action)) {
       notify = true;
+      // runc's words (libcontainer/seccomp: InitSeccomp): its init writes the fd number with write(2)
+      if (s.names.includes("write")) throw new SeccompProfileError(`${at}.action`, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
       if (s.names.includes("sendmsg")) throw new SeccompProfileError(`${at}.action`, "SCMP_ACT_NOTIFY cannot be used for sendmsg: tsrun-init sends the notify fd to the listener with it");
     }
     const conds = (s.args ?? []).map((a, j) => conditionOf(a, `${at}.args[${j}]`));

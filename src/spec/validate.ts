@@ -7,6 +7,7 @@ import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
 import type { HostFacts } from "../plan/host";
 import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
+import { cpuListMask } from "../plan/build";
 import { containerPath, mountPoint, parseMountOptions } from "../plan/mounts";
 import type { Mount, Process, Spec } from "./schema";
 
@@ -54,8 +55,12 @@ function hasNewNamespace(spec: Spec, kind: NamespaceKind): boolean {
 
 function specRules(spec: Spec, host: HostFacts): void {
   if (!spec.process) fail("config.json: process is required to create a container");
-  if (spec.hostname && !hasNewNamespace(spec, "uts") && spec.hostname !== "") fail("config.json: hostname is set but the container has no new uts namespace");
-  if (spec.domainname && !hasNewNamespace(spec, "uts")) fail("config.json: domainname is set but the container has no new uts namespace");
+  // runc (configs/validate: uts()): a uts namespace in the config, new or joined by a path, where the names
+  // are then set. One joined by a path that is tsrun's own (HostFacts.sharedNamespaces) would rename the
+  // host: refused in the same words.
+  const ownUts = hasNamespace(spec, "uts") && !(host.sharedNamespaces.includes("uts") && !hasNewNamespace(spec, "uts"));
+  if (spec.hostname && !ownUts) fail("config.json: unable to set hostname without a private UTS namespace");
+  if (spec.domainname && !ownUts) fail("config.json: unable to set domainname without a private UTS namespace");
   const linux = spec.linux;
   if (linux?.timeOffsets && Object.keys(linux.timeOffsets).length > 0 && !hasNewNamespace(spec, "time"))
     fail("config.json: linux.timeOffsets is set but the container has no new time namespace");
@@ -78,7 +83,7 @@ function specRules(spec: Spec, host: HostFacts): void {
     const why = procMountRefusal(m, `config.json: mounts[${i}]`, host.bindSources[m.source ?? ""]?.procfs === true);
     if (why) fail(`config.json: mounts[${i}]: check proc-safety of ${m.destination} mount: ${why}`);
   });
-  if (!hasNamespace(spec, "mount")) fail("config.json: the container needs a mount namespace");
+  if (!hasNamespace(spec, "mount")) noMountNamespaceRules(spec);
   mounts.forEach((m, i) => {
     if (m.type === "cgroup" || m.type === "cgroup2") return; // made by tsrun from the container's cgroups
     const where = `config.json: mounts[${i}]`;
@@ -98,11 +103,20 @@ function specRules(spec: Spec, host: HostFacts): void {
   containerPath(spec.process.cwd, "config.json: process.cwd");
 }
 
+// Without a mount namespace the container shares tsrun's (runtime-spec), as runc and crun run it. runc then
+// makes its mounts (and changes the propagation of "/") in the host's mount table, where they stay after
+// the container is gone; tsrun makes no mount at all and refuses what would need one. The masked and
+// read-only paths are refused in runc's words (configs/validate: security()).
+function noMountNamespaceRules(spec: Spec): void {
+  const linux = spec.linux;
+  if ((linux?.maskedPaths?.length ?? 0) > 0 || (linux?.readonlyPaths?.length ?? 0) > 0) fail("config.json: unable to restrict sys entries without a private MNT namespace");
+  if ((spec.mounts?.length ?? 0) > 0) fail("config.json: mounts need a mount namespace: without one tsrun mounts nothing (the mounts would be made in the host's mount namespace and outlive the container)");
+  if (spec.root?.readonly) fail("config.json: root.readonly needs a mount namespace (the remount would change the host's mount)");
+  if (linux?.rootfsPropagation) fail("config.json: linux.rootfsPropagation needs a mount namespace (it would change the host's mounts)");
+}
+
 // Process fields tsrun has no implementation of (or no LSM for): refused, never ignored.
 const UNSUPPORTED_PROCESS_FIELDS = [
-  ["execCPUAffinity", "process.execCPUAffinity is not supported by tsrun"],
-  ["scheduler", "process.scheduler is not supported by tsrun"],
-  ["ioPriority", "process.ioPriority is not supported by tsrun"],
   ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
   ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
 ] as const;
@@ -111,6 +125,25 @@ function processRules(proc: Process, where: "config.json" | "exec"): void {
   for (const [field, what] of UNSUPPORTED_PROCESS_FIELDS) {
     if (proc[field] !== undefined && proc[field] !== "") fail(`${where}: ${what}`);
   }
+  schedulerRules(proc, where);
+  for (const k of ["initial", "final"] as const) {
+    try {
+      cpuListMask(proc.execCPUAffinity?.[k]);
+    } catch (e) {
+      fail(`${where}: bad CPUAffinity.${k === "initial" ? "Initial" : "Final"}: ${messageOf(e)}`);
+    }
+  }
+}
+
+// runc's configs/validate scheduler(), in its words (sched_setattr(2)).
+function schedulerRules(proc: Process, where: string): void {
+  const s = proc.scheduler;
+  if (!s) return;
+  const nice = s.nice ?? 0;
+  if ((s.policy === "SCHED_OTHER" || s.policy === "SCHED_BATCH") && (nice < -20 || nice > 19)) fail(`${where}: invalid scheduler.nice: ${nice} when scheduler.policy is ${s.policy}`);
+  if ((s.priority ?? 0) !== 0 && s.policy !== "SCHED_FIFO" && s.policy !== "SCHED_RR") fail(`${where}: scheduler.priority can only be specified for SchedFIFO or SchedRR policy`);
+  if (s.policy !== "SCHED_DEADLINE" && ((s.runtime ?? 0) !== 0 || (s.deadline ?? 0) !== 0 || (s.period ?? 0) !== 0))
+    fail(`${where}: scheduler runtime/deadline/period can only be specified for SchedDeadline policy`);
 }
 
 // runc's words (utils_linux.go, exec.go): a terminal needs somewhere to send the pty master, and a
