@@ -209,3 +209,14 @@ describe("runc parity: the process", () => {
     }
   });
 });
+
+describe("hooks' working directory", () => {
+  test("createContainer hooks run in the container's root (runc: fchdir(rootfs) before them), not tsrun's cwd", () => {
+    const out = path.join(work(), "hook-cwd");
+    const b = makeBundle(["exit", "0"], (s) => {
+      s.hooks = { createContainer: [{ path: "/bin/sh", args: ["sh", "-c", `pwd -P > ${out}`] }] };
+    });
+    ok(tsrun(["run", "--bundle", b.dir, b.id], { cwd: b.dir }));
+    assert.equal(fs.readFileSync(out, "utf8").trim(), fs.realpathSync(b.rootfs));
+  });
+});

@@ -269,6 +269,12 @@ void op_hook(Args a) {
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(out[1], 2);
+    // As runc: createContainer hooks run in the container's root (runc's init has done fchdir(rootfs) by
+    // then); startContainer hooks where the process will run (its cwd, entered before start).
+    if (strcmp(kind, "createContainer") == 0 && g.rootfd >= 0 && fchdir(g.rootfd) != 0) {
+      dprintf(2, "chdir to the rootfs: %s", strerror(errno));
+      _exit(127);
+    }
     // A hook gets its stdio and nothing else (as runc's exec.Cmd): not the fds passed to the container,
     // not the start connection, not a seccomp notify fd.
     syscall(SYS_close_range, 3U, ~0U, 0);
