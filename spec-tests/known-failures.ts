@@ -7,10 +7,8 @@ const tsrun: Record<string, string> = {
   "runtime.delete.created":
     "tsrun deletes a created container without --force, as runc does (engines rely on it); runtime.md says delete of a container that is not stopped is an error.",
   "config.hooks.state-pid.container-namespace": "createContainer and startContainer hooks get the container process's host pid in their state; the spec wants the pid as seen in the container.",
-  "config.linux.rootfsPropagation.shared":
-    "tsrun applies rootfsPropagation to / of the new mount namespace before pivot_root (as runc 1.1 does); the pivoted root stays private.",
-  "config.linux.rootfsPropagation.slave": "As for shared: the propagation is set before pivot_root and the rootfs mount ends up private.",
-  "config.linux.rootfsPropagation.slave-receives": "As for shared: the propagation is set before pivot_root and the rootfs mount ends up private.",
+  "config.linux.rootfsPropagation.slave-receives":
+    "The host's mount does reach the container (rootfsPropagation slave works); the case itself mounts on the host under the rootfs, and its nothingLeft step then finds that mount on the host.",
   "config.process.capabilities.ungrantable": "A capability the runtime itself lacks (CAP_SYS_RESOURCE on this host) makes capset fail; the spec wants a warning and the others applied.",
   "config.process.user.umask-unset": "tsrun sets umask 0022 when user.umask is unset (as runc does); the spec says the caller's umask should be kept.",
   "config.mounts.option.idmap": "tsrun refuses idmapped mounts (uidMappings/gidMappings on a mount) with a clear error.",

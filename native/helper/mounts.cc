@@ -333,15 +333,15 @@ void op_mount(Args a) {
   debugf("mounted %s on %s (%s)", source, dest, fstype);
 }
 
-// Make the mount holding `path` private, so binding the rootfs does not propagate to the host and
-// pivot_root's check (the new root's parent must not be shared) passes.
-void make_parent_private(const char* path) {
+// Make the mount holding `path` private (or a slave), so binding the rootfs does not propagate to the host
+// and pivot_root's check (the new root's parent must not be shared) passes.
+void make_parent_private(const char* path, unsigned long flags) {
   // Find the mount point containing path by walking up until the device changes or "/" is reached.
   char buf[4096];
   snprintf(buf, sizeof(buf), "%s", path);
   for (;;) {
-    if (mount(nullptr, buf, nullptr, MS_PRIVATE, nullptr) == 0) return;
-    if (errno != EINVAL) die("make parent mount of %s private (%s): %s", path, buf, err());
+    if (mount(nullptr, buf, nullptr, flags, nullptr) == 0) return;
+    if (errno != EINVAL) die("make parent mount of %s %s (%s): %s", path, flags & MS_SLAVE ? "a slave" : "private", buf, err());
     char* slash = strrchr(buf, '/');
     if (!slash) return;
     if (slash == buf) {
@@ -355,8 +355,9 @@ void make_parent_private(const char* path) {
 
 void op_rootfs(Args a) {
   const char* rootfs = a.s();
+  unsigned long parent = static_cast<unsigned long>(a.i());
   snprintf(g.rootfs, sizeof(g.rootfs), "%s", rootfs);
-  make_parent_private(rootfs);
+  make_parent_private(rootfs, parent);
   if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0) die("bind rootfs %s on itself: %s", rootfs, err());
   g.rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (g.rootfd < 0) die("open rootfs %s: %s", rootfs, err());
@@ -519,7 +520,7 @@ void op_loopback_up() {
 
 void op_root_propagation(Args a) {
   unsigned long flags = static_cast<unsigned long>(a.i());
-  if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) die("set propagation of / (0x%lx): %s", flags, err());
+  if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) die("%s (0x%lx): %s", g.rootfd >= 0 ? "unable to apply root propagation flags" : "set propagation of /", flags, err());
 }
 
 void op_mkdir(Args a) {

@@ -41,8 +41,8 @@ enum TsrunOp : uint16_t {
   OP_ENTER_ROOT = 14,  // i:fd — fchdir + chroot into the container's root directory (exec)
   OP_OPEN_PROC = 15,  // - — open a procfs of the helper's own (fsopen, else the current /proc, checked) for writes and fd reopens
   OP_MOUNT = 20,  // s:source s:dest s:fstype i:flags s:data i:propagation i:kind i:opts — mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*)
-  OP_ROOT_PROPAGATION = 21,  // i:flags — propagation of "/" (MS_SLAVE|MS_REC by default)
-  OP_ROOTFS = 22,  // s:rootfs — make its parent mount private, bind it on itself, remember it as the root
+  OP_ROOT_PROPAGATION = 21,  // i:flags — propagation of "/": of the new mount namespace before the rootfs is bound (MS_SLAVE|MS_REC by default), of the container's root after pivot_root (shared, unbindable)
+  OP_ROOTFS = 22,  // s:rootfs i:parent — make its parent mount MS_PRIVATE or MS_SLAVE (parent), bind it on itself, remember it as the root
   OP_DEVICE = 23,  // s:path i:type i:mode i:major i:minor i:uid i:gid i:how — a device node in the rootfs (type: S_IF*, how: DEVICE_*)
   OP_SYMLINK = 24,  // s:target s:link — symlink in the rootfs
   OP_SYNC_HOOKS = 25,  // - — ask tsrun to run prestart/createRuntime hooks, wait for ack (state JSON)
@@ -145,8 +145,8 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_ENTER_ROOT, "OP_ENTER_ROOT", "i", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_OPEN_PROC, "OP_OPEN_PROC", "", PHASE_HOST | PHASE_PRE_PIVOT, 0},
     {OP_MOUNT, "OP_MOUNT", "sssisiii", PHASE_PRE_PIVOT, 0},
-    {OP_ROOT_PROPAGATION, "OP_ROOT_PROPAGATION", "i", PHASE_PRE_PIVOT, 0},
-    {OP_ROOTFS, "OP_ROOTFS", "s", PHASE_PRE_PIVOT, 0},
+    {OP_ROOT_PROPAGATION, "OP_ROOT_PROPAGATION", "i", PHASE_PRE_PIVOT | PHASE_ROOTED, 0},
+    {OP_ROOTFS, "OP_ROOTFS", "si", PHASE_PRE_PIVOT, 0},
     {OP_DEVICE, "OP_DEVICE", "siiiiiii", PHASE_PRE_PIVOT, 0},
     {OP_SYMLINK, "OP_SYMLINK", "ss", PHASE_PRE_PIVOT, 0},
     {OP_SYNC_HOOKS, "OP_SYNC_HOOKS", "", PHASE_PRE_PIVOT, 0},

@@ -56,6 +56,18 @@ const DEFAULT_DEVICES: { path: string; major: number; minor: number }[] = [
   { path: "/dev/tty", major: 5, minor: 0 },
 ];
 
+// linux.rootfsPropagation -> mount(2) flags (runc's mountPropagationMapping: only the r* values recurse).
+const ROOTFS_PROPAGATION: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
 export interface NamespacePlan {
   create: NamespaceKind[];
   join: { kind: NamespaceKind; path: string }[];
@@ -208,18 +220,13 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.OPEN_PROC);
 
   // ---- the init, before pivot_root
-  const rootProp: Record<string, number> = {
-    private: MS.PRIVATE | MS.REC,
-    rprivate: MS.PRIVATE | MS.REC,
-    shared: MS.SHARED | MS.REC,
-    rshared: MS.SHARED | MS.REC,
-    slave: MS.SLAVE | MS.REC,
-    rslave: MS.SLAVE | MS.REC,
-    unbindable: MS.UNBINDABLE | MS.REC,
-    runbindable: MS.UNBINDABLE | MS.REC,
-  };
-  plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
-  plan.add(Op.ROOTFS, o.rootfs);
+  // linux.rootfsPropagation as runc (1.4) applies it: on "/" of the new mount namespace first (the default
+  // rslave), the rootfs's parent mount made slave (slave, rslave) or private (anything else) so the bind
+  // below neither leaks to the host nor blocks pivot_root, and shared/unbindable once more on the
+  // container's own root after pivot_root.
+  const rootProp = linux.rootfsPropagation ? ROOTFS_PROPAGATION[linux.rootfsPropagation]! : 0;
+  plan.add(Op.ROOT_PROPAGATION, rootProp || MS.SLAVE | MS.REC);
+  plan.add(Op.ROOTFS, o.rootfs, rootProp & MS.SLAVE ? MS.SLAVE : MS.PRIVATE);
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
@@ -256,6 +263,7 @@ export function buildPlan(o: BuildOptions): Plan {
 
   plan.add(Op.MKDIR, containerPath(proc.cwd, "config.json: process.cwd"));
   plan.add(o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
+  if (rootProp && !(rootProp & (MS.PRIVATE | MS.SLAVE))) plan.add(Op.ROOT_PROPAGATION, rootProp);
 
   // ---- the init, after pivot_root
   consoleOps(plan, proc, o.consoleFd, true);

@@ -83,8 +83,13 @@ export const OPS = {
     args: [s("source"), s("dest"), s("fstype"), i("flags"), s("data"), i("propagation"), i("kind"), i("opts")],
     doc: "mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*)",
   },
-  ROOT_PROPAGATION: { code: 21, phases: ["PRE_PIVOT"], args: [i("flags")], doc: 'propagation of "/" (MS_SLAVE|MS_REC by default)' },
-  ROOTFS: { code: 22, phases: ["PRE_PIVOT"], args: [s("rootfs")], doc: "make its parent mount private, bind it on itself, remember it as the root" },
+  ROOT_PROPAGATION: {
+    code: 21,
+    phases: ["PRE_PIVOT", "ROOTED"],
+    args: [i("flags")],
+    doc: 'propagation of "/": of the new mount namespace before the rootfs is bound (MS_SLAVE|MS_REC by default), of the container\'s root after pivot_root (shared, unbindable)',
+  },
+  ROOTFS: { code: 22, phases: ["PRE_PIVOT"], args: [s("rootfs"), i("parent")], doc: "make its parent mount MS_PRIVATE or MS_SLAVE (parent), bind it on itself, remember it as the root" },
   DEVICE: {
     code: 23,
     phases: ["PRE_PIVOT"],

@@ -1,0 +1,72 @@
+// runc parity for mounts and the rootfs (issue 12): what a script or an engine can tell from inside the
+// container, pinned to runc HEAD's behaviour (libcontainer/rootfs_linux.go).
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { after, describe, test } from "node:test";
+import { cleanup, makeBundle, ok, tsrun } from "./helpers";
+
+after(cleanup);
+
+interface MountEntry {
+  id: number;
+  parent: number;
+  root: string;
+  mountPoint: string;
+  fsType: string;
+  options: string[];
+  optional: string[];
+  superOptions: string[];
+  source: string;
+}
+
+function sh(cmd: string, ...args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
+}
+
+function lines(stdout: string): unknown[] {
+  return stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as unknown);
+}
+
+// The optional fields (shared:N, master:N) of the host's mount at `mp`.
+function hostOptional(mp: string): string[] {
+  for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const f = line.split(" ");
+    if (f[4] === mp) return f.slice(6, f.indexOf("-"));
+  }
+  return [];
+}
+
+function rootMount(mounts: MountEntry[]): MountEntry {
+  return mounts.filter((m) => m.mountPoint === "/").at(-1)!;
+}
+
+describe("linux.rootfsPropagation (runc 1.4: applied to the container's / after pivot_root)", () => {
+  // The rootfs is a shared mount on the host, as on a host with systemd, so "slave" has a master to show.
+  for (const [value, want] of [
+    ["private", []],
+    ["slave", ["master:"]],
+    ["shared", ["shared:"]],
+    ["unbindable", ["unbindable"]],
+  ] as const) {
+    test(`${value}: findmnt -o PROPAGATION / says ${want.join(",") || "private"}`, () => {
+      const b = makeBundle(["mountinfo"], (s) => {
+        s.linux!.rootfsPropagation = value;
+      });
+      sh("mount", "--bind", b.rootfs, b.rootfs);
+      sh("mount", "--make-shared", b.rootfs);
+      const r = ok(tsrun(["run", "--bundle", b.dir, b.id]));
+      const root = rootMount(lines(r.stdout)[0] as MountEntry[]);
+      const tags = root.optional.map((o) => o.replace(/\d+$/, ""));
+      assert.deepEqual(tags, [...want], JSON.stringify(root));
+      // a shared root is a peer group of its own: nothing mounted in the container reaches the host
+      const host = hostOptional(b.rootfs);
+      if (value === "shared") assert.ok(!host.includes(root.optional[0]!), `${root.optional[0]} is the host's ${host.join(" ")}`);
+      if (value === "slave") assert.equal(root.optional[0]!.replace("master:", "shared:"), host[0], "a slave of the host's rootfs mount");
+    });
+  }
+});
