@@ -70,3 +70,19 @@ describe("linux.rootfsPropagation (runc 1.4: applied to the container's / after 
     });
   }
 });
+
+describe("a read-only /dev (runc remounts it read-only last)", () => {
+  test("a tmpfs on /dev with ro: devpts, shm, mqueue and the nodes are there, then /dev is read-only", () => {
+    const b = makeBundle(["multi", "mountinfo", "--", "write", "/dev/new", "x", "--", "write", "/dev/null", "x"], (s) => {
+      const dev = s.mounts!.find((m) => m.destination === "/dev")!;
+      dev.options = [...(dev.options ?? []), "ro"];
+    });
+    const out = lines(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout);
+    const mounts = out[0] as MountEntry[];
+    const dev = mounts.find((m) => m.mountPoint === "/dev")!;
+    assert.ok(dev.options.includes("ro"), JSON.stringify(dev));
+    for (const mp of ["/dev/pts", "/dev/shm", "/dev/mqueue"]) assert.ok(mounts.some((m) => m.mountPoint === mp), mp);
+    assert.equal((out[1] as { errno: number }).errno, 30, "EROFS in the read-only /dev");
+    assert.equal((out[2] as { ok: boolean }).ok, true, "/dev/null was made and is writable");
+  });
+});

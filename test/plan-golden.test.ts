@@ -123,7 +123,7 @@ export const CASES: GoldenCase[] = [
   ),
   create(
     "mounts",
-    "read-only root, extra masked/read-only paths, tmpfs with tmpcopyup, absolute and bundle-relative binds, a device, rshared root propagation, personality",
+    "read-only root, extra masked/read-only paths, tmpfs with tmpcopyup, a read-only tmpfs (remounted read-only after pivot_root), absolute and bundle-relative binds, a device, rshared root propagation, personality",
     spec((s) => {
       s.process!.terminal = false;
       s.process!.cwd = "/work/dir";
@@ -137,6 +137,7 @@ export const CASES: GoldenCase[] = [
         { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "tmpcopyup", "mode=1777", "size=10m"] },
         { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro", "rprivate"] },
         { destination: "/cache/", type: "none", source: "volumes/cache", options: ["bind", "nosuid", "x-tsrun.comment"] },
+        { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["ro", "nosuid"] },
       );
     }),
   ),

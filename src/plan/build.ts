@@ -135,14 +135,20 @@ export function processEnv(proc: Process, host: ProcessFacts): string[] {
   return env;
 }
 
-function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
+// Returns the destination when the mount is to be made read-only at the end (see readOnlyLater).
+function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): string | undefined {
   const where = `config.json: mounts[${index}]`;
   const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
   if (m.type === "cgroup" || m.type === "cgroup2") {
     cgroupMountOps(plan, o, dest, parsed.flags);
-    return;
+    return undefined;
   }
+  // runc (mountPropagate/finalizeRootfs): a read-only tmpfs, or a read-only mount on /dev, is mounted
+  // read-write and remounted read-only after pivot_root, once /dev's nodes, links and submounts and what a
+  // tmpfs needs are in place.
+  const later = (parsed.flags & MS.RDONLY) !== 0 && (parsed.flags & MS.REMOUNT) === 0 && (m.type === "tmpfs" || dest === "/dev");
+  if (later) parsed.flags &= ~MS.RDONLY;
   let source = m.source ?? "";
   if (parsed.bind && !path.isAbsolute(source)) source = path.join(o.bundle, source);
   const kind = parsed.bind ? 2 : 0;
@@ -150,6 +156,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
   plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0));
+  return later ? dest : undefined;
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
@@ -230,7 +237,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
-  mounts.forEach((m, i) => mountOps(plan, o, m, i));
+  const readOnlyLater = mounts.flatMap((m, i) => mountOps(plan, o, m, i) ?? []);
 
   // /dev: unless the host's /dev is bound in, make the default nodes, the configured devices, links.
   const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);
@@ -267,6 +274,7 @@ export function buildPlan(o: BuildOptions): Plan {
 
   // ---- the init, after pivot_root
   consoleOps(plan, proc, o.consoleFd, true);
+  for (const dest of readOnlyLater) plan.add(Op.REMOUNT_RO, dest);
   if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
   if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);
