@@ -1,7 +1,6 @@
 // Failures a runtime is known to have, with the reason, by runtime name (as given to --runtime) and case id.
 // They are still failures: TAP marks them "# TODO", the matrix shows the reason. With --allow-known, those of
 // the first runtime do not fail the run, and one that passes does (so this list cannot go stale).
-const RECURSIVE_OPTIONS = "tsrun refuses the recursive (mount_setattr) mount options with a clear error; the table says SHOULD implement.";
 
 const tsrun: Record<string, string> = {
   "runtime.delete.created":
@@ -15,9 +14,6 @@ const tsrun: Record<string, string> = {
   "config.mounts.option.ridmap": "tsrun refuses idmapped mounts (uidMappings/gidMappings on a mount) with a clear error.",
 };
 
-for (const o of ["ratime", "rdev", "rdiratime", "rexec", "rnoatime", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "rrelatime", "rro", "rrw", "rstrictatime", "rsuid", "rsymfollow"]) {
-  tsrun[`config.mounts.option.${o}`] = RECURSIVE_OPTIONS;
-}
 const KMEM = "tsrun accepts this kernel memory limit and writes nothing (the kernel no longer offers kmem limits); a value that cannot be applied should be refused.";
 tsrun["config.linux.resources.memory.kernel"] = KMEM;
 tsrun["config.linux.resources.memory.kernelTCP"] = KMEM;

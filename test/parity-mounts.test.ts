@@ -3,8 +3,9 @@
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { cleanup, makeBundle, ok, tsrun } from "./helpers";
+import { cleanup, makeBundle, ok, tsrun, work } from "./helpers";
 
 after(cleanup);
 
@@ -84,5 +85,39 @@ describe("a read-only /dev (runc remounts it read-only last)", () => {
     for (const mp of ["/dev/pts", "/dev/shm", "/dev/mqueue"]) assert.ok(mounts.some((m) => m.mountPoint === mp), mp);
     assert.equal((out[1] as { errno: number }).errno, 30, "EROFS in the read-only /dev");
     assert.equal((out[2] as { ok: boolean }).ok, true, "/dev/null was made and is writable");
+  });
+});
+
+describe("recursive mount attributes (mount_setattr AT_RECURSIVE, as runc)", () => {
+  test("rro on an rbind: the submount is read-only too; rnosuid/rnodev/rnoexec reach it", () => {
+    const src = fs.mkdtempSync(path.join(work(), "rro-"));
+    fs.mkdirSync(path.join(src, "sub"));
+    sh("mount", "-t", "tmpfs", "-o", "size=1m", "rro-sub", path.join(src, "sub"));
+    const b = makeBundle(["multi", "mountinfo", "--", "write", "/data/x", "x", "--", "write", "/data/sub/x", "x"], (s) => {
+      s.mounts!.push({ destination: "/data", type: "bind", source: src, options: ["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime"] });
+    });
+    const out = lines(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout);
+    const mounts = out[0] as MountEntry[];
+    for (const mp of ["/data", "/data/sub"]) {
+      const m = mounts.find((e) => e.mountPoint === mp)!;
+      for (const o of ["ro", "nosuid", "nodev", "noexec", "noatime"]) assert.ok(m.options.includes(o), `${mp}: ${o} in ${m.options.join(",")}`);
+    }
+    assert.equal((out[1] as { errno: number }).errno, 30, "EROFS in /data");
+    assert.equal((out[2] as { errno: number }).errno, 30, "EROFS in the submount /data/sub");
+    assert.ok(!fs.existsSync(path.join(src, "sub", "x")));
+  });
+
+  test("rrw clears what ro set, on the whole tree", () => {
+    const src = fs.mkdtempSync(path.join(work(), "rrw-"));
+    const b = makeBundle(["write", "/data/x", "x"], (s) => {
+      s.mounts!.push({ destination: "/data", type: "bind", source: src, options: ["rbind", "ro", "rrw"] });
+    });
+    assert.equal((lines(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout)[0] as { ok: boolean }).ok, true);
+  });
+
+  test("features lists them in mountOptions", () => {
+    const f = JSON.parse(ok(tsrun(["features"])).stdout) as { mountOptions: string[] };
+    for (const o of ["rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime", "rrelatime", "rnorelatime", "rnodiratime", "rdiratime", "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"])
+      assert.ok(f.mountOptions.includes(o), o);
   });
 });

@@ -123,7 +123,7 @@ export const CASES: GoldenCase[] = [
   ),
   create(
     "mounts",
-    "read-only root, extra masked/read-only paths, tmpfs with tmpcopyup, a read-only tmpfs (remounted read-only after pivot_root), absolute and bundle-relative binds, a device, rshared root propagation, personality",
+    "read-only root, extra masked/read-only paths, tmpfs with tmpcopyup, a read-only tmpfs (remounted read-only after pivot_root), absolute and bundle-relative binds (one with recursive attributes), a device, rshared root propagation, personality",
     spec((s) => {
       s.process!.terminal = false;
       s.process!.cwd = "/work/dir";
@@ -135,7 +135,7 @@ export const CASES: GoldenCase[] = [
       s.linux!.devices = [{ path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o600, uid: 0, gid: 0 }];
       s.mounts!.push(
         { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "tmpcopyup", "mode=1777", "size=10m"] },
-        { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro", "rprivate"] },
+        { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro", "rprivate", "rnosuid", "rnoatime"] },
         { destination: "/cache/", type: "none", source: "volumes/cache", options: ["bind", "nosuid", "x-tsrun.comment"] },
         { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["ro", "nosuid"] },
       );

@@ -227,7 +227,7 @@ async function refusal(ops: { code: number; args: (number | string)[] }[]): Prom
 
 describe("tsrun-init refuses a malformed plan, naming the op", () => {
   test("an op out of its phase", async () => {
-    assert.equal(await refusal([{ code: Op.MOUNT, args: ["tmpfs", "/tmp", "tmpfs", 0, "", 0, 0, 0] }]), "plan: OP_MOUNT before OP_CLONE_INIT (a step of the container process before pivot_root)");
+    assert.equal(await refusal([{ code: Op.MOUNT, args: ["tmpfs", "/tmp", "tmpfs", 0, "", 0, 0, 0, 0, 0] }]), "plan: OP_MOUNT before OP_CLONE_INIT (a step of the container process before pivot_root)");
     assert.equal(await refusal([{ code: Op.EXEC, args: [1, "/bin/true", 0] }]), "plan: OP_EXEC before OP_CAPS (a step of the container process with its credentials, until exec)");
     assert.equal(await refusal([{ code: Op.INIT_REAPER, args: [] }]), "plan: OP_INIT_REAPER before OP_READY (a step of the container's init after `tsrun start`)");
     // the init (after OP_CLONE_INIT) refuses a second clone and host-context steps

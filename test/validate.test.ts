@@ -101,7 +101,7 @@ describe("validateSpec (create)", () => {
     refusedSpec(add({ destination: "/proc/sys", type: "tmpfs", source: "tmpfs" }), `config.json: mounts[${n}]: check proc-safety of /proc/sys mount: "/proc/sys" cannot be mounted because it is inside /proc`);
     refusedSpec((s) => (s.mounts![0] = { destination: "/proc", type: "bind", source: "/srv/data", options: ["rbind"] }), 'config.json: mounts[0]: check proc-safety of /proc mount: "/proc" cannot be mounted because it is not of type proc');
     validateSpec(spec((s) => (s.mounts![0] = { destination: "/proc", type: "bind", source: "/proc", options: ["rbind"] })), HOST, TTY_OK); // a procfs may be bound over /proc
-    refusedSpec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["rro"] }), `config.json: mounts[${n}]: mount option "rro" is not supported by tsrun`);
+    validateSpec(spec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "rro", "rnosuid"] })), HOST, TTY_OK); // the recursive options (mount_setattr)
     refusedSpec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["tmpcopyup"] }), `config.json: mounts[${n}]: mount option "tmpcopyup" is for tmpfs mounts only`);
     refusedSpec(add({ destination: "/../../etc", type: "tmpfs", source: "tmpfs" }), `config.json: mounts[${n}]: "/../../etc" escapes the container's root filesystem`);
     refusedSpec(add({ destination: "/data", type: "none", options: ["bind"] }), `config.json: mounts[${n}]: a bind mount needs a source`);

@@ -278,6 +278,8 @@ void op_mount(Args a) {
   int64_t prop = a.i();
   int64_t kind = a.i();
   int64_t opts = a.i();
+  uint64_t rec_set = static_cast<uint64_t>(a.i());
+  uint64_t rec_clr = static_cast<uint64_t>(a.i());
   bool bind = (flags & MS_BIND) != 0;
   bool ordinary = (opts & MOUNT_OPT_ORDINARY) != 0;
   if (flags & MS_REMOUNT) {
@@ -298,6 +300,13 @@ void op_mount(Args a) {
     }
     unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation);
     if (set_mount_attrs(mnt, mount_attrs(rest), false) != 0) die("remount %s on %s with options: %s", source, dest, err());
+    if (rec_set || rec_clr) {  // the r* options, on the bind and every mount it brought (runc's setRecAttr)
+      struct mount_attr ma;
+      memset(&ma, 0, sizeof(ma));
+      ma.attr_set = rec_set;
+      ma.attr_clr = rec_clr;
+      if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0) die("mount %s on %s: set recursive mount attributes (set 0x%llx, clear 0x%llx): %s", source, dest, static_cast<unsigned long long>(rec_set), static_cast<unsigned long long>(rec_clr), err());
+    }
   } else {
     mnt = new_filesystem(source, dest, fstype, flags & ~kPropagation, data);
   }

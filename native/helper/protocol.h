@@ -40,7 +40,7 @@ enum TsrunOp : uint16_t {
   OP_SETNS_FD = 13,  // i:fd i:flags — join the namespaces of a pidfd or nsfs fd at once
   OP_ENTER_ROOT = 14,  // i:fd — fchdir + chroot into the container's root directory (exec)
   OP_OPEN_PROC = 15,  // - — open a procfs of the helper's own (fsopen, else the current /proc, checked) for writes and fd reopens
-  OP_MOUNT = 20,  // s:source s:dest s:fstype i:flags s:data i:propagation i:kind i:opts — mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*)
+  OP_MOUNT = 20,  // s:source s:dest s:fstype i:flags s:data i:propagation i:kind i:opts i:recSet i:recClr — mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*; a bind gets the MOUNT_ATTR_* recSet/recClr on its whole tree)
   OP_ROOT_PROPAGATION = 21,  // i:flags — propagation of "/": of the new mount namespace before the rootfs is bound (MS_SLAVE|MS_REC by default), of the container's root after pivot_root (shared, unbindable)
   OP_ROOTFS = 22,  // s:rootfs i:parent — make its parent mount MS_PRIVATE or MS_SLAVE (parent), bind it on itself, remember it as the root
   OP_DEVICE = 23,  // s:path i:type i:mode i:major i:minor i:uid i:gid i:how — a device node in the rootfs (type: S_IF*, how: DEVICE_*)
@@ -144,7 +144,7 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_SETNS_FD, "OP_SETNS_FD", "ii", PHASE_HOST, 0},
     {OP_ENTER_ROOT, "OP_ENTER_ROOT", "i", PHASE_PRE_PIVOT, PHASE_ROOTED},
     {OP_OPEN_PROC, "OP_OPEN_PROC", "", PHASE_HOST | PHASE_PRE_PIVOT, 0},
-    {OP_MOUNT, "OP_MOUNT", "sssisiii", PHASE_PRE_PIVOT, 0},
+    {OP_MOUNT, "OP_MOUNT", "sssisiiiii", PHASE_PRE_PIVOT, 0},
     {OP_ROOT_PROPAGATION, "OP_ROOT_PROPAGATION", "i", PHASE_PRE_PIVOT | PHASE_ROOTED, 0},
     {OP_ROOTFS, "OP_ROOTFS", "si", PHASE_PRE_PIVOT, 0},
     {OP_DEVICE, "OP_DEVICE", "siiiiiii", PHASE_PRE_PIVOT, 0},

@@ -155,7 +155,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): string 
   // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0));
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0), parsed.recSet, parsed.recClr);
   return later ? dest : undefined;
 }
 
@@ -170,17 +170,17 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
   const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC | (forceRo ? MS.RDONLY : 0);
   if (o.cgroupMode === "v2") {
     if (hasNewNamespace(o.spec, "cgroup")) {
-      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0);
+      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0, 0, 0);
     } else {
-      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2);
+      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2, 0, 0);
     }
     return;
   }
-  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0);
+  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0, 0, 0);
   for (const [key, dir] of Object.entries(o.cgroupDirs)) {
     const name = key === "" ? "unified" : key.replace(/^name=/, "");
     const sub = path.posix.join(dest, name);
-    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0);
+    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0, 0, 0);
     // co-mounted controllers (cpu,cpuacct) are also reachable by each name, as on the host
     if (key.includes(",")) for (const c of key.split(",")) plan.add(Op.SYMLINK, name, path.posix.join(dest, c));
   }

@@ -50,31 +50,48 @@ const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
-// Options this runtime recognises but does not implement: refused with a clear error, never ignored.
-const UNSUPPORTED = new Set([
-  "idmap",
-  "ridmap",
-  "rro",
-  "rrw",
-  "rnosuid",
-  "rsuid",
-  "rnodev",
-  "rdev",
-  "rnoexec",
-  "rexec",
-  "rnodiratime",
-  "rdiratime",
-  "rrelatime",
-  "rnorelatime",
-  "rnoatime",
-  "ratime",
-  "rstrictatime",
-  "rnostrictatime",
-  "rnosymfollow",
-  "rsymfollow",
-]);
+// mount_setattr(2) attributes (linux/mount.h).
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  _ATIME: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
 
-export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), "tmpcopyup"].sort();
+// The recursive options (runc's recAttrFlags): option -> [clear?, attribute], set on the mount and every
+// mount under it with mount_setattr(AT_RECURSIVE).
+const REC_ATTRS: Record<string, [boolean, number]> = {
+  rro: [false, MOUNT_ATTR.RDONLY],
+  rrw: [true, MOUNT_ATTR.RDONLY],
+  rnosuid: [false, MOUNT_ATTR.NOSUID],
+  rsuid: [true, MOUNT_ATTR.NOSUID],
+  rnodev: [false, MOUNT_ATTR.NODEV],
+  rdev: [true, MOUNT_ATTR.NODEV],
+  rnoexec: [false, MOUNT_ATTR.NOEXEC],
+  rexec: [true, MOUNT_ATTR.NOEXEC],
+  rnodiratime: [false, MOUNT_ATTR.NODIRATIME],
+  rdiratime: [true, MOUNT_ATTR.NODIRATIME],
+  rrelatime: [false, MOUNT_ATTR.RELATIME],
+  rnorelatime: [true, MOUNT_ATTR.RELATIME],
+  rnoatime: [false, MOUNT_ATTR.NOATIME],
+  ratime: [true, MOUNT_ATTR.NOATIME],
+  rstrictatime: [false, MOUNT_ATTR.STRICTATIME],
+  rnostrictatime: [true, MOUNT_ATTR.STRICTATIME],
+  rnosymfollow: [false, MOUNT_ATTR.NOSYMFOLLOW],
+  rsymfollow: [true, MOUNT_ATTR.NOSYMFOLLOW],
+};
+
+// Options this runtime recognises but does not implement: refused with a clear error, never ignored.
+const UNSUPPORTED = new Set(["idmap", "ridmap"]);
+
+export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), "tmpcopyup"].sort();
 
 export interface ParsedMount {
   tmpcopyup: boolean; // runc's extension: a tmpfs starts with the contents of the directory it covers
@@ -83,6 +100,9 @@ export interface ParsedMount {
   data: string;
   bind: boolean;
   recursive: boolean;
+  // the r* options: attributes to set and to clear recursively (applied to bind mounts only, as runc)
+  recSet: number;
+  recClr: number;
 }
 
 export function parseMountOptions(options: readonly string[] | undefined, type: string | undefined, where: string): ParsedMount {
@@ -90,6 +110,8 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   let propagation = 0;
   const data: string[] = [];
   let tmpcopyup = false;
+  let recSet = 0;
+  let recClr = 0;
   for (const o of options ?? []) {
     if (o.startsWith("x-")) {
       // mount(8) treats x-* options as comments for userspace tools: never passed to the kernel
@@ -101,6 +123,17 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
       flags = clear ? flags & ~f : flags | f;
     } else if (o in PROPAGATION) {
       propagation |= PROPAGATION[o]!;
+    } else if (o in REC_ATTRS) {
+      const [clear, a] = REC_ATTRS[o]!;
+      if (clear) {
+        recClr |= a;
+        recSet &= ~a;
+      } else {
+        recSet |= a;
+        recClr &= ~a;
+      }
+      // an access-time mode is set by clearing the whole access-time field with it (mount_setattr(2))
+      if ((a & MOUNT_ATTR._ATIME) === a) recClr |= MOUNT_ATTR._ATIME;
     } else if (UNSUPPORTED.has(o)) {
       throw new Error(`${where}: mount option "${o}" is not supported by tsrun`);
     } else {
@@ -109,7 +142,7 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   }
   const bind = isBindMount(options, type);
   if (bind) flags |= MS.BIND;
-  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0 };
+  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0, recSet, recClr };
 }
 
 // A bind mount: type "bind" or a "bind"/"rbind" option (no option clears MS_BIND once set).

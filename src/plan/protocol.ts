@@ -80,8 +80,8 @@ export const OPS = {
   MOUNT: {
     code: 20,
     phases: ["PRE_PIVOT"],
-    args: [s("source"), s("dest"), s("fstype"), i("flags"), s("data"), i("propagation"), i("kind"), i("opts")],
-    doc: "mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*)",
+    args: [s("source"), s("dest"), s("fstype"), i("flags"), s("data"), i("propagation"), i("kind"), i("opts"), i("recSet"), i("recClr")],
+    doc: "mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*; a bind gets the MOUNT_ATTR_* recSet/recClr on its whole tree)",
   },
   ROOT_PROPAGATION: {
     code: 21,
