@@ -10,8 +10,6 @@ const tsrun: Record<string, string> = {
     "The host's mount does reach the container (rootfsPropagation slave works); the case itself mounts on the host under the rootfs, and its nothingLeft step then finds that mount on the host.",
   "config.process.capabilities.ungrantable": "A capability the runtime itself lacks (CAP_SYS_RESOURCE on this host) makes capset fail; the spec wants a warning and the others applied.",
   "config.process.user.umask-unset": "tsrun sets umask 0022 when user.umask is unset (as runc does); the spec says the caller's umask should be kept.",
-  "config.mounts.option.idmap": "tsrun refuses idmapped mounts (uidMappings/gidMappings on a mount) with a clear error.",
-  "config.mounts.option.ridmap": "tsrun refuses idmapped mounts (uidMappings/gidMappings on a mount) with a clear error.",
 };
 
 const KMEM = "tsrun accepts this kernel memory limit and writes nothing (the kernel no longer offers kmem limits); a value that cannot be applied should be refused.";

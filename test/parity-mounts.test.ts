@@ -121,3 +121,63 @@ describe("recursive mount attributes (mount_setattr AT_RECURSIVE, as runc)", () 
       assert.ok(f.mountOptions.includes(o), o);
   });
 });
+
+describe("idmapped mounts (mount uidMappings/gidMappings, idmap/ridmap, as runc)", () => {
+  // runc's idmap.bats: a mapping containerID:hostID:size maps the ids on disk (containerID side) to the ids
+  // seen through the mount (hostID side).
+  function idmapSource(): string {
+    const src = fs.mkdtempSync(path.join(work(), "idmap-"));
+    fs.chmodSync(src, 0o777);
+    fs.writeFileSync(path.join(src, "foo.txt"), "x");
+    fs.writeFileSync(path.join(src, "one.txt"), "x");
+    fs.chownSync(path.join(src, "one.txt"), 1, 1);
+    return src;
+  }
+  const MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
+
+  test("simple idmap mount [no userns]: root's file shows as 100000, uid 1's as 100001", () => {
+    const src = idmapSource();
+    const b = makeBundle(["ls", "/data/foo.txt", "/data/one.txt"], (s) => {
+      s.mounts!.push({ destination: "/data", type: "bind", source: src, options: ["bind"], uidMappings: MAP, gidMappings: MAP });
+    });
+    const [foo, one] = lines(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout)[0] as { uid: number; gid: number }[];
+    assert.deepEqual([foo!.uid, foo!.gid, one!.uid, one!.gid], [100000, 100000, 100001, 100001], JSON.stringify([foo, one]));
+  });
+
+  test("simple idmap mount [userns]: root's file shows as 0 to the container's root, and what it writes is root's", () => {
+    const src = idmapSource();
+    const b = makeBundle(["multi", "ls", "/data/foo.txt", "--", "write", "/data/bar", "x"], (s) => {
+      s.linux!.namespaces!.push({ type: "user" });
+      s.linux!.uidMappings = MAP;
+      s.linux!.gidMappings = MAP;
+      s.mounts!.push({ destination: "/data", type: "bind", source: src, options: ["bind", "idmap"] }); // the container's maps
+    });
+    fs.mkdirSync(path.join(b.rootfs, "data")); // the container's root (host uid 100000) cannot make it in a rootfs owned by host root
+    const out = lines(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout);
+    const [foo] = out[0] as { uid: number; gid: number }[];
+    assert.deepEqual([foo!.uid, foo!.gid], [0, 0], JSON.stringify(foo));
+    assert.equal((out[1] as { ok: boolean }).ok, true, JSON.stringify(out[1]));
+    const st = fs.statSync(path.join(src, "bar"));
+    assert.deepEqual([st.uid, st.gid], [0, 0], "written as host root through the mapping");
+  });
+
+  test("runc's rules: bind only, both maps", () => {
+    const b = makeBundle(["facts"], (s) => {
+      s.mounts!.push({ destination: "/data", type: "tmpfs", source: "tmpfs", uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] });
+    });
+    const r = tsrun(["create", "--bundle", b.dir, b.id]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /id-mapped mounts are only supported for bind-mounts/);
+    const c = makeBundle(["facts"], (s) => {
+      s.mounts!.push({ destination: "/data", type: "bind", source: "/tmp", options: ["rbind", "idmap"] }); // no maps of its own, no user namespace
+    });
+    const r2 = tsrun(["create", "--bundle", c.dir, c.id]);
+    assert.match(r2.stderr, /id-mapped mounts must have both uid and gid mappings specified/);
+  });
+
+  test("features: idmap and ridmap in mountOptions, mountExtensions.idmap enabled", () => {
+    const f = JSON.parse(ok(tsrun(["features"])).stdout) as { mountOptions: string[]; linux: { mountExtensions: { idmap: { enabled: boolean } } } };
+    assert.ok(f.mountOptions.includes("idmap") && f.mountOptions.includes("ridmap"));
+    assert.equal(f.linux.mountExtensions.idmap.enabled, true);
+  });
+});

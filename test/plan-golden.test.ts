@@ -80,7 +80,7 @@ export const CASES: GoldenCase[] = [
   create("default", "the `tsrun spec` config (terminal, read-only root, the default mounts, masked and read-only paths)", spec()),
   create(
     "userns",
-    "new user, cgroup and time namespaces with mappings; a non-root user with groups; hostname and domainname; a v2 host; no /proc/kcore",
+    "new user, cgroup and time namespaces with mappings; an id-mapped bind (prepared on the host); a non-root user with groups; hostname and domainname; a v2 host; no /proc/kcore",
     spec((s) => {
       s.process!.terminal = false;
       s.process!.user = { uid: 1000, gid: 1000, additionalGids: [10, 27] };
@@ -89,6 +89,7 @@ export const CASES: GoldenCase[] = [
       s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       s.linux!.timeOffsets = { monotonic: { secs: 86400, nanosecs: 0 }, boottime: { secs: -60, nanosecs: 500 } };
+      s.mounts!.push({ destination: "/shared", type: "bind", source: "/srv/data", options: ["rbind", "ridmap"] }); // id-mapped with the container's maps
     }, true),
     { cgroupMode: "v2", cgroupDirs: { "": "/sys/fs/cgroup/tsrun/c1" }, cgroupProcs: ["/sys/fs/cgroup/tsrun/c1/cgroup.procs"] },
     { home: "/home/app", hasKcore: false }, // uid 1000's home in the rootfs's /etc/passwd; a kernel without /proc/kcore

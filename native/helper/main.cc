@@ -39,6 +39,7 @@ void run_op(const Op& op) {
     case OP_SETNS_FD: op_setns_fd(a); break;
     case OP_ENTER_ROOT: op_enter_root(a); break;
     case OP_OPEN_PROC: op_open_proc(); break;
+    case OP_OPEN_TREE: op_open_tree(a); break;
     case OP_MOUNT: op_mount(a); break;
     case OP_ROOT_PROPAGATION: op_root_propagation(a); break;
     case OP_ROOTFS: op_rootfs(a); break;

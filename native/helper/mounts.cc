@@ -6,6 +6,7 @@
 // open_tree, flags are set with mount_setattr before the mount is attached, and move_mount attaches it
 // onto the fd. Nothing is re-resolved by path, so a symlink swapped in meanwhile redirects nothing.
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -19,6 +20,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -237,6 +239,97 @@ void copy_tree(int src, int dst, const char* where) {
   closedir(d);
 }
 
+// Detached binds OP_OPEN_TREE made in host context, by slot, until OP_MOUNT attaches them (inherited by
+// the init across OP_CLONE_INIT).
+constexpr int kMaxTrees = 256;
+int g_trees[kMaxTrees];
+int g_tree_count = 0;  // slots below this one were filled
+
+// A user namespace with these maps (runc's userns.Handles): a child unshares one and waits; its maps are
+// written from here (root in the parent namespace, so no setgroups "deny" is needed); its ns file is opened;
+// the child is let go.
+int userns_with_maps(const char* uid_map, const char* gid_map, const char* what) {
+  int ready[2], hold[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0) die("%s: user namespace for the id mapping: pipe: %s", what, err());
+  pid_t pid = fork();
+  if (pid < 0) die("%s: user namespace for the id mapping: fork: %s", what, err());
+  if (pid == 0) {
+    close(ready[0]);
+    close(hold[1]);
+    char c = unshare(CLONE_NEWUSER) == 0 ? 0 : static_cast<char>(errno);
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    while (read(hold[0], &c, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(ready[1]);
+  close(hold[0]);
+  char c = 1;
+  ssize_t n = read(ready[0], &c, 1);
+  close(ready[0]);
+  auto fail = [&](const char* step, int e) {
+    close(hold[1]);
+    waitpid(pid, nullptr, 0);
+    die("%s: user namespace for the id mapping: %s: %s", what, step, strerror(e));
+  };
+  if (n != 1) fail("child", EPIPE);
+  if (c != 0) fail("unshare", c);
+  const char* maps[2][2] = {{"uid_map", uid_map}, {"gid_map", gid_map}};
+  for (auto& m : maps) {
+    char file[64];
+    snprintf(file, sizeof(file), "/proc/%d/%s", pid, m[0]);
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail(m[0], errno);
+    size_t len = strlen(m[1]);
+    if (write(fd, m[1], len) != static_cast<ssize_t>(len)) fail(m[0], errno);
+    close(fd);
+  }
+  char ns[64];
+  snprintf(ns, sizeof(ns), "/proc/%d/ns/user", pid);
+  int fd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open ns/user", errno);
+  close(hold[1]);
+  if (waitpid(pid, nullptr, 0) != pid) die("%s: user namespace for the id mapping: wait: %s", what, err());
+  return fd;
+}
+
+void op_open_tree(Args a) {
+  const char* source = a.s();
+  int64_t slot = a.i();
+  bool recursive = a.i() != 0;
+  unsigned long flags = static_cast<unsigned long>(a.i());
+  uint64_t rec_set = static_cast<uint64_t>(a.i());
+  uint64_t rec_clr = static_cast<uint64_t>(a.i());
+  int64_t idmap = a.i();
+  const char* uid_map = a.s();
+  const char* gid_map = a.s();
+  const char* userns = a.s();
+  if (slot != g_tree_count || slot >= kMaxTrees) die("plan: OP_OPEN_TREE slot %lld out of order", static_cast<long long>(slot));
+  int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+  if (tree < 0) die("open_tree(OPEN_TREE_CLONE) %s: %s", source, err());
+  if (set_mount_attrs(tree, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0) die("bind %s: set mount flags: %s", source, err());
+  struct mount_attr ma;
+  if (rec_set || rec_clr) {
+    memset(&ma, 0, sizeof(ma));
+    ma.attr_set = rec_set;
+    ma.attr_clr = rec_clr;
+    if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0) die("bind %s: set recursive mount attributes: %s", source, err());
+  }
+  if (idmap != OPEN_TREE_IDMAP_NONE) {
+    int ns = *userns ? open(userns, O_RDONLY | O_CLOEXEC) : userns_with_maps(uid_map, gid_map, source);
+    if (ns < 0) die("failed to open existing userns %s for %s id-mapping: %s", userns, source, err());
+    memset(&ma, 0, sizeof(ma));
+    ma.attr_set = MOUNT_ATTR_IDMAP;
+    ma.userns_fd = static_cast<uint64_t>(ns);
+    if (mount_setattr(tree, "", AT_EMPTY_PATH | (idmap == OPEN_TREE_IDMAP_RECURSIVE ? AT_RECURSIVE : 0), &ma, sizeof(ma)) != 0) {
+      int e = errno;
+      die("failed to set MOUNT_ATTR_IDMAP on %s: %s%s", source, strerror(e), e == EINVAL ? " (maybe the filesystem used doesn't support idmap mounts on this kernel?)" : "");
+    }
+    close(ns);
+  }
+  g_trees[g_tree_count++] = tree;
+}
+
 // "remount": changes the mount already at dest, through an fd of it: a bind's per-mount flags only, else
 // the superblock (fspick + reconfigure, as mount(2)'s MS_REMOUNT) and then the per-mount flags.
 void remount(const char* source, const char* dest, const char* fstype, unsigned long flags, const char* data, bool bind) {
@@ -280,6 +373,7 @@ void op_mount(Args a) {
   int64_t opts = a.i();
   uint64_t rec_set = static_cast<uint64_t>(a.i());
   uint64_t rec_clr = static_cast<uint64_t>(a.i());
+  int64_t tree = a.i();
   bool bind = (flags & MS_BIND) != 0;
   bool ordinary = (opts & MOUNT_OPT_ORDINARY) != 0;
   if (flags & MS_REMOUNT) {
@@ -290,7 +384,16 @@ void op_mount(Args a) {
   // The detached mount first: a clone of the bind source (resolved on the host, as runc does), or a new
   // filesystem.
   int mnt;
-  if (bind) {
+  if (tree >= 0) {  // prepared on the host (OP_OPEN_TREE): flags and attributes are set already
+    if (tree >= g_tree_count || g_trees[tree] < 0) die("plan: OP_MOUNT of %s: no tree in slot %lld", dest, static_cast<long long>(tree));
+    mnt = g_trees[tree];
+    g_trees[tree] = -1;
+    if (kind == MOUNT_KIND_BY_SOURCE) {
+      struct stat st;
+      if (fstat(mnt, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
+      kind = S_ISDIR(st.st_mode) ? MOUNT_KIND_DIR : MOUNT_KIND_FILE;
+    }
+  } else if (bind) {
     mnt = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (opts & MOUNT_OPT_RECURSIVE ? AT_RECURSIVE : 0));
     if (mnt < 0) die("mount %s on %s (bind): %s", source, dest, err());
     if (kind == MOUNT_KIND_BY_SOURCE) {  // by source: a bind of a non-directory gets a file as its mount point

@@ -14,7 +14,7 @@ import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
 import type { HostFacts, ProcessFacts } from "./host";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
-import { containerPath, mountPoint, parseMountOptions } from "./mounts";
+import { containerPath, idmapOf, mountPoint, parseMountOptions } from "./mounts";
 import { Op } from "./opcodes";
 import { Plan } from "./writer";
 
@@ -136,7 +136,7 @@ export function processEnv(proc: Process, host: ProcessFacts): string[] {
 }
 
 // Returns the destination when the mount is to be made read-only at the end (see readOnlyLater).
-function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): string | undefined {
+function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: number): string | undefined {
   const where = `config.json: mounts[${index}]`;
   const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
@@ -155,8 +155,28 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): string 
   // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0), parsed.recSet, parsed.recClr);
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0), parsed.recSet, parsed.recClr, tree);
   return later ? dest : undefined;
+}
+
+// Binds prepared on the host, before any namespace is entered or made (runc's mount sources, made by its
+// host-side thread): an idmapped bind, whose MOUNT_ATTR_IDMAP only the host's root may set. Returns the
+// tree slot of each such mount, by its index in config.json's mounts.
+function treeOps(plan: Plan, o: BuildOptions): Map<number, number> {
+  const slots = new Map<number, number>();
+  const { spec } = o;
+  (spec.mounts ?? []).forEach((m, i) => {
+    const where = `config.json: mounts[${i}]`;
+    const parsed = parseMountOptions(m.options, m.type, where);
+    const idmap = idmapOf(spec, m, parsed.idmap);
+    if (!idmap) return;
+    const source = path.isAbsolute(m.source ?? "") ? m.source! : path.join(o.bundle, m.source ?? "");
+    const flags = parsed.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+    const slot = slots.size;
+    plan.add(Op.OPEN_TREE, source, slot, parsed.recursive ? 1 : 0, flags, parsed.recSet, parsed.recClr, idmap.recursive ? 2 : 1, idmap.uid, idmap.gid, idmap.userns);
+    slots.set(i, slot);
+  });
+  return slots;
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
@@ -170,17 +190,17 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
   const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC | (forceRo ? MS.RDONLY : 0);
   if (o.cgroupMode === "v2") {
     if (hasNewNamespace(o.spec, "cgroup")) {
-      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0, 0, 0);
+      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0, 0, 0, -1);
     } else {
-      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2, 0, 0);
+      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2, 0, 0, -1);
     }
     return;
   }
-  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0, 0, 0);
+  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0, 0, 0, -1);
   for (const [key, dir] of Object.entries(o.cgroupDirs)) {
     const name = key === "" ? "unified" : key.replace(/^name=/, "");
     const sub = path.posix.join(dest, name);
-    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0, 0, 0);
+    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0, 0, 0, -1);
     // co-mounted controllers (cpu,cpuacct) are also reachable by each name, as on the host
     if (key.includes(",")) for (const c of key.split(",")) plan.add(Op.SYMLINK, name, path.posix.join(dest, c));
   }
@@ -200,6 +220,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
+  const trees = treeOps(plan, o);
 
   // Join existing namespaces first (user first, mount last: paths are opened before any is joined).
   const order: NamespaceKind[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
@@ -237,7 +258,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
-  const readOnlyLater = mounts.flatMap((m, i) => mountOps(plan, o, m, i) ?? []);
+  const readOnlyLater = mounts.flatMap((m, i) => mountOps(plan, o, m, i, trees.get(i) ?? -1) ?? []);
 
   // /dev: unless the host's /dev is bound in, make the default nodes, the configured devices, links.
   const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);

@@ -1,5 +1,6 @@
 // runtime-spec mount options -> mount(2) flags, propagation flags and the data string, as runc reads them.
 import * as path from "path";
+import type { Mount, Spec } from "../spec/schema";
 import { MS } from "./linux";
 
 // option -> [clear?, flag]
@@ -88,10 +89,7 @@ const REC_ATTRS: Record<string, [boolean, number]> = {
   rsymfollow: [true, MOUNT_ATTR.NOSYMFOLLOW],
 };
 
-// Options this runtime recognises but does not implement: refused with a clear error, never ignored.
-const UNSUPPORTED = new Set(["idmap", "ridmap"]);
-
-export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), "tmpcopyup"].sort();
+export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), "tmpcopyup", "idmap", "ridmap"].sort();
 
 export interface ParsedMount {
   tmpcopyup: boolean; // runc's extension: a tmpfs starts with the contents of the directory it covers
@@ -103,6 +101,8 @@ export interface ParsedMount {
   // the r* options: attributes to set and to clear recursively (applied to bind mounts only, as runc)
   recSet: number;
   recClr: number;
+  // "idmap" (the mapping on the top mount) or "ridmap" (on every mount of the tree); undefined: neither
+  idmap: "idmap" | "ridmap" | undefined;
 }
 
 export function parseMountOptions(options: readonly string[] | undefined, type: string | undefined, where: string): ParsedMount {
@@ -112,6 +112,7 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   let tmpcopyup = false;
   let recSet = 0;
   let recClr = 0;
+  let idmap: "idmap" | "ridmap" | undefined;
   for (const o of options ?? []) {
     if (o.startsWith("x-")) {
       // mount(8) treats x-* options as comments for userspace tools: never passed to the kernel
@@ -134,15 +135,15 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
       }
       // an access-time mode is set by clearing the whole access-time field with it (mount_setattr(2))
       if ((a & MOUNT_ATTR._ATIME) === a) recClr |= MOUNT_ATTR._ATIME;
-    } else if (UNSUPPORTED.has(o)) {
-      throw new Error(`${where}: mount option "${o}" is not supported by tsrun`);
+    } else if (o === "idmap" || o === "ridmap") {
+      idmap = o;
     } else {
       data.push(o);
     }
   }
   const bind = isBindMount(options, type);
   if (bind) flags |= MS.BIND;
-  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0, recSet, recClr };
+  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0, recSet, recClr, idmap };
 }
 
 // A bind mount: type "bind" or a "bind"/"rbind" option (no option clears MS_BIND once set).
@@ -169,4 +170,19 @@ export function containerPath(dest: string, where: string): string {
 export function mountPoint(destination: string, where: string): string {
   const p = containerPath(destination, where);
   return p.length > 1 ? p.replace(/\/+$/, "") : p;
+}
+
+// The id mapping of an idmapped mount (runc): its own uidMappings/gidMappings; else, with "idmap" or
+// "ridmap" alone, the container's mappings, or the user namespace it joins.
+export function idmapOf(spec: Spec, m: Mount, option: "idmap" | "ridmap" | undefined): { uid: string; gid: string; userns: string; recursive: boolean } | undefined {
+  if (!option && !m.uidMappings && !m.gidMappings) return undefined;
+  const recursive = option === "ridmap";
+  if (m.uidMappings || m.gidMappings) return { uid: mapText(m.uidMappings ?? []), gid: mapText(m.gidMappings ?? []), userns: "", recursive };
+  const joined = (spec.linux?.namespaces ?? []).find((n) => n.type === "user" && n.path);
+  if (joined) return { uid: "", gid: "", userns: joined.path!, recursive };
+  return { uid: mapText(spec.linux?.uidMappings ?? []), gid: mapText(spec.linux?.gidMappings ?? []), userns: "", recursive };
+}
+
+function mapText(maps: readonly { containerID: number; hostID: number; size: number }[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join("");
 }
