@@ -181,3 +181,22 @@ describe("idmapped mounts (mount uidMappings/gidMappings, idmap/ridmap, as runc)
     assert.equal(f.linux.mountExtensions.idmap.enabled, true);
   });
 });
+
+describe("bind sources opened on the host (runc's mount source fds)", () => {
+  test("a user-namespaced container binds a file under a 0700 root directory", () => {
+    const closed = fs.mkdtempSync(path.join(work(), "closed-"));
+    fs.chmodSync(closed, 0o700);
+    fs.writeFileSync(path.join(closed, "conf"), "from a closed directory");
+    fs.chmodSync(path.join(closed, "conf"), 0o644);
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const b = makeBundle(["read", "/etc/conf"], (s) => {
+      s.linux!.namespaces!.push({ type: "user" });
+      s.linux!.uidMappings = map;
+      s.linux!.gidMappings = map;
+      s.mounts!.push({ destination: "/etc/conf", type: "bind", source: path.join(closed, "conf"), options: ["bind", "ro"] });
+    });
+    fs.writeFileSync(path.join(b.rootfs, "etc", "conf"), ""); // the mount point (the rootfs is host root's)
+    const out = lines(ok(tsrun(["run", "--bundle", b.dir, b.id])).stdout);
+    assert.equal((out[0] as { content: string }).content, "from a closed directory", JSON.stringify(out[0]));
+  });
+});

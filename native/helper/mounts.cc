@@ -384,31 +384,42 @@ void op_mount(Args a) {
   // The detached mount first: a clone of the bind source (resolved on the host, as runc does), or a new
   // filesystem.
   int mnt;
-  if (tree >= 0) {  // prepared on the host (OP_OPEN_TREE): flags and attributes are set already
+  // A bind: cloned here, in the container's mount namespace (as the container's root, so what it brings is
+  // locked together as the kernel does for a less privileged namespace); or the one prepared on the host
+  // (OP_OPEN_TREE): always for an idmapped bind, and, as a fallback (MOUNT_OPT_HOST_FALLBACK), for a
+  // source the container's root cannot reach (runc's mount source fds: a source under a directory closed to
+  // a user namespace's root). A prepared tree has its flags and attributes set already.
+  int prepared = -1;
+  if (tree >= 0) {
     if (tree >= g_tree_count || g_trees[tree] < 0) die("plan: OP_MOUNT of %s: no tree in slot %lld", dest, static_cast<long long>(tree));
-    mnt = g_trees[tree];
+    prepared = g_trees[tree];
     g_trees[tree] = -1;
-    if (kind == MOUNT_KIND_BY_SOURCE) {
-      struct stat st;
-      if (fstat(mnt, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
-      kind = S_ISDIR(st.st_mode) ? MOUNT_KIND_DIR : MOUNT_KIND_FILE;
+  }
+  if (bind) {
+    mnt = -1;
+    if (prepared < 0 || (opts & MOUNT_OPT_HOST_FALLBACK)) {
+      mnt = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (opts & MOUNT_OPT_RECURSIVE ? AT_RECURSIVE : 0));
+      if (mnt < 0 && (prepared < 0 || (errno != EACCES && errno != EPERM && errno != ENOENT))) die("mount %s on %s (bind): %s", source, dest, err());
+      if (mnt < 0) debugf("bind %s: %s from the container's root; using the bind made on the host", source, err());
     }
-  } else if (bind) {
-    mnt = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (opts & MOUNT_OPT_RECURSIVE ? AT_RECURSIVE : 0));
-    if (mnt < 0) die("mount %s on %s (bind): %s", source, dest, err());
+    if (mnt >= 0 && prepared >= 0) close(prepared);
     if (kind == MOUNT_KIND_BY_SOURCE) {  // by source: a bind of a non-directory gets a file as its mount point
       struct stat st;
-      if (fstat(mnt, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
+      if (fstat(mnt >= 0 ? mnt : prepared, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
       kind = S_ISDIR(st.st_mode) ? MOUNT_KIND_DIR : MOUNT_KIND_FILE;
     }
-    unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation);
-    if (set_mount_attrs(mnt, mount_attrs(rest), false) != 0) die("remount %s on %s with options: %s", source, dest, err());
-    if (rec_set || rec_clr) {  // the r* options, on the bind and every mount it brought (runc's setRecAttr)
-      struct mount_attr ma;
-      memset(&ma, 0, sizeof(ma));
-      ma.attr_set = rec_set;
-      ma.attr_clr = rec_clr;
-      if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0) die("mount %s on %s: set recursive mount attributes (set 0x%llx, clear 0x%llx): %s", source, dest, static_cast<unsigned long long>(rec_set), static_cast<unsigned long long>(rec_clr), err());
+    if (mnt < 0) {
+      mnt = prepared;
+    } else {
+      unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation);
+      if (set_mount_attrs(mnt, mount_attrs(rest), false) != 0) die("remount %s on %s with options: %s", source, dest, err());
+      if (rec_set || rec_clr) {  // the r* options, on the bind and every mount it brought (runc's setRecAttr)
+        struct mount_attr ma;
+        memset(&ma, 0, sizeof(ma));
+        ma.attr_set = rec_set;
+        ma.attr_clr = rec_clr;
+        if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0) die("mount %s on %s: set recursive mount attributes (set 0x%llx, clear 0x%llx): %s", source, dest, static_cast<unsigned long long>(rec_set), static_cast<unsigned long long>(rec_clr), err());
+      }
     }
   } else {
     mnt = new_filesystem(source, dest, fstype, flags & ~kPropagation, data);

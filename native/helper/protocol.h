@@ -92,10 +92,11 @@ enum TsrunPhase : unsigned {
 constexpr int64_t MOUNT_KIND_DIR = 0;
 constexpr int64_t MOUNT_KIND_FILE = 1;
 constexpr int64_t MOUNT_KIND_BY_SOURCE = 2;
-// OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards)
+// OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards); the tree is a fallback for a bind source the container's root cannot reach
 constexpr int64_t MOUNT_OPT_RECURSIVE = 2;
 constexpr int64_t MOUNT_OPT_TMPCOPYUP = 4;
 constexpr int64_t MOUNT_OPT_ORDINARY = 8;
+constexpr int64_t MOUNT_OPT_HOST_FALLBACK = 16;
 // OP_WRITE_FILE flags
 constexpr int64_t WRITE_FILE_ENOENT_OK = 1;
 // OP_OPEN_TREE idmap: none, the top mount (idmap), every mount of the tree (ridmap)

@@ -136,7 +136,7 @@ export function processEnv(proc: Process, host: ProcessFacts): string[] {
 }
 
 // Returns the destination when the mount is to be made read-only at the end (see readOnlyLater).
-function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: number): string | undefined {
+function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: { slot: number; fallback: boolean } | undefined): string | undefined {
   const where = `config.json: mounts[${index}]`;
   const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
@@ -155,26 +155,31 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: nu
   // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0), parsed.recSet, parsed.recClr, tree);
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0) | (tree?.fallback ? 16 : 0), parsed.recSet, parsed.recClr, tree?.slot ?? -1);
   return later ? dest : undefined;
 }
 
 // Binds prepared on the host, before any namespace is entered or made (runc's mount sources, made by its
-// host-side thread): an idmapped bind, whose MOUNT_ATTR_IDMAP only the host's root may set. Returns the
-// tree slot of each such mount, by its index in config.json's mounts.
-function treeOps(plan: Plan, o: BuildOptions): Map<number, number> {
-  const slots = new Map<number, number>();
+// host-side thread): an idmapped bind, whose MOUNT_ATTR_IDMAP only the host's root may set; and, in a
+// container with a user namespace made by root, every bind, as the fallback for a source the container's
+// root cannot reach (a path under a directory closed to it). Returns each such mount's tree slot and
+// whether it is a fallback, by its index in config.json's mounts.
+function treeOps(plan: Plan, o: BuildOptions): Map<number, { slot: number; fallback: boolean }> {
+  const slots = new Map<number, { slot: number; fallback: boolean }>();
   const { spec } = o;
+  const userns = hasNamespace(spec, "user") && o.host.uid === 0;
   (spec.mounts ?? []).forEach((m, i) => {
+    if (m.type === "cgroup" || m.type === "cgroup2") return;
     const where = `config.json: mounts[${i}]`;
     const parsed = parseMountOptions(m.options, m.type, where);
     const idmap = idmapOf(spec, m, parsed.idmap);
-    if (!idmap) return;
+    if (!idmap && !(userns && parsed.bind)) return;
     const source = path.isAbsolute(m.source ?? "") ? m.source! : path.join(o.bundle, m.source ?? "");
     const flags = parsed.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
     const slot = slots.size;
-    plan.add(Op.OPEN_TREE, source, slot, parsed.recursive ? 1 : 0, flags, parsed.recSet, parsed.recClr, idmap.recursive ? 2 : 1, idmap.uid, idmap.gid, idmap.userns);
-    slots.set(i, slot);
+    const mode = idmap ? (idmap.recursive ? 2 : 1) : 0;
+    plan.add(Op.OPEN_TREE, source, slot, parsed.recursive ? 1 : 0, flags, parsed.recSet, parsed.recClr, mode, idmap?.uid ?? "", idmap?.gid ?? "", idmap?.userns ?? "");
+    slots.set(i, { slot, fallback: !idmap });
   });
   return slots;
 }
@@ -258,7 +263,7 @@ export function buildPlan(o: BuildOptions): Plan {
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
-  const readOnlyLater = mounts.flatMap((m, i) => mountOps(plan, o, m, i, trees.get(i) ?? -1) ?? []);
+  const readOnlyLater = mounts.flatMap((m, i) => mountOps(plan, o, m, i, trees.get(i)) ?? []);
 
   // /dev: unless the host's /dev is bound in, make the default nodes, the configured devices, links.
   const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);

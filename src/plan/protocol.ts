@@ -163,8 +163,8 @@ export const OPS = {
 export const FLAGS = {
   MOUNT_KIND: { doc: "OP_MOUNT kind: what the mount point is", values: { DIR: 0, FILE: 1, BY_SOURCE: 2 } },
   MOUNT_OPT: {
-    doc: "OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards)",
-    values: { RECURSIVE: 2, TMPCOPYUP: 4, ORDINARY: 8 },
+    doc: "OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards); the tree is a fallback for a bind source the container's root cannot reach",
+    values: { RECURSIVE: 2, TMPCOPYUP: 4, ORDINARY: 8, HOST_FALLBACK: 16 },
   },
   WRITE_FILE: { doc: "OP_WRITE_FILE flags", values: { ENOENT_OK: 1 } },
   OPEN_TREE_IDMAP: { doc: "OP_OPEN_TREE idmap: none, the top mount (idmap), every mount of the tree (ridmap)", values: { NONE: 0, TOP: 1, RECURSIVE: 2 } },
