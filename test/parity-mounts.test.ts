@@ -200,3 +200,33 @@ describe("bind sources opened on the host (runc's mount source fds)", () => {
     assert.equal((out[0] as { content: string }).content, "from a closed directory", JSON.stringify(out[0]));
   });
 });
+
+describe("--no-pivot hides the host's procfs and sysfs (runc's msMoveRoot)", () => {
+  // listmount/statmount see every mount of a namespace, also those out of its root's reach (mountinfo,
+  // from inside or through /proc/PID, shows only what is under the process's root).
+  const LSM = "// Counts the mounts of a process's mount namespace whose superblock is dev MAJ:MIN, from the namespace's\n// own root mount down (listmount/statmount see mounts out of the process root's reach; mountinfo does not).\n#define _GNU_SOURCE\n#include <fcntl.h>\n#include <sched.h>\n#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <sys/syscall.h>\n#include <unistd.h>\nstruct req { uint32_t size, spare; uint64_t mnt_id, param; };\nstatic uint64_t buf[512];\nstatic int stat_mount(uint64_t id, uint64_t what) {\n  struct req q = {24, 0, id, what};\n  return (int)syscall(457, &q, buf, sizeof(buf), 0);\n}\nint main(int argc, char** argv) {\n  if (argc < 4) return 2;\n  char ns[64];\n  snprintf(ns, sizeof(ns), \"/proc/%s/ns/mnt\", argv[1]);\n  int fd = open(ns, O_RDONLY);\n  if (fd < 0 || setns(fd, CLONE_NEWNS) != 0) { perror(\"setns\"); return 2; }\n  /* the mount at \"/\" (after setns: the top one), then up its parents to the namespace's root mount */\n  uint64_t id = 0;\n  {\n    struct req r = {24, 0, ~0ULL, 0};\n    uint64_t first[1];\n    if (syscall(458, &r, first, 1, 0) < 1) { perror(\"listmount\"); return 2; }\n    if (stat_mount(first[0], 2 /* STATMOUNT_MNT_BASIC */) != 0) { perror(\"statmount\"); return 2; }\n    id = buf[6]; /* the parent of a mount under \"/\" */\n  }\n  for (;;) {\n    if (stat_mount(id, 2) != 0) { perror(\"statmount\"); return 2; }\n    uint64_t parent = buf[6];\n    if (parent == id || stat_mount(parent, 2) != 0) break;\n    id = parent;\n  }\n  static uint64_t all[8192];\n  int n = 1, count = 0;\n  all[0] = id;\n  unsigned maj = strtoul(argv[2], 0, 10), min = strtoul(argv[3], 0, 10);\n  for (int i = 0; i < n; i++) {\n    struct req r = {24, 0, all[i], 0};\n    static uint64_t kids[4096];\n    long k = syscall(458, &r, kids, 4096, 0);\n    if (k < 0) { perror(\"listmount\"); return 2; }\n    for (long j = 0; j < k; j++) {\n      int seen = 0;\n      for (int x = 0; x < n; x++) seen |= all[x] == kids[j];\n      if (!seen && n < 8192) all[n++] = kids[j];\n    }\n    if (stat_mount(all[i], 1 /* STATMOUNT_SB_BASIC */) != 0) { perror(\"statmount\"); return 2; }\n    uint32_t* w = (uint32_t*)buf;\n    if (w[4] == maj && w[5] == min) count++;\n  }\n  printf(\"%d\\n\", count);\n  return 0;\n}\n";
+
+  function hostDev(type: string, mp: string): [string, string] {
+    for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+      const f = line.split(" ");
+      if (f[4] === mp && f[f.indexOf("-") + 1] === type) return f[2]!.split(":") as [string, string];
+    }
+    throw new Error(`no ${type} at ${mp} on the host`);
+  }
+
+  test("no mount of the host's /proc or /sys is left in the container's mount namespace", () => {
+    const bin = path.join(work(), "lsm");
+    fs.writeFileSync(`${bin}.c`, LSM);
+    sh("cc", "-O2", "-o", bin, `${bin}.c`);
+    const b = makeBundle(["sleep", "30"]);
+    ok(tsrun(["create", "--no-pivot", "--bundle", b.dir, b.id]));
+    const pid = (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { pid: number }).pid;
+    for (const [type, mp] of [["proc", "/proc"], ["sysfs", "/sys"]] as const) {
+      const [maj, min] = hostDev(type, mp);
+      const r = spawnSync(bin, [String(pid), maj, min], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "0", `mounts of the host's ${type} (${maj}:${min}) in the container's namespace`);
+    }
+    ok(tsrun(["delete", "--force", b.id]));
+  });
+});

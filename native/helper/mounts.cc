@@ -553,7 +553,66 @@ void op_pivot_root() {
   g.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+// Decodes mountinfo's \ooo escapes in place.
+void unescape_mountinfo(char* s) {
+  char* w = s;
+  for (char* r = s; *r;) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = static_cast<char>(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = 0;
+}
+
+// runc's msMoveRoot: with chroot the host's procfs and sysfs stay in the container's mount namespace
+// (out of sight, but they let the kernel allow new procfs/sysfs mounts there): every full procfs or sysfs
+// mount outside the rootfs is made a slave (so nothing propagates back) and detached, or, where it cannot
+// be unmounted, covered with a tmpfs.
+void hide_host_proc_sys() {
+  // (thread-self is a link inside the helper's own procfs, which proc_open does not follow)
+  int fd = openat(need_proc("move root"), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("move root: open mountinfo: %s", err());
+  static char buf[1 << 20];
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) len += static_cast<size_t>(n);
+  if (n < 0) die("move root: read mountinfo: %s", err());
+  close(fd);
+  buf[len] = 0;
+  size_t rlen = strlen(g.rootfs);
+  char* save = nullptr;
+  for (char* line = strtok_r(buf, "\n", &save); line; line = strtok_r(nullptr, "\n", &save)) {
+    char* f[64];
+    int nf = 0;
+    char* s2 = nullptr;
+    for (char* t = strtok_r(line, " ", &s2); t && nf < 64; t = strtok_r(nullptr, " ", &s2)) f[nf++] = t;
+    int dash = -1;
+    for (int i = 6; i < nf; i++)
+      if (strcmp(f[i], "-") == 0) {
+        dash = i;
+        break;
+      }
+    if (dash < 0 || dash + 1 >= nf) continue;
+    const char* type = f[dash + 1];
+    unescape_mountinfo(f[3]);
+    unescape_mountinfo(f[4]);
+    const char* mp = f[4];
+    if (strcmp(f[3], "/") != 0 || (strcmp(type, "proc") != 0 && strcmp(type, "sysfs") != 0) || strncmp(mp, g.rootfs, rlen) == 0) continue;
+    if (mount(nullptr, mp, nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
+      if (errno == ENOENT) continue;  // under a mount detached already
+      die("move root: make %s (%s) rslave: %s", mp, type, err());
+    }
+    if (umount2(mp, MNT_DETACH) == 0) continue;
+    if (errno != EINVAL && errno != EPERM) die("move root: unmount %s (%s): %s", mp, type, err());
+    if (mount("tmpfs", mp, "tmpfs", 0, nullptr) != 0) die("move root: cover %s (%s) with a tmpfs: %s", mp, type, err());
+  }
+}
+
 void op_move_root() {
+  hide_host_proc_sys();
   if (fchdir(g.rootfd) != 0) die("move root: chdir to rootfs %s: %s", g.rootfs, err());
   if (mount(g.rootfs, "/", nullptr, MS_MOVE, nullptr) != 0) die("move root: MS_MOVE %s to /: %s", g.rootfs, err());
   if (chroot(".") != 0) die("move root: chroot %s: %s", g.rootfs, err());
