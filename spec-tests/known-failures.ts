@@ -10,6 +10,7 @@ const tsrun: Record<string, string> = {
     "tsrun deletes a created container without --force, as runc does (engines rely on it); runtime.md says delete of a container that is not stopped is an error.",
   "config.hooks.state-pid.container-namespace": "createContainer and startContainer hooks get the container process's host pid in their state; the spec wants the pid as seen in the container.",
   "config.mounts.option.idmap": IDMAP_DIRECTION,
+  "features.idmap": IDMAP_DIRECTION,
   "config.mounts.option.ridmap": IDMAP_DIRECTION,
   "config.linux.rootfsPropagation.slave-receives":
     "The host's mount does reach the container (rootfsPropagation slave works); the case itself mounts on the host under the rootfs, and its nothingLeft step then finds that mount on the host.",
