@@ -305,15 +305,27 @@ void op_open_tree(Args a) {
   const char* gid_map = a.s();
   const char* userns = a.s();
   if (slot != g_tree_count || slot >= kMaxTrees) die("plan: OP_OPEN_TREE slot %lld out of order", static_cast<long long>(slot));
+  g_trees[g_tree_count++] = -1;
+  // Without an id mapping the tree is only a fallback (OP_MOUNT clones the source itself first): one that
+  // cannot be made here is left out rather than failing the container.
+  bool fallback = idmap == OPEN_TREE_IDMAP_NONE;
   int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
-  if (tree < 0) die("open_tree(OPEN_TREE_CLONE) %s: %s", source, err());
-  if (set_mount_attrs(tree, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0) die("bind %s: set mount flags: %s", source, err());
   struct mount_attr ma;
-  if (rec_set || rec_clr) {
-    memset(&ma, 0, sizeof(ma));
-    ma.attr_set = rec_set;
-    ma.attr_clr = rec_clr;
-    if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0) die("bind %s: set recursive mount attributes: %s", source, err());
+  memset(&ma, 0, sizeof(ma));
+  ma.attr_set = rec_set;
+  ma.attr_clr = rec_clr;
+  const char* step = nullptr;
+  if (tree < 0)
+    step = "open_tree(OPEN_TREE_CLONE)";
+  else if (set_mount_attrs(tree, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0)
+    step = "set mount flags";
+  else if ((rec_set || rec_clr) && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0)
+    step = "set recursive mount attributes";
+  if (step) {
+    if (!fallback) die("bind %s: %s: %s", source, step, err());
+    debugf("bind %s on the host: %s: %s", source, step, err());
+    if (tree >= 0) close(tree);
+    return;
   }
   if (idmap != OPEN_TREE_IDMAP_NONE) {
     int ns = *userns ? open(userns, O_RDONLY | O_CLOEXEC) : userns_with_maps(uid_map, gid_map, source);
@@ -327,7 +339,7 @@ void op_open_tree(Args a) {
     }
     close(ns);
   }
-  g_trees[g_tree_count++] = tree;
+  g_trees[slot] = tree;
 }
 
 // "remount": changes the mount already at dest, through an fd of it: a bind's per-mount flags only, else
@@ -391,7 +403,7 @@ void op_mount(Args a) {
   // a user namespace's root). A prepared tree has its flags and attributes set already.
   int prepared = -1;
   if (tree >= 0) {
-    if (tree >= g_tree_count || g_trees[tree] < 0) die("plan: OP_MOUNT of %s: no tree in slot %lld", dest, static_cast<long long>(tree));
+    if (tree >= g_tree_count || (g_trees[tree] < 0 && !(opts & MOUNT_OPT_HOST_FALLBACK))) die("plan: OP_MOUNT of %s: no tree in slot %lld", dest, static_cast<long long>(tree));
     prepared = g_trees[tree];
     g_trees[tree] = -1;
   }
