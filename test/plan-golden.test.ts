@@ -80,7 +80,7 @@ export const CASES: GoldenCase[] = [
   create("default", "the `tsrun spec` config (terminal, read-only root, the default mounts, masked and read-only paths)", spec()),
   create(
     "userns",
-    "new user, cgroup and time namespaces with mappings; a non-root user with groups; hostname and domainname; a v2 host; no /proc/kcore",
+    "new user, cgroup and time namespaces with mappings; an id-mapped bind (prepared on the host); a non-root user with groups; hostname and domainname; a v2 host; no /proc/kcore",
     spec((s) => {
       s.process!.terminal = false;
       s.process!.user = { uid: 1000, gid: 1000, additionalGids: [10, 27] };
@@ -89,6 +89,7 @@ export const CASES: GoldenCase[] = [
       s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
       s.linux!.timeOffsets = { monotonic: { secs: 86400, nanosecs: 0 }, boottime: { secs: -60, nanosecs: 500 } };
+      s.mounts!.push({ destination: "/shared", type: "bind", source: "/srv/data", options: ["rbind", "ridmap"] }); // id-mapped with the container's maps
     }, true),
     { cgroupMode: "v2", cgroupDirs: { "": "/sys/fs/cgroup/tsrun/c1" }, cgroupProcs: ["/sys/fs/cgroup/tsrun/c1/cgroup.procs"] },
     { home: "/home/app", hasKcore: false }, // uid 1000's home in the rootfs's /etc/passwd; a kernel without /proc/kcore
@@ -134,7 +135,7 @@ export const CASES: GoldenCase[] = [
   ),
   create(
     "mounts",
-    "read-only root, extra masked/read-only paths, tmpfs with tmpcopyup, absolute and bundle-relative binds, a device, rshared root propagation, personality",
+    "read-only root, extra masked/read-only paths, tmpfs with tmpcopyup, a read-only tmpfs (remounted read-only after pivot_root), absolute and bundle-relative binds (one with recursive attributes), a device, rshared root propagation, personality",
     spec((s) => {
       s.process!.terminal = false;
       s.process!.cwd = "/work/dir";
@@ -146,8 +147,9 @@ export const CASES: GoldenCase[] = [
       s.linux!.devices = [{ path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o600, uid: 0, gid: 0 }];
       s.mounts!.push(
         { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "tmpcopyup", "mode=1777", "size=10m"] },
-        { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro", "rprivate"] },
+        { destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "ro", "rprivate", "rnosuid", "rnoatime"] },
         { destination: "/cache/", type: "none", source: "volumes/cache", options: ["bind", "nosuid", "x-tsrun.comment"] },
+        { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["ro", "nosuid"] },
       );
     }),
   ),

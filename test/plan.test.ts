@@ -56,7 +56,9 @@ describe("plan", () => {
     assert.equal(m.data, "mode=755,size=1m");
     assert.equal(parseMountOptions([], "bind", "m").bind, true);
     assert.equal(parseMountOptions(["suid", "nosuid", "suid"], "tmpfs", "m").flags & MS.NOSUID, 0);
-    assert.throws(() => parseMountOptions(["idmap"], "bind", "config.json: mounts[3]"), /mounts\[3\]: mount option "idmap" is not supported/);
+    assert.equal(parseMountOptions(["rbind", "ridmap"], "bind", "m").idmap, "ridmap");
+    const rec = parseMountOptions(["rro", "rnoatime", "rsuid", "rnosuid"], "bind", "m");
+    assert.deepEqual([rec.recSet, rec.recClr], [0x1 | 0x10 | 0x2, 0x70], "runc's recAttr: the last of rsuid/rnosuid wins, an atime mode clears the atime field");
   });
 
   test("container paths: normalised, never above the root", () => {
@@ -227,7 +229,7 @@ async function refusal(ops: { code: number; args: (number | string)[] }[]): Prom
 
 describe("tsrun-init refuses a malformed plan, naming the op", () => {
   test("an op out of its phase", async () => {
-    assert.equal(await refusal([{ code: Op.MOUNT, args: ["tmpfs", "/tmp", "tmpfs", 0, "", 0, 0, 0] }]), "plan: OP_MOUNT before OP_CLONE_INIT (a step of the container process before pivot_root)");
+    assert.equal(await refusal([{ code: Op.MOUNT, args: ["tmpfs", "/tmp", "tmpfs", 0, "", 0, 0, 0, 0, 0, -1] }]), "plan: OP_MOUNT before OP_CLONE_INIT (a step of the container process before pivot_root)");
     assert.equal(await refusal([{ code: Op.EXEC, args: [1, "/bin/true", 0] }]), "plan: OP_EXEC before OP_CAPS (a step of the container process with its credentials, until exec)");
     assert.equal(await refusal([{ code: Op.INIT_REAPER, args: [] }]), "plan: OP_INIT_REAPER before OP_READY (a step of the container's init after `tsrun start`)");
     // the init (after OP_CLONE_INIT) refuses a second clone and host-context steps

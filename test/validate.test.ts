@@ -124,11 +124,14 @@ describe("validateSpec (create)", () => {
   test("mounts: idmapped, proc-safety, options, destinations, bind sources", () => {
     const add = (m: NonNullable<Spec["mounts"]>[number]) => (s: Spec) => s.mounts!.push(m);
     const n = defaultSpec({ cgroupNamespace: false }).mounts!.length;
-    refusedSpec(add({ destination: "/data", type: "bind", source: "/srv/data", uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }), "config.json: mount /data: idmapped mounts are not supported by tsrun");
+    const idmap = [{ containerID: 0, hostID: 1000, size: 1 }];
+    validateSpec(spec(add({ destination: "/data", type: "bind", source: "/srv/data", uidMappings: idmap, gidMappings: idmap })), HOST, TTY_OK);
+    refusedSpec(add({ destination: "/data", type: "tmpfs", source: "tmpfs", uidMappings: idmap, gidMappings: idmap }), `config.json: mounts[${n}]: invalid mount /data: id-mapped mounts are only supported for bind-mounts`);
+    refusedSpec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["ridmap"] }), `config.json: mounts[${n}]: invalid mount /data: id-mapped mounts must have both uid and gid mappings specified`);
     refusedSpec(add({ destination: "/proc/sys", type: "tmpfs", source: "tmpfs" }), `config.json: mounts[${n}]: check proc-safety of /proc/sys mount: "/proc/sys" cannot be mounted because it is inside /proc`);
     refusedSpec((s) => (s.mounts![0] = { destination: "/proc", type: "bind", source: "/srv/data", options: ["rbind"] }), 'config.json: mounts[0]: check proc-safety of /proc mount: "/proc" cannot be mounted because it is not of type proc');
     validateSpec(spec((s) => (s.mounts![0] = { destination: "/proc", type: "bind", source: "/proc", options: ["rbind"] })), HOST, TTY_OK); // a procfs may be bound over /proc
-    refusedSpec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["rro"] }), `config.json: mounts[${n}]: mount option "rro" is not supported by tsrun`);
+    validateSpec(spec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "rro", "rnosuid"] })), HOST, TTY_OK); // the recursive options (mount_setattr)
     refusedSpec(add({ destination: "/data", type: "bind", source: "/srv/data", options: ["tmpcopyup"] }), `config.json: mounts[${n}]: mount option "tmpcopyup" is for tmpfs mounts only`);
     refusedSpec(add({ destination: "/../../etc", type: "tmpfs", source: "tmpfs" }), `config.json: mounts[${n}]: "/../../etc" escapes the container's root filesystem`);
     refusedSpec(add({ destination: "/data", type: "none", options: ["bind"] }), `config.json: mounts[${n}]: a bind mount needs a source`);

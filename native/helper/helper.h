@@ -97,6 +97,7 @@ struct Args {
 // mounts.cc
 
 void op_open_proc();
+void op_open_tree(Args a);
 void op_mount(Args a);
 void op_root_propagation(Args a);
 void op_rootfs(Args a);

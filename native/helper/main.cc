@@ -44,6 +44,7 @@ void run_op(const Op& op) {
     case OP_IOPRIO: op_ioprio(a); break;
     case OP_CHROOT: op_chroot(); break;
     case OP_OPEN_PROC: op_open_proc(); break;
+    case OP_OPEN_TREE: op_open_tree(a); break;
     case OP_MOUNT: op_mount(a); break;
     case OP_ROOT_PROPAGATION: op_root_propagation(a); break;
     case OP_ROOTFS: op_rootfs(a); break;

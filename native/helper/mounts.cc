@@ -6,6 +6,7 @@
 // open_tree, flags are set with mount_setattr before the mount is attached, and move_mount attaches it
 // onto the fd. Nothing is re-resolved by path, so a symlink swapped in meanwhile redirects nothing.
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -19,6 +20,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -237,6 +239,109 @@ void copy_tree(int src, int dst, const char* where) {
   closedir(d);
 }
 
+// Detached binds OP_OPEN_TREE made in host context, by slot, until OP_MOUNT attaches them (inherited by
+// the init across OP_CLONE_INIT).
+constexpr int kMaxTrees = 256;
+int g_trees[kMaxTrees];
+int g_tree_count = 0;  // slots below this one were filled
+
+// A user namespace with these maps (runc's userns.Handles): a child unshares one and waits; its maps are
+// written from here (root in the parent namespace, so no setgroups "deny" is needed); its ns file is opened;
+// the child is let go.
+int userns_with_maps(const char* uid_map, const char* gid_map, const char* what) {
+  int ready[2], hold[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0) die("%s: user namespace for the id mapping: pipe: %s", what, err());
+  pid_t pid = fork();
+  if (pid < 0) die("%s: user namespace for the id mapping: fork: %s", what, err());
+  if (pid == 0) {
+    close(ready[0]);
+    close(hold[1]);
+    char c = unshare(CLONE_NEWUSER) == 0 ? 0 : static_cast<char>(errno);
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    while (read(hold[0], &c, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(ready[1]);
+  close(hold[0]);
+  char c = 1;
+  ssize_t n = read(ready[0], &c, 1);
+  close(ready[0]);
+  auto fail = [&](const char* step, int e) {
+    close(hold[1]);
+    waitpid(pid, nullptr, 0);
+    die("%s: user namespace for the id mapping: %s: %s", what, step, strerror(e));
+  };
+  if (n != 1) fail("child", EPIPE);
+  if (c != 0) fail("unshare", c);
+  const char* maps[2][2] = {{"uid_map", uid_map}, {"gid_map", gid_map}};
+  for (auto& m : maps) {
+    char file[64];
+    snprintf(file, sizeof(file), "/proc/%d/%s", pid, m[0]);
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail(m[0], errno);
+    size_t len = strlen(m[1]);
+    if (write(fd, m[1], len) != static_cast<ssize_t>(len)) fail(m[0], errno);
+    close(fd);
+  }
+  char ns[64];
+  snprintf(ns, sizeof(ns), "/proc/%d/ns/user", pid);
+  int fd = open(ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open ns/user", errno);
+  close(hold[1]);
+  if (waitpid(pid, nullptr, 0) != pid) die("%s: user namespace for the id mapping: wait: %s", what, err());
+  return fd;
+}
+
+void op_open_tree(Args a) {
+  const char* source = a.s();
+  int64_t slot = a.i();
+  bool recursive = a.i() != 0;
+  unsigned long flags = static_cast<unsigned long>(a.i());
+  uint64_t rec_set = static_cast<uint64_t>(a.i());
+  uint64_t rec_clr = static_cast<uint64_t>(a.i());
+  int64_t idmap = a.i();
+  const char* uid_map = a.s();
+  const char* gid_map = a.s();
+  const char* userns = a.s();
+  if (slot != g_tree_count || slot >= kMaxTrees) die("plan: OP_OPEN_TREE slot %lld out of order", static_cast<long long>(slot));
+  g_trees[g_tree_count++] = -1;
+  // Without an id mapping the tree is only a fallback (OP_MOUNT clones the source itself first): one that
+  // cannot be made here is left out rather than failing the container.
+  bool fallback = idmap == OPEN_TREE_IDMAP_NONE;
+  int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+  struct mount_attr ma;
+  memset(&ma, 0, sizeof(ma));
+  ma.attr_set = rec_set;
+  ma.attr_clr = rec_clr;
+  const char* step = nullptr;
+  if (tree < 0)
+    step = "open_tree(OPEN_TREE_CLONE)";
+  else if (set_mount_attrs(tree, mount_attrs(flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation)), false) != 0)
+    step = "set mount flags";
+  else if ((rec_set || rec_clr) && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0)
+    step = "set recursive mount attributes";
+  if (step) {
+    if (!fallback) die("bind %s: %s: %s", source, step, err());
+    debugf("bind %s on the host: %s: %s", source, step, err());
+    if (tree >= 0) close(tree);
+    return;
+  }
+  if (idmap != OPEN_TREE_IDMAP_NONE) {
+    int ns = *userns ? open(userns, O_RDONLY | O_CLOEXEC) : userns_with_maps(uid_map, gid_map, source);
+    if (ns < 0) die("failed to open existing userns %s for %s id-mapping: %s", userns, source, err());
+    memset(&ma, 0, sizeof(ma));
+    ma.attr_set = MOUNT_ATTR_IDMAP;
+    ma.userns_fd = static_cast<uint64_t>(ns);
+    if (mount_setattr(tree, "", AT_EMPTY_PATH | (idmap == OPEN_TREE_IDMAP_RECURSIVE ? AT_RECURSIVE : 0), &ma, sizeof(ma)) != 0) {
+      int e = errno;
+      die("failed to set MOUNT_ATTR_IDMAP on %s: %s%s", source, strerror(e), e == EINVAL ? " (maybe the filesystem used doesn't support idmap mounts on this kernel?)" : "");
+    }
+    close(ns);
+  }
+  g_trees[slot] = tree;
+}
+
 // "remount": changes the mount already at dest, through an fd of it: a bind's per-mount flags only, else
 // the superblock (fspick + reconfigure, as mount(2)'s MS_REMOUNT) and then the per-mount flags.
 void remount(const char* source, const char* dest, const char* fstype, unsigned long flags, const char* data, bool bind) {
@@ -278,6 +383,9 @@ void op_mount(Args a) {
   int64_t prop = a.i();
   int64_t kind = a.i();
   int64_t opts = a.i();
+  uint64_t rec_set = static_cast<uint64_t>(a.i());
+  uint64_t rec_clr = static_cast<uint64_t>(a.i());
+  int64_t tree = a.i();
   bool bind = (flags & MS_BIND) != 0;
   bool ordinary = (opts & MOUNT_OPT_ORDINARY) != 0;
   if (flags & MS_REMOUNT) {
@@ -288,16 +396,43 @@ void op_mount(Args a) {
   // The detached mount first: a clone of the bind source (resolved on the host, as runc does), or a new
   // filesystem.
   int mnt;
+  // A bind: cloned here, in the container's mount namespace (as the container's root, so what it brings is
+  // locked together as the kernel does for a less privileged namespace); or the one prepared on the host
+  // (OP_OPEN_TREE): always for an idmapped bind, and, as a fallback (MOUNT_OPT_HOST_FALLBACK), for a
+  // source the container's root cannot reach (runc's mount source fds: a source under a directory closed to
+  // a user namespace's root). A prepared tree has its flags and attributes set already.
+  int prepared = -1;
+  if (tree >= 0) {
+    if (tree >= g_tree_count || (g_trees[tree] < 0 && !(opts & MOUNT_OPT_HOST_FALLBACK))) die("plan: OP_MOUNT of %s: no tree in slot %lld", dest, static_cast<long long>(tree));
+    prepared = g_trees[tree];
+    g_trees[tree] = -1;
+  }
   if (bind) {
-    mnt = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (opts & MOUNT_OPT_RECURSIVE ? AT_RECURSIVE : 0));
-    if (mnt < 0) die("mount %s on %s (bind): %s", source, dest, err());
+    mnt = -1;
+    if (prepared < 0 || (opts & MOUNT_OPT_HOST_FALLBACK)) {
+      mnt = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (opts & MOUNT_OPT_RECURSIVE ? AT_RECURSIVE : 0));
+      if (mnt < 0 && (prepared < 0 || (errno != EACCES && errno != EPERM && errno != ENOENT))) die("mount %s on %s (bind): %s", source, dest, err());
+      if (mnt < 0) debugf("bind %s: %s from the container's root; using the bind made on the host", source, err());
+    }
+    if (mnt >= 0 && prepared >= 0) close(prepared);
     if (kind == MOUNT_KIND_BY_SOURCE) {  // by source: a bind of a non-directory gets a file as its mount point
       struct stat st;
-      if (fstat(mnt, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
+      if (fstat(mnt >= 0 ? mnt : prepared, &st) != 0) die("mount %s on %s: stat source: %s", source, dest, err());
       kind = S_ISDIR(st.st_mode) ? MOUNT_KIND_DIR : MOUNT_KIND_FILE;
     }
-    unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation);
-    if (set_mount_attrs(mnt, mount_attrs(rest), false) != 0) die("remount %s on %s with options: %s", source, dest, err());
+    if (mnt < 0) {
+      mnt = prepared;
+    } else {
+      unsigned long rest = flags & ~(MS_BIND | MS_REC | MS_REMOUNT | kPropagation);
+      if (set_mount_attrs(mnt, mount_attrs(rest), false) != 0) die("remount %s on %s with options: %s", source, dest, err());
+      if (rec_set || rec_clr) {  // the r* options, on the bind and every mount it brought (runc's setRecAttr)
+        struct mount_attr ma;
+        memset(&ma, 0, sizeof(ma));
+        ma.attr_set = rec_set;
+        ma.attr_clr = rec_clr;
+        if (mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) != 0) die("mount %s on %s: set recursive mount attributes (set 0x%llx, clear 0x%llx): %s", source, dest, static_cast<unsigned long long>(rec_set), static_cast<unsigned long long>(rec_clr), err());
+      }
+    }
   } else {
     mnt = new_filesystem(source, dest, fstype, flags & ~kPropagation, data);
   }
@@ -333,15 +468,15 @@ void op_mount(Args a) {
   debugf("mounted %s on %s (%s)", source, dest, fstype);
 }
 
-// Make the mount holding `path` private, so binding the rootfs does not propagate to the host and
-// pivot_root's check (the new root's parent must not be shared) passes.
-void make_parent_private(const char* path) {
+// Make the mount holding `path` private (or a slave), so binding the rootfs does not propagate to the host
+// and pivot_root's check (the new root's parent must not be shared) passes.
+void make_parent_private(const char* path, unsigned long flags) {
   // Find the mount point containing path by walking up until the device changes or "/" is reached.
   char buf[4096];
   snprintf(buf, sizeof(buf), "%s", path);
   for (;;) {
-    if (mount(nullptr, buf, nullptr, MS_PRIVATE, nullptr) == 0) return;
-    if (errno != EINVAL) die("make parent mount of %s private (%s): %s", path, buf, err());
+    if (mount(nullptr, buf, nullptr, flags, nullptr) == 0) return;
+    if (errno != EINVAL) die("make parent mount of %s %s (%s): %s", path, flags & MS_SLAVE ? "a slave" : "private", buf, err());
     char* slash = strrchr(buf, '/');
     if (!slash) return;
     if (slash == buf) {
@@ -355,8 +490,9 @@ void make_parent_private(const char* path) {
 
 void op_rootfs(Args a) {
   const char* rootfs = a.s();
+  unsigned long parent = static_cast<unsigned long>(a.i());
   snprintf(g.rootfs, sizeof(g.rootfs), "%s", rootfs);
-  make_parent_private(rootfs);
+  make_parent_private(rootfs, parent);
   if (mount(rootfs, rootfs, nullptr, MS_BIND | MS_REC, nullptr) != 0) die("bind rootfs %s on itself: %s", rootfs, err());
   g.rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (g.rootfd < 0) die("open rootfs %s: %s", rootfs, err());
@@ -429,7 +565,66 @@ void op_pivot_root() {
   g.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+// Decodes mountinfo's \ooo escapes in place.
+void unescape_mountinfo(char* s) {
+  char* w = s;
+  for (char* r = s; *r;) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = static_cast<char>(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = 0;
+}
+
+// runc's msMoveRoot: with chroot the host's procfs and sysfs stay in the container's mount namespace
+// (out of sight, but they let the kernel allow new procfs/sysfs mounts there): every full procfs or sysfs
+// mount outside the rootfs is made a slave (so nothing propagates back) and detached, or, where it cannot
+// be unmounted, covered with a tmpfs.
+void hide_host_proc_sys() {
+  // (thread-self is a link inside the helper's own procfs, which proc_open does not follow)
+  int fd = openat(need_proc("move root"), "thread-self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("move root: open mountinfo: %s", err());
+  static char buf[1 << 20];
+  size_t len = 0;
+  ssize_t n;
+  while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) len += static_cast<size_t>(n);
+  if (n < 0) die("move root: read mountinfo: %s", err());
+  close(fd);
+  buf[len] = 0;
+  size_t rlen = strlen(g.rootfs);
+  char* save = nullptr;
+  for (char* line = strtok_r(buf, "\n", &save); line; line = strtok_r(nullptr, "\n", &save)) {
+    char* f[64];
+    int nf = 0;
+    char* s2 = nullptr;
+    for (char* t = strtok_r(line, " ", &s2); t && nf < 64; t = strtok_r(nullptr, " ", &s2)) f[nf++] = t;
+    int dash = -1;
+    for (int i = 6; i < nf; i++)
+      if (strcmp(f[i], "-") == 0) {
+        dash = i;
+        break;
+      }
+    if (dash < 0 || dash + 1 >= nf) continue;
+    const char* type = f[dash + 1];
+    unescape_mountinfo(f[3]);
+    unescape_mountinfo(f[4]);
+    const char* mp = f[4];
+    if (strcmp(f[3], "/") != 0 || (strcmp(type, "proc") != 0 && strcmp(type, "sysfs") != 0) || strncmp(mp, g.rootfs, rlen) == 0) continue;
+    if (mount(nullptr, mp, nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
+      if (errno == ENOENT) continue;  // under a mount detached already
+      die("move root: make %s (%s) rslave: %s", mp, type, err());
+    }
+    if (umount2(mp, MNT_DETACH) == 0) continue;
+    if (errno != EINVAL && errno != EPERM) die("move root: unmount %s (%s): %s", mp, type, err());
+    if (mount("tmpfs", mp, "tmpfs", 0, nullptr) != 0) die("move root: cover %s (%s) with a tmpfs: %s", mp, type, err());
+  }
+}
+
 void op_move_root() {
+  hide_host_proc_sys();
   if (fchdir(g.rootfd) != 0) die("move root: chdir to rootfs %s: %s", g.rootfs, err());
   if (mount(g.rootfs, "/", nullptr, MS_MOVE, nullptr) != 0) die("move root: MS_MOVE %s to /: %s", g.rootfs, err());
   if (chroot(".") != 0) die("move root: chroot %s: %s", g.rootfs, err());
@@ -519,7 +714,7 @@ void op_loopback_up() {
 
 void op_root_propagation(Args a) {
   unsigned long flags = static_cast<unsigned long>(a.i());
-  if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) die("set propagation of / (0x%lx): %s", flags, err());
+  if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) die("%s (0x%lx): %s", g.rootfd >= 0 ? "unable to apply root propagation flags" : "set propagation of /", flags, err());
 }
 
 void op_mkdir(Args a) {

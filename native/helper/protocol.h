@@ -39,10 +39,11 @@ enum TsrunOp : uint16_t {
   OP_PDEATHSIG = 12,  // i:signal — parent-death signal (0 clears)
   OP_SETNS_FD = 13,  // i:fd i:flags — join the namespaces of a pidfd or nsfs fd at once
   OP_ENTER_ROOT = 14,  // i:fd — fchdir + chroot into the container's root directory (exec)
+  OP_OPEN_TREE = 16,  // s:source i:slot i:recursive i:flags i:recSet i:recClr i:idmap s:uidMap s:gidMap s:userns — a detached bind of source made on the host (open_tree), its MS_* flags and recursive attributes set, id-mapped (idmap: OPEN_TREE_IDMAP_*) through a user namespace with these maps (or the one at path userns); kept for OP_MOUNT's tree slot
   OP_OPEN_PROC = 15,  // - — open a procfs of the helper's own (fsopen, else the current /proc, checked) for writes and fd reopens
-  OP_MOUNT = 20,  // s:source s:dest s:fstype i:flags s:data i:propagation i:kind i:opts — mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*)
-  OP_ROOT_PROPAGATION = 21,  // i:flags — propagation of "/" (MS_SLAVE|MS_REC by default)
-  OP_ROOTFS = 22,  // s:rootfs — make its parent mount private, bind it on itself, remember it as the root
+  OP_MOUNT = 20,  // s:source s:dest s:fstype i:flags s:data i:propagation i:kind i:opts i:recSet i:recClr i:tree — mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*; a bind gets the MOUNT_ATTR_* recSet/recClr on its whole tree; tree >= 0: attach the bind OP_OPEN_TREE prepared in that slot)
+  OP_ROOT_PROPAGATION = 21,  // i:flags — propagation of "/": of the new mount namespace before the rootfs is bound (MS_SLAVE|MS_REC by default), of the container's root after pivot_root (shared, unbindable)
+  OP_ROOTFS = 22,  // s:rootfs i:parent — make its parent mount MS_PRIVATE or MS_SLAVE (parent), bind it on itself, remember it as the root
   OP_DEVICE = 23,  // s:path i:type i:mode i:major i:minor i:uid i:gid i:how — a device node in the rootfs (type: S_IF*, how: DEVICE_*)
   OP_SYMLINK = 24,  // s:target s:link — symlink in the rootfs
   OP_SYNC_HOOKS = 25,  // - — ask tsrun to run prestart/createRuntime hooks, wait for ack (state JSON)
@@ -96,12 +97,17 @@ enum TsrunPhase : unsigned {
 constexpr int64_t MOUNT_KIND_DIR = 0;
 constexpr int64_t MOUNT_KIND_FILE = 1;
 constexpr int64_t MOUNT_KIND_BY_SOURCE = 2;
-// OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards)
+// OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards); the tree is a fallback for a bind source the container's root cannot reach
 constexpr int64_t MOUNT_OPT_RECURSIVE = 2;
 constexpr int64_t MOUNT_OPT_TMPCOPYUP = 4;
 constexpr int64_t MOUNT_OPT_ORDINARY = 8;
+constexpr int64_t MOUNT_OPT_HOST_FALLBACK = 16;
 // OP_WRITE_FILE flags
 constexpr int64_t WRITE_FILE_ENOENT_OK = 1;
+// OP_OPEN_TREE idmap: none, the top mount (idmap), every mount of the tree (ridmap)
+constexpr int64_t OPEN_TREE_IDMAP_NONE = 0;
+constexpr int64_t OPEN_TREE_IDMAP_TOP = 1;
+constexpr int64_t OPEN_TREE_IDMAP_RECURSIVE = 2;
 // OP_DEVICE how: make the node, or bind the host's node (in a user namespace)
 constexpr int64_t DEVICE_MKNOD = 0;
 constexpr int64_t DEVICE_BIND = 1;
@@ -155,10 +161,11 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_PDEATHSIG, "OP_PDEATHSIG", "i", PHASE_HOST | PHASE_ROOTED | PHASE_CREDS, 0},
     {OP_SETNS_FD, "OP_SETNS_FD", "ii", PHASE_HOST, 0},
     {OP_ENTER_ROOT, "OP_ENTER_ROOT", "i", PHASE_PRE_PIVOT, PHASE_ROOTED},
+    {OP_OPEN_TREE, "OP_OPEN_TREE", "siiiiiisss", PHASE_HOST, 0},
     {OP_OPEN_PROC, "OP_OPEN_PROC", "", PHASE_HOST | PHASE_PRE_PIVOT, 0},
-    {OP_MOUNT, "OP_MOUNT", "sssisiii", PHASE_PRE_PIVOT, 0},
-    {OP_ROOT_PROPAGATION, "OP_ROOT_PROPAGATION", "i", PHASE_PRE_PIVOT, 0},
-    {OP_ROOTFS, "OP_ROOTFS", "s", PHASE_PRE_PIVOT, 0},
+    {OP_MOUNT, "OP_MOUNT", "sssisiiiiii", PHASE_PRE_PIVOT, 0},
+    {OP_ROOT_PROPAGATION, "OP_ROOT_PROPAGATION", "i", PHASE_PRE_PIVOT | PHASE_ROOTED, 0},
+    {OP_ROOTFS, "OP_ROOTFS", "si", PHASE_PRE_PIVOT, 0},
     {OP_DEVICE, "OP_DEVICE", "siiiiiii", PHASE_PRE_PIVOT, 0},
     {OP_SYMLINK, "OP_SYMLINK", "ss", PHASE_PRE_PIVOT, 0},
     {OP_SYNC_HOOKS, "OP_SYNC_HOOKS", "", PHASE_PRE_PIVOT, 0},

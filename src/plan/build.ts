@@ -16,7 +16,7 @@ import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
 import type { HostFacts, ProcessFacts } from "./host";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
-import { containerPath, mountPoint, parseMountOptions } from "./mounts";
+import { containerPath, idmapOf, mountPoint, parseMountOptions } from "./mounts";
 import { Op } from "./opcodes";
 import { FLAGS } from "./protocol";
 import { Plan } from "./writer";
@@ -109,6 +109,18 @@ const DEFAULT_DEVICES: { path: string; major: number; minor: number }[] = [
   { path: "/dev/tty", major: 5, minor: 0 },
 ];
 
+// linux.rootfsPropagation -> mount(2) flags (runc's mountPropagationMapping: only the r* values recurse).
+const ROOTFS_PROPAGATION: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
 export interface NamespacePlan {
   create: NamespaceKind[];
   join: { kind: NamespaceKind; path: string }[];
@@ -176,21 +188,53 @@ export function processEnv(proc: Process, host: ProcessFacts): string[] {
   return env;
 }
 
-function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number): void {
+// Returns the destination when the mount is to be made read-only at the end (see readOnlyLater).
+function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: { slot: number; fallback: boolean } | undefined): string | undefined {
   const where = `config.json: mounts[${index}]`;
   const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
   if (m.type === "cgroup" || m.type === "cgroup2") {
     cgroupMountOps(plan, o, dest, parsed.flags);
-    return;
+    return undefined;
   }
+  // runc (mountPropagate/finalizeRootfs): a read-only tmpfs, or a read-only mount on /dev, is mounted
+  // read-write and remounted read-only after pivot_root, once /dev's nodes, links and submounts and what a
+  // tmpfs needs are in place.
+  const later = (parsed.flags & MS.RDONLY) !== 0 && (parsed.flags & MS.REMOUNT) === 0 && (m.type === "tmpfs" || dest === "/dev");
+  if (later) parsed.flags &= ~MS.RDONLY;
   let source = m.source ?? "";
   if (parsed.bind && !path.isAbsolute(source)) source = path.join(o.bundle, source);
   const kind = parsed.bind ? 2 : 0;
   // procfs and sysfs go on an ordinary directory only, never through a symlink (runc: "must be mounted on
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
-  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0));
+  plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0) | (tree?.fallback ? 16 : 0), parsed.recSet, parsed.recClr, tree?.slot ?? -1);
+  return later ? dest : undefined;
+}
+
+// Binds prepared on the host, before any namespace is entered or made (runc's mount sources, made by its
+// host-side thread): an idmapped bind, whose MOUNT_ATTR_IDMAP only the host's root may set; and, in a
+// container with a user namespace made by root, every bind, as the fallback for a source the container's
+// root cannot reach (a path under a directory closed to it). Returns each such mount's tree slot and
+// whether it is a fallback, by its index in config.json's mounts.
+function treeOps(plan: Plan, o: BuildOptions): Map<number, { slot: number; fallback: boolean }> {
+  const slots = new Map<number, { slot: number; fallback: boolean }>();
+  const { spec } = o;
+  const userns = hasNamespace(spec, "user") && o.host.uid === 0;
+  (spec.mounts ?? []).forEach((m, i) => {
+    if (m.type === "cgroup" || m.type === "cgroup2") return;
+    const where = `config.json: mounts[${i}]`;
+    const parsed = parseMountOptions(m.options, m.type, where);
+    const idmap = idmapOf(spec, m, parsed.idmap);
+    if (!idmap && !(userns && parsed.bind)) return;
+    const source = path.isAbsolute(m.source ?? "") ? m.source! : path.join(o.bundle, m.source ?? "");
+    const flags = parsed.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+    const slot = slots.size;
+    const mode = idmap ? (idmap.recursive ? 2 : 1) : 0;
+    plan.add(Op.OPEN_TREE, source, slot, parsed.recursive ? 1 : 0, flags, parsed.recSet, parsed.recClr, mode, idmap?.uid ?? "", idmap?.gid ?? "", idmap?.userns ?? "");
+    slots.set(i, { slot, fallback: !idmap });
+  });
+  return slots;
 }
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
@@ -204,17 +248,17 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
   const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC | (forceRo ? MS.RDONLY : 0);
   if (o.cgroupMode === "v2") {
     if (hasNewNamespace(o.spec, "cgroup")) {
-      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0);
+      plan.add(Op.MOUNT, "cgroup2", dest, "cgroup2", base, "", 0, 0, 0, 0, 0, -1);
     } else {
-      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2);
+      plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2, 0, 0, -1);
     }
     return;
   }
-  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0);
+  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0, 0, 0, -1);
   for (const [key, dir] of Object.entries(o.cgroupDirs)) {
     const name = key === "" ? "unified" : key.replace(/^name=/, "");
     const sub = path.posix.join(dest, name);
-    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0);
+    plan.add(Op.MOUNT, dir, sub, "", MS.BIND | base, "", 0, 0, 0, 0, 0, -1);
     // co-mounted controllers (cpu,cpuacct) are also reachable by each name, as on the host
     if (key.includes(",")) for (const c of key.split(",")) plan.add(Op.SYMLINK, name, path.posix.join(dest, c));
   }
@@ -236,6 +280,7 @@ export function buildPlan(o: BuildOptions): Plan {
   // every CPU (within the container's cpuset), not tsrun's own affinity, as runc's tryResetCPUAffinity
   plan.add(Op.CPU_AFFINITY, Buffer.alloc(0), AFFINITY.RESET);
   plan.add(Op.BIND_START_SOCKET, o.stateDirFd, "start.sock");
+  const trees = treeOps(plan, o);
 
   // Join existing namespaces first (user first, mount last: paths are opened before any is joined).
   const order: NamespaceKind[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
@@ -263,29 +308,24 @@ export function buildPlan(o: BuildOptions): Plan {
   plan.add(Op.OPEN_PROC);
 
   // ---- the init, before pivot_root
-  const rootProp: Record<string, number> = {
-    private: MS.PRIVATE | MS.REC,
-    rprivate: MS.PRIVATE | MS.REC,
-    shared: MS.SHARED | MS.REC,
-    rshared: MS.SHARED | MS.REC,
-    slave: MS.SLAVE | MS.REC,
-    rslave: MS.SLAVE | MS.REC,
-    unbindable: MS.UNBINDABLE | MS.REC,
-    runbindable: MS.UNBINDABLE | MS.REC,
-  };
+  // linux.rootfsPropagation as runc (1.4) applies it: on "/" of the new mount namespace first (the default
+  // rslave), the rootfs's parent mount made slave (slave, rslave) or private (anything else) so the bind
+  // below neither leaks to the host nor blocks pivot_root, and shared/unbindable once more on the
+  // container's own root after pivot_root.
   // No mount namespace (validateSpec then refuses mounts, root.readonly, masked and read-only paths): the
   // host's mount table is left alone and the root is entered by chroot.
   const mountns = hasNamespace(spec, "mount");
+  const rootProp = linux.rootfsPropagation ? ROOTFS_PROPAGATION[linux.rootfsPropagation]! : 0;
   if (mountns) {
-    plan.add(Op.ROOT_PROPAGATION, linux.rootfsPropagation ? rootProp[linux.rootfsPropagation]! : MS.SLAVE | MS.REC);
-    plan.add(Op.ROOTFS, o.rootfs);
+    plan.add(Op.ROOT_PROPAGATION, rootProp || MS.SLAVE | MS.REC);
+    plan.add(Op.ROOTFS, o.rootfs, rootProp & MS.SLAVE ? MS.SLAVE : MS.PRIVATE);
   } else {
     plan.add(Op.ROOT_DIR, o.rootfs);
   }
   if (ns.create.includes("network")) plan.add(Op.LOOPBACK_UP);
 
   const mounts = spec.mounts ?? [];
-  mounts.forEach((m, i) => mountOps(plan, o, m, i));
+  const readOnlyLater = mounts.flatMap((m, i) => mountOps(plan, o, m, i, trees.get(i)) ?? []);
 
   // /dev: unless the host's /dev is bound in, make the default nodes, the configured devices, links.
   const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);
@@ -318,9 +358,11 @@ export function buildPlan(o: BuildOptions): Plan {
 
   plan.add(Op.MKDIR, containerPath(proc.cwd, "config.json: process.cwd"));
   plan.add(!mountns ? Op.CHROOT : o.noPivot ? Op.MOVE_ROOT : Op.PIVOT_ROOT);
+  if (mountns && rootProp && !(rootProp & (MS.PRIVATE | MS.SLAVE))) plan.add(Op.ROOT_PROPAGATION, rootProp);
 
   // ---- the init, after pivot_root
   consoleOps(plan, proc, o.consoleFd, mountns); // (no /dev/console bind without a mount namespace)
+  for (const dest of readOnlyLater) plan.add(Op.REMOUNT_RO, dest);
   if (spec.root?.readonly) plan.add(Op.REMOUNT_RO, "/");
   if (spec.hostname) plan.add(Op.HOSTNAME, spec.hostname);
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);

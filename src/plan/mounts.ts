@@ -1,5 +1,6 @@
 // runtime-spec mount options -> mount(2) flags, propagation flags and the data string, as runc reads them.
 import * as path from "path";
+import type { Mount, Spec } from "../spec/schema";
 import { MS } from "./linux";
 
 // option -> [clear?, flag]
@@ -50,31 +51,45 @@ const PROPAGATION: Record<string, number> = {
   runbindable: MS.UNBINDABLE | MS.REC,
 };
 
-// Options this runtime recognises but does not implement: refused with a clear error, never ignored.
-const UNSUPPORTED = new Set([
-  "idmap",
-  "ridmap",
-  "rro",
-  "rrw",
-  "rnosuid",
-  "rsuid",
-  "rnodev",
-  "rdev",
-  "rnoexec",
-  "rexec",
-  "rnodiratime",
-  "rdiratime",
-  "rrelatime",
-  "rnorelatime",
-  "rnoatime",
-  "ratime",
-  "rstrictatime",
-  "rnostrictatime",
-  "rnosymfollow",
-  "rsymfollow",
-]);
+// mount_setattr(2) attributes (linux/mount.h).
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  _ATIME: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
 
-export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), "tmpcopyup"].sort();
+// The recursive options (runc's recAttrFlags): option -> [clear?, attribute], set on the mount and every
+// mount under it with mount_setattr(AT_RECURSIVE).
+const REC_ATTRS: Record<string, [boolean, number]> = {
+  rro: [false, MOUNT_ATTR.RDONLY],
+  rrw: [true, MOUNT_ATTR.RDONLY],
+  rnosuid: [false, MOUNT_ATTR.NOSUID],
+  rsuid: [true, MOUNT_ATTR.NOSUID],
+  rnodev: [false, MOUNT_ATTR.NODEV],
+  rdev: [true, MOUNT_ATTR.NODEV],
+  rnoexec: [false, MOUNT_ATTR.NOEXEC],
+  rexec: [true, MOUNT_ATTR.NOEXEC],
+  rnodiratime: [false, MOUNT_ATTR.NODIRATIME],
+  rdiratime: [true, MOUNT_ATTR.NODIRATIME],
+  rrelatime: [false, MOUNT_ATTR.RELATIME],
+  rnorelatime: [true, MOUNT_ATTR.RELATIME],
+  rnoatime: [false, MOUNT_ATTR.NOATIME],
+  ratime: [true, MOUNT_ATTR.NOATIME],
+  rstrictatime: [false, MOUNT_ATTR.STRICTATIME],
+  rnostrictatime: [true, MOUNT_ATTR.STRICTATIME],
+  rnosymfollow: [false, MOUNT_ATTR.NOSYMFOLLOW],
+  rsymfollow: [true, MOUNT_ATTR.NOSYMFOLLOW],
+};
+
+export const MOUNT_OPTIONS = [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), "tmpcopyup", "idmap", "ridmap"].sort();
 
 export interface ParsedMount {
   tmpcopyup: boolean; // runc's extension: a tmpfs starts with the contents of the directory it covers
@@ -83,6 +98,11 @@ export interface ParsedMount {
   data: string;
   bind: boolean;
   recursive: boolean;
+  // the r* options: attributes to set and to clear recursively (applied to bind mounts only, as runc)
+  recSet: number;
+  recClr: number;
+  // "idmap" (the mapping on the top mount) or "ridmap" (on every mount of the tree); undefined: neither
+  idmap: "idmap" | "ridmap" | undefined;
 }
 
 export function parseMountOptions(options: readonly string[] | undefined, type: string | undefined, where: string): ParsedMount {
@@ -90,6 +110,9 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
   let propagation = 0;
   const data: string[] = [];
   let tmpcopyup = false;
+  let recSet = 0;
+  let recClr = 0;
+  let idmap: "idmap" | "ridmap" | undefined;
   for (const o of options ?? []) {
     if (o.startsWith("x-")) {
       // mount(8) treats x-* options as comments for userspace tools: never passed to the kernel
@@ -101,15 +124,26 @@ export function parseMountOptions(options: readonly string[] | undefined, type: 
       flags = clear ? flags & ~f : flags | f;
     } else if (o in PROPAGATION) {
       propagation |= PROPAGATION[o]!;
-    } else if (UNSUPPORTED.has(o)) {
-      throw new Error(`${where}: mount option "${o}" is not supported by tsrun`);
+    } else if (o in REC_ATTRS) {
+      const [clear, a] = REC_ATTRS[o]!;
+      if (clear) {
+        recClr |= a;
+        recSet &= ~a;
+      } else {
+        recSet |= a;
+        recClr &= ~a;
+      }
+      // an access-time mode is set by clearing the whole access-time field with it (mount_setattr(2))
+      if ((a & MOUNT_ATTR._ATIME) === a) recClr |= MOUNT_ATTR._ATIME;
+    } else if (o === "idmap" || o === "ridmap") {
+      idmap = o;
     } else {
       data.push(o);
     }
   }
   const bind = isBindMount(options, type);
   if (bind) flags |= MS.BIND;
-  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0 };
+  return { tmpcopyup, flags, propagation, data: data.join(","), bind, recursive: (flags & MS.REC) !== 0, recSet, recClr, idmap };
 }
 
 // A bind mount: type "bind" or a "bind"/"rbind" option (no option clears MS_BIND once set).
@@ -136,4 +170,19 @@ export function containerPath(dest: string, where: string): string {
 export function mountPoint(destination: string, where: string): string {
   const p = containerPath(destination, where);
   return p.length > 1 ? p.replace(/\/+$/, "") : p;
+}
+
+// The id mapping of an idmapped mount (runc): its own uidMappings/gidMappings; else, with "idmap" or
+// "ridmap" alone, the container's mappings, or the user namespace it joins.
+export function idmapOf(spec: Spec, m: Mount, option: "idmap" | "ridmap" | undefined): { uid: string; gid: string; userns: string; recursive: boolean } | undefined {
+  if (!option && !m.uidMappings && !m.gidMappings) return undefined;
+  const recursive = option === "ridmap";
+  if (m.uidMappings || m.gidMappings) return { uid: mapText(m.uidMappings ?? []), gid: mapText(m.gidMappings ?? []), userns: "", recursive };
+  const joined = (spec.linux?.namespaces ?? []).find((n) => n.type === "user" && n.path);
+  if (joined) return { uid: "", gid: "", userns: joined.path!, recursive };
+  return { uid: mapText(spec.linux?.uidMappings ?? []), gid: mapText(spec.linux?.gidMappings ?? []), userns: "", recursive };
+}
+
+function mapText(maps: readonly { containerID: number; hostID: number; size: number }[]): string {
+  return maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join("");
 }

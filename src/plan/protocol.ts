@@ -75,16 +75,27 @@ export const OPS = {
   PDEATHSIG: { code: 12, phases: ["HOST", "ROOTED", "CREDS"], args: [i("signal")], doc: "parent-death signal (0 clears)" },
   SETNS_FD: { code: 13, phases: ["HOST"], args: [i("fd"), i("flags")], doc: "join the namespaces of a pidfd or nsfs fd at once" },
   ENTER_ROOT: { code: 14, phases: ["PRE_PIVOT"], enters: "ROOTED", args: [i("fd")], doc: "fchdir + chroot into the container's root directory (exec)" },
+  OPEN_TREE: {
+    code: 16,
+    phases: ["HOST"],
+    args: [s("source"), i("slot"), i("recursive"), i("flags"), i("recSet"), i("recClr"), i("idmap"), s("uidMap"), s("gidMap"), s("userns")],
+    doc: "a detached bind of source made on the host (open_tree), its MS_* flags and recursive attributes set, id-mapped (idmap: OPEN_TREE_IDMAP_*) through a user namespace with these maps (or the one at path userns); kept for OP_MOUNT's tree slot",
+  },
   OPEN_PROC: { code: 15, phases: ["HOST", "PRE_PIVOT"], args: [], doc: "open a procfs of the helper's own (fsopen, else the current /proc, checked) for writes and fd reopens" },
   // --- container init, before pivot_root
   MOUNT: {
     code: 20,
     phases: ["PRE_PIVOT"],
-    args: [s("source"), s("dest"), s("fstype"), i("flags"), s("data"), i("propagation"), i("kind"), i("opts")],
-    doc: "mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*)",
+    args: [s("source"), s("dest"), s("fstype"), i("flags"), s("data"), i("propagation"), i("kind"), i("opts"), i("recSet"), i("recClr"), i("tree")],
+    doc: "mount on dest in the rootfs (kind: MOUNT_KIND_*, opts: MOUNT_OPT_*; a bind gets the MOUNT_ATTR_* recSet/recClr on its whole tree; tree >= 0: attach the bind OP_OPEN_TREE prepared in that slot)",
   },
-  ROOT_PROPAGATION: { code: 21, phases: ["PRE_PIVOT"], args: [i("flags")], doc: 'propagation of "/" (MS_SLAVE|MS_REC by default)' },
-  ROOTFS: { code: 22, phases: ["PRE_PIVOT"], args: [s("rootfs")], doc: "make its parent mount private, bind it on itself, remember it as the root" },
+  ROOT_PROPAGATION: {
+    code: 21,
+    phases: ["PRE_PIVOT", "ROOTED"],
+    args: [i("flags")],
+    doc: 'propagation of "/": of the new mount namespace before the rootfs is bound (MS_SLAVE|MS_REC by default), of the container\'s root after pivot_root (shared, unbindable)',
+  },
+  ROOTFS: { code: 22, phases: ["PRE_PIVOT"], args: [s("rootfs"), i("parent")], doc: "make its parent mount MS_PRIVATE or MS_SLAVE (parent), bind it on itself, remember it as the root" },
   DEVICE: {
     code: 23,
     phases: ["PRE_PIVOT"],
@@ -167,10 +178,11 @@ export const OPS = {
 export const FLAGS = {
   MOUNT_KIND: { doc: "OP_MOUNT kind: what the mount point is", values: { DIR: 0, FILE: 1, BY_SOURCE: 2 } },
   MOUNT_OPT: {
-    doc: "OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards)",
-    values: { RECURSIVE: 2, TMPCOPYUP: 4, ORDINARY: 8 },
+    doc: "OP_MOUNT opts bits: recursive bind; tmpcopyup; ordinary directory (procfs/sysfs: the destination must not be a symlink and must show the new filesystem afterwards); the tree is a fallback for a bind source the container's root cannot reach",
+    values: { RECURSIVE: 2, TMPCOPYUP: 4, ORDINARY: 8, HOST_FALLBACK: 16 },
   },
   WRITE_FILE: { doc: "OP_WRITE_FILE flags", values: { ENOENT_OK: 1 } },
+  OPEN_TREE_IDMAP: { doc: "OP_OPEN_TREE idmap: none, the top mount (idmap), every mount of the tree (ridmap)", values: { NONE: 0, TOP: 1, RECURSIVE: 2 } },
   DEVICE: { doc: "OP_DEVICE how: make the node, or bind the host's node (in a user namespace)", values: { MKNOD: 0, BIND: 1 } },
   CHDIR: {
     doc: "OP_CHDIR when: as root before SET_USER (a permission error is left for AS_USER), or after SET_USER if that one was refused",

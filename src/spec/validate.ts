@@ -8,7 +8,7 @@ import { TsrunError, messageOf } from "../errors";
 import type { HostFacts } from "../plan/host";
 import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
 import { cpuListMask } from "../plan/build";
-import { containerPath, mountPoint, parseMountOptions } from "../plan/mounts";
+import { containerPath, idmapOf, mountPoint, parseMountOptions } from "../plan/mounts";
 import type { Mount, Process, Spec } from "./schema";
 
 // How the pty master of a process with process.terminal gets out.
@@ -77,7 +77,7 @@ function specRules(spec: Spec, host: HostFacts): void {
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => {
-    if (m.uidMappings || m.gidMappings) fail(`config.json: mount ${m.destination}: idmapped mounts are not supported by tsrun`);
+    idmapRules(spec, m, `config.json: mounts[${i}]`, host);
     // (parses the options and the destination: an unknown r* option, tmpcopyup on a non-tmpfs and a
     // destination above the root are refused here)
     const why = procMountRefusal(m, `config.json: mounts[${i}]`, host.bindSources[m.source ?? ""]?.procfs === true);
@@ -177,6 +177,18 @@ export function sysctlRefusal(spec: Spec, rawKey: string, shared: readonly Names
   }
   if (key.startsWith("user.")) return hasNamespace(spec, "user") ? undefined : `setting ucounts without a user namespace not allowed: ${key}`;
   return `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`;
+}
+
+// runc's checkIDMapMounts: an idmapped mount is a bind, made by root, with both maps (its own, the
+// container's, or the user namespace it joins).
+function idmapRules(spec: Spec, m: Mount, where: string, host: HostFacts): void {
+  const parsed = parseMountOptions(m.options, m.type, where);
+  const idmap = idmapOf(spec, m, parsed.idmap);
+  if (!idmap) return;
+  const invalid = (why: string) => fail(`${where}: invalid mount ${m.destination}: ${why}`);
+  if (!parsed.bind) invalid("id-mapped mounts are only supported for bind-mounts");
+  if (host.uid !== 0) invalid("id-mapped mounts are not supported for rootless containers");
+  if (!idmap.userns && (!idmap.uid.trim() || !idmap.gid.trim())) invalid("id-mapped mounts must have both uid and gid mappings specified");
 }
 
 // The files runc lets a mount cover inside /proc (the ones lxcfs emulates).
