@@ -119,6 +119,8 @@ describe("validateSpec (create)", () => {
     refusedSpec((s) => delete s.process, "config.json: process is required to create a container");
     refusedSpec((s) => (s.linux!.personality = { domain: "LINUX", flags: ["SOMETHING"] }), "config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
     refusedSpec((s) => (s.linux!.intelRdt = { closID: "x" }), "config.json: linux.intelRdt is not supported by tsrun");
+    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0" }), "config.json: linux.memoryPolicy is not supported by tsrun");
+    refusedSpec((s) => (s.linux!.netDevices = { eth1: { name: "eth0" } }), "config.json: linux.netDevices is not supported by tsrun");
   });
 
   test("mounts: idmapped, proc-safety, options, destinations, bind sources", () => {

@@ -75,6 +75,9 @@ function specRules(spec: Spec, host: HostFacts): void {
   processRules(spec.process, "config.json");
   if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
+  // runtime-spec 1.3 fields tsrun does not apply yet: refused, never silently ignored
+  if (linux?.memoryPolicy) fail("config.json: linux.memoryPolicy is not supported by tsrun");
+  if (linux?.netDevices && Object.keys(linux.netDevices).length > 0) fail("config.json: linux.netDevices is not supported by tsrun");
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => {
     idmapRules(spec, m, `config.json: mounts[${i}]`, host);
