@@ -1,11 +1,11 @@
 // delete: undo everything create made (processes, cgroups, state) and run poststop hooks.
+import * as fs from "fs";
+import * as path from "path";
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
 import { runHooksWarning } from "../hooks";
 import type { Context } from "./context";
 import { signalAll, signalInit, waitGone } from "./signal";
-import * as fs from "fs";
-import * as path from "path";
 import { retry } from "../async";
 import { native } from "../native";
 import { ContainerRecord, Lock, notExist, processAlive, procStat, stateOf, validateId } from "../state/store";
