@@ -176,6 +176,12 @@ print(json.dumps({"name": msg.decode(), "pid": int(pid)}), flush=True)`;
     const bad = tsrun(["exec", "--pidfd-socket", path.join(path.dirname(b.dir), "nope.sock"), b.id, "/probe", "exit", "0"]);
     assert.equal(bad.status, 255);
     assert.match(bad.stderr, /--pidfd-socket/);
+    // a caller path like --console-socket: a symlink at the name is refused, never followed
+    const link = path.join(path.dirname(b.dir), `${b.id}.pidfd-link`);
+    fs.symlinkSync(s2, link);
+    const linked = tsrun(["exec", "--pidfd-socket", link, b.id, "/probe", "exit", "0"]);
+    assert.equal(linked.status, 255);
+    assert.match(linked.stderr, /--pidfd-socket: .*symbolic link/);
     ok(tsrun(["delete", "-f", b.id]));
   });
 });
