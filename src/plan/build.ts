@@ -16,7 +16,7 @@ import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
 import type { HostFacts, ProcessFacts } from "./host";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
-import { containerPath, idmapOf, mountPoint, parseMountOptions } from "./mounts";
+import { containerPath, idmapOf, mountPoint, parseMountOptions, PROPAGATION } from "./mounts";
 import { Op } from "./opcodes";
 import { FLAGS } from "./protocol";
 import { Plan } from "./writer";
@@ -108,18 +108,6 @@ const DEFAULT_DEVICES: { path: string; major: number; minor: number }[] = [
   { path: "/dev/urandom", major: 1, minor: 9 },
   { path: "/dev/tty", major: 5, minor: 0 },
 ];
-
-// linux.rootfsPropagation -> mount(2) flags (runc's mountPropagationMapping: only the r* values recurse).
-const ROOTFS_PROPAGATION: Record<string, number> = {
-  private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
-  shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
-  slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
-  unbindable: MS.UNBINDABLE,
-  runbindable: MS.UNBINDABLE | MS.REC,
-};
 
 export interface NamespacePlan {
   create: NamespaceKind[];
@@ -315,7 +303,7 @@ export function buildPlan(o: BuildOptions): Plan {
   // No mount namespace (validateSpec then refuses mounts, root.readonly, masked and read-only paths): the
   // host's mount table is left alone and the root is entered by chroot.
   const mountns = hasNamespace(spec, "mount");
-  const rootProp = linux.rootfsPropagation ? ROOTFS_PROPAGATION[linux.rootfsPropagation]! : 0;
+  const rootProp = linux.rootfsPropagation ? PROPAGATION[linux.rootfsPropagation]! : 0;
   if (mountns) {
     plan.add(Op.ROOT_PROPAGATION, rootProp || MS.SLAVE | MS.REC);
     plan.add(Op.ROOTFS, o.rootfs, rootProp & MS.SLAVE ? MS.SLAVE : MS.PRIVATE);

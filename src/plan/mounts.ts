@@ -40,7 +40,9 @@ const FLAGS: Record<string, [boolean, number]> = {
   symfollow: [true, MS.NOSYMFOLLOW],
 };
 
-const PROPAGATION: Record<string, number> = {
+// Propagation names (mount options, linux.rootfsPropagation) -> mount(2) flags, as runc's
+// mountPropagationMapping: only the r* values recurse.
+export const PROPAGATION: Record<string, number> = {
   private: MS.PRIVATE,
   rprivate: MS.PRIVATE | MS.REC,
   shared: MS.SHARED,
