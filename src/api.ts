@@ -10,7 +10,6 @@
 //   await c.delete();
 //
 // Each method loads the modules it needs when first called, so a CLI verb pays only for its own.
-import * as fs from "fs";
 import { TsrunError, errnoCode } from "./errors";
 import { Logger, type LogOptions } from "./log";
 import type { GoJson } from "./gojson";
@@ -234,20 +233,8 @@ export class ExecProcess {
 // Resolves once `pid` has exited (its pidfd turns readable), or at once when it is gone or was recycled.
 async function waitExit(pid: number, startTime: string | undefined): Promise<void> {
   if (!(pid > 0)) return;
-  const { native } = require("./native") as typeof import("./native");
-  const { procStat } = require("./state/store") as typeof import("./state/store");
-  let pidfd: number;
-  try {
-    pidfd = native().pidfdOpen(pid);
-  } catch {
-    return;
-  }
-  try {
-    if (startTime !== undefined && procStat(pid)?.startTime !== startTime) return;
-    await native().readable(pidfd, -1);
-  } finally {
-    fs.closeSync(pidfd);
-  }
+  const { waitPidGone } = require("./runtime/signal") as typeof import("./runtime/signal");
+  await waitPidGone(pid, startTime, -1);
 }
 
 // The exit status of `pid` when it is this process's child (reaped now); undefined when it is not.

@@ -164,8 +164,7 @@ export class Launch {
       const f = await chan.recv();
       if (!f) {
         if (this.pid > 0 && !h.onReady) return this.pid; // exec: the program is running
-        const status = await this.reapHelper();
-        if (this.pid > 0) throw new TsrunError(`container ${this.o.what} exited during set-up without reporting an error`);
+        const status = await this.reapHelper(); // (undefined once reaped at the pid, or under a shim)
         throw new TsrunError(`container ${this.o.what} exited during set-up without reporting an error${status !== undefined ? ` (status ${status})` : ""}`);
       }
       const m = decodeMessage(f);

@@ -40,14 +40,19 @@ export async function signalAll(record: ContainerRecord, sig: number, warn: (msg
 
 // Resolves when the init is gone (or a zombie its parent has yet to reap): its pidfd turns readable when it
 // exits, so nothing polls. False on timeout.
-export async function waitGone(record: ContainerRecord, timeoutMs: number): Promise<boolean> {
+export function waitGone(record: ContainerRecord, timeoutMs: number): Promise<boolean> {
+  return waitPidGone(record.pid, record.startTime, timeoutMs);
+}
+
+// The same for any pid (`startTime` undefined: not checked); timeoutMs < 0 waits for as long as it takes.
+export async function waitPidGone(pid: number, startTime: string | undefined, timeoutMs: number): Promise<boolean> {
   const gone = () => {
-    const st = procStat(record.pid);
-    return !st || st.startTime !== record.startTime || st.state === "Z" || st.state === "X";
+    const st = procStat(pid);
+    return !st || (startTime !== undefined && st.startTime !== startTime) || st.state === "Z" || st.state === "X";
   };
   let pidfd: number;
   try {
-    pidfd = native().pidfdOpen(record.pid);
+    pidfd = native().pidfdOpen(pid);
   } catch {
     return true; // no such process
   }
