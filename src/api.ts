@@ -20,9 +20,10 @@ import type { Process, UpdateResources } from "./spec/schema";
 import type { ContainerRecord, ContainerState } from "./state/store";
 
 export interface RuntimeOptions {
-  root?: string; // default /run/tsrun
+  root?: string; // default /run/tsrun, or $XDG_RUNTIME_DIR/tsrun for a non-root user (as runc)
   log?: LogOptions; // where warnings and debug lines go (default: stderr, no debug)
   systemdCgroup?: boolean;
+  rootless?: boolean; // runc's --rootless (cgroup permission errors tolerated); unset: auto
 }
 
 export interface CreateOptions {
@@ -68,7 +69,7 @@ export class Runtime {
 
   constructor(o: RuntimeOptions = {}) {
     const { makeContext } = require("./runtime/context") as typeof import("./runtime/context");
-    this.#ctx = makeContext({ ...(o.root !== undefined ? { root: o.root } : {}), logger: new Logger(o.log ?? {}), systemdCgroup: o.systemdCgroup === true });
+    this.#ctx = makeContext({ ...(o.root !== undefined ? { root: o.root } : {}), logger: new Logger(o.log ?? {}), systemdCgroup: o.systemdCgroup === true, ...(o.rootless !== undefined ? { rootless: o.rootless } : {}) });
   }
 
   get root(): string {

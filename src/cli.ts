@@ -12,11 +12,12 @@ const VERSION = "0.1.0";
 const SPEC_VERSION = "1.2.0";
 
 interface GlobalOpts {
-  root: string;
+  root?: string;
   log?: string;
   logFormat: LogFormat;
   debug?: boolean;
   systemdCgroup?: boolean;
+  rootless?: string;
 }
 
 let logger = new Logger();
@@ -26,14 +27,21 @@ let exitCode = 0;
 function ctxOf(program: Command): Context {
   const g = program.opts<GlobalOpts>();
   const { makeContext } = require("./runtime/context") as typeof import("./runtime/context");
-  return makeContext({ root: g.root, logger, systemdCgroup: g.systemdCgroup === true });
+  return makeContext({ ...rootOptions(g), logger, systemdCgroup: g.systemdCgroup === true });
 }
 
 // The library runtime the other verbs go through.
 function runtimeOf(program: Command): Runtime {
   const g = program.opts<GlobalOpts>();
   const { Runtime } = require("./api") as typeof import("./api");
-  return new Runtime({ root: g.root, log: logOptions(g), systemdCgroup: g.systemdCgroup === true });
+  return new Runtime({ ...rootOptions(g), log: logOptions(g), systemdCgroup: g.systemdCgroup === true });
+}
+
+// --root (default: rootless.ts's, decided when the context is made) and --rootless.
+function rootOptions(g: GlobalOpts): { root?: string; rootless?: boolean } {
+  const { parseRootless } = require("./runtime/rootless") as typeof import("./runtime/rootless");
+  const rootless = parseRootless(g.rootless);
+  return { ...(g.root !== undefined ? { root: g.root } : {}), ...(rootless !== undefined ? { rootless } : {}) };
 }
 
 function logOptions(g: GlobalOpts): LogOptions {
@@ -79,7 +87,7 @@ export function buildProgram(): Command {
   program
     .description("tsrun: a low-level OCI container runtime (runc-compatible)")
     .version(`tsrun version ${VERSION}\ncommit: ${commitOf()}\nspec: ${SPEC_VERSION}`, "-v, --version", "print the version")
-    .option("--root <dir>", "root directory for storage of container state (this should be located in tmpfs)", "/run/tsrun")
+    .option("--root <dir>", "root directory for storage of container state (this should be located in tmpfs) (default: \"/run/tsrun\", or \"$XDG_RUNTIME_DIR/tsrun\" for a non-root user)")
     .option("--log <file>", "set the log file to write tsrun logs to (default is stderr)")
     .addOption(new Option("--log-format <format>", "set the log format").choices(["text", "json"]).default("text"))
     .option("--debug", "enable debug logging")

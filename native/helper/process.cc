@@ -79,10 +79,14 @@ void op_unshare(Args a) {
   if (unshare(static_cast<int>(flags)) != 0) die("unshare namespaces (flags 0x%llx): %s", static_cast<unsigned long long>(flags), err());
 }
 
+// tsrun writes the maps into this process's /proc files. A non-dumpable process's /proc files belong to
+// the host's root, so a rootless tsrun could not open them: dumpable for that moment only, as runc's nsexec.
 void op_usermap_sync() {
   int32_t self = getpid();
+  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) die("set dumpable for the user namespace maps: %s", err());
   if (!send_frame(g.sync, MSG_USERMAP_REQ, &self, sizeof(self))) die("ask tsrun for uid/gid maps: %s", err());
   await_ack(g.sync, "user namespace maps");
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) die("clear dumpable after the user namespace maps: %s", err());
 }
 
 void op_become_root() {

@@ -19,6 +19,8 @@ export interface ApplyOptions {
   devices?: readonly LinuxDevice[];
   // `update` leaves device rules alone unless it is given some (runc's update always does).
   skipDevices?: boolean;
+  // runc's rootless cgroup manager: the device controller's errors are warned about, not fatal.
+  rootless?: boolean;
 }
 
 export interface Controller {

@@ -206,9 +206,29 @@ export abstract class CgroupManager {
     for (const c of controllers().apply) {
       if (!c.needed(r, o)) continue;
       const loc = this.locateFor(c);
+      if (c.bpf && o.rootless) {
+        // runc's rootless manager: the device controller is not expected to work there; its errors are ignored
+        try {
+          if (loc) c.apply(new Writer(loc.dir, loc.version, o.warn), r, o);
+        } catch {
+          // as runc: silently
+        }
+        continue;
+      }
       if (!loc) throw new Error(`${c.setting}: ${c.missing ?? this.missingController(c.name, c.v2Name ?? c.name)}`);
       c.apply(new Writer(loc.dir, loc.version, o.warn), r, o);
     }
+  }
+
+  // The first controller `r` needs (device rules aside) that `full` has a directory for and this manager
+  // has not (src/cgroups/rootless.ts).
+  unplaced(r: LinuxResources, o: ApplyOptions, full: CgroupManager): string | undefined {
+    const prepared = this.prepare(r, () => {});
+    for (const c of controllers().apply) {
+      if (c.bpf || !c.needed(prepared, o)) continue;
+      if (this.locateFor(c) === undefined && full.locateFor(c) !== undefined) return c.v2Name && this.mode === "v2" ? c.v2Name : c.name;
+    }
+    return undefined;
   }
 
   // `update`: the same writes as apply (runc's Set); device rules are left alone with skipDevices.

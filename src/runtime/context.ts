@@ -1,21 +1,31 @@
-// What every operation needs: the state store under --root and the logger.
+// What every operation needs: the state store under --root, the logger, and how cgroups are managed.
 import { Logger } from "../log";
 import { Store } from "../state/store";
+import { defaultRoot, prepareXdgRoot, rootlessCgroups } from "./rootless";
 
 export interface RuntimeOptions {
-  root?: string; // default /run/tsrun
+  root?: string; // default /run/tsrun, or $XDG_RUNTIME_DIR/tsrun when rootless (src/runtime/rootless.ts)
   logger?: Logger;
   systemdCgroup?: boolean;
+  // runc's --rootless: true or false; undefined is auto (rootless.ts).
+  rootless?: boolean;
 }
 
 export interface Context {
   store: Store;
   logger: Logger;
   systemdCgroup: boolean;
+  // Cgroup permission errors tolerated where runc's rootless cgroup manager tolerates them.
+  rootlessCgroups: boolean;
 }
 
-export const DEFAULT_ROOT = "/run/tsrun";
-
 export function makeContext(o: RuntimeOptions = {}): Context {
-  return { store: new Store(o.root ?? DEFAULT_ROOT), logger: o.logger ?? new Logger(), systemdCgroup: o.systemdCgroup === true };
+  let root = o.root;
+  if (root === undefined) {
+    const d = defaultRoot();
+    if (d.xdg) prepareXdgRoot(d.root);
+    root = d.root;
+  }
+  const systemdCgroup = o.systemdCgroup === true;
+  return { store: new Store(root), logger: o.logger ?? new Logger(), systemdCgroup, rootlessCgroups: rootlessCgroups(o.rootless, systemdCgroup) };
 }

@@ -3,7 +3,8 @@
 // and poststop hooks run (as runc's destroy does).
 import * as fs from "fs";
 import { detectLayout } from "../cgroups/layout";
-import { CgroupManager } from "../cgroups/manager";
+import { type ApplyOptions, CgroupManager } from "../cgroups/manager";
+import { rootlessCgroups as rootlessSubset } from "../cgroups/rootless";
 import { breathe } from "../async";
 import { TsrunError, messageOf } from "../errors";
 import { runHooks, runHooksWarning } from "../hooks";
@@ -83,6 +84,7 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
     creating: true,
     cgroup: { dirs: {}, created: [] },
     config: spec,
+    ...(ctx.rootlessCgroups ? { rootlessCgroups: true } : {}),
   };
   const cleanup: (() => void | Promise<void>)[] = [];
   try {
@@ -138,6 +140,10 @@ function extraFdCount(o: CreateOptions): number {
   return (o.preserveFds ?? 0) + listen;
 }
 
+function applyOptions(ctx: Context, spec: Spec): ApplyOptions {
+  return { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}), ...(ctx.rootlessCgroups ? { rootless: true } : {}) };
+}
+
 interface Prepared {
   cgroups: CgroupManager;
   fdMap: FdMap;
@@ -151,7 +157,9 @@ interface Prepared {
 // Everything decided before the host is touched: where the cgroups go (refused when they exist frozen or in
 // use, as runc refuses them), the helper's fd numbers, and the encoded plan.
 function prepare(ctx: Context, o: CreateOptions, spec: Spec, bundle: string, rootfs: string, seccomp: Compiled | undefined, extra: number, host: HostFacts): Prepared {
-  const cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, o.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
+  let cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, o.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
+  // Rootless (runc's rootless cgroup manager): without a cgroupsPath, hierarchies tsrun may not use are left out.
+  if (ctx.rootlessCgroups && !spec.linux?.cgroupsPath) cgroups = rootlessSubset(cgroups, spec.linux?.resources, applyOptions(ctx, spec));
   // As runc (1.2+): a cgroup that exists already must hold no process, and must not be frozen (the init would
   // block in it, and create with it).
   const present = cgroups.pids().length;
@@ -198,7 +206,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   record.cgroup = cgroups.record();
   ctx.store.write(record);
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
-  cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
+  cgroups.apply(spec.linux?.resources, applyOptions(ctx, spec));
 
   const owned: number[] = []; // tsrun's copies, closed once the helper holds them (Launch handOver)
   const closeOwned = () => {

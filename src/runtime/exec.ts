@@ -98,6 +98,8 @@ export function execProcess(record: ContainerRecord, o: ExecOptions): Process {
     p.capabilities = c;
   }
   if (o.noNewPrivs) p.noNewPrivileges = true;
+  // runc (RootlessEUID): setgroups is denied in the user namespace a non-root tsrun set up
+  if (p.user?.additionalGids?.length && (process.geteuid?.() ?? 0) !== 0) throw new TsrunError("cannot set any additional groups in a rootless container", "INVALID_ARGUMENT");
   return p;
 }
 

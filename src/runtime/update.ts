@@ -189,7 +189,7 @@ export async function update(ctx: Context, id: string, r: UpdateResources): Prom
     const linux = (record.config.linux ??= {});
     const old = withoutKernelMemory(linux.resources ?? {});
     const merged = withoutKernelMemory(mergeResources(old, r));
-    const options = (skipDevices: boolean) => ({ warn: (m: string) => ctx.logger.warn(m), skipDevices, ...(linux.devices ? { devices: linux.devices } : {}) });
+    const options = (skipDevices: boolean) => ({ warn: (m: string) => ctx.logger.warn(m), skipDevices, ...(linux.devices ? { devices: linux.devices } : {}), ...(record.rootlessCgroups ? { rootless: true } : {}) });
     const cgroups = CgroupManager.fromRecord(record.cgroup);
     try {
       cgroups.update(merged, options(r.devices === undefined));

@@ -21,6 +21,7 @@ export interface ConsoleRoute {
 export function validateSpec(spec: Spec, host: HostFacts, console: ConsoleRoute): void {
   oneLine(() => {
     specRules(spec, host);
+    if (host.uid !== 0) rootlessRules(spec);
     consoleRules(spec.process!, console);
   });
 }
@@ -180,6 +181,29 @@ export function sysctlRefusal(spec: Spec, rawKey: string, shared: readonly Names
   }
   if (key.startsWith("user.")) return hasNamespace(spec, "user") ? undefined : `setting ucounts without a user namespace not allowed: ${key}`;
   return `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`;
+}
+
+// runc's rootlessEUIDCheck (tsrun runs as a non-root user): the container needs a user namespace with both
+// maps (unless it joins one), every uid=/gid= mount option must name a mapped id, and the process can get no
+// supplementary groups (setgroups is denied in such a namespace).
+function rootlessRules(spec: Spec): void {
+  const linux = spec.linux ?? {};
+  if (!hasNamespace(spec, "user")) fail("config.json: rootless container requires user namespaces");
+  if (hasNewNamespace(spec, "user")) {
+    if (!linux.uidMappings?.length) fail("config.json: rootless containers requires at least one UID mapping");
+    if (!linux.gidMappings?.length) fail("config.json: rootless containers requires at least one GID mapping");
+    for (const [i, m] of (spec.mounts ?? []).entries()) {
+      for (const opt of m.options ?? []) {
+        const id = /^(uid|gid)=(\d+)$/.exec(opt);
+        if (!id) continue;
+        const maps = id[1] === "uid" ? linux.uidMappings : linux.gidMappings;
+        const n = Number(id[2]);
+        if (!maps.some((x) => n >= x.containerID && n < x.containerID + x.size))
+          fail(`config.json: mounts[${i}]: cannot specify ${opt} mount option for rootless container: user namespace has no mapping for ${id[1]} ${n}`);
+      }
+    }
+  }
+  if (spec.process?.user?.additionalGids?.length) fail("config.json: cannot set any additional groups in a rootless container");
 }
 
 // runc's checkIDMapMounts: an idmapped mount is a bind, made by root, with both maps (its own, the

@@ -26,6 +26,7 @@ export interface ContainerRecord {
   creating: boolean; // true until create has finished
   cgroup: { dirs: Record<string, string>; created: string[] };
   config: Spec;
+  rootlessCgroups?: boolean; // created with runc's rootless cgroup manager (src/cgroups/rootless.ts)
   shimPid?: number; // the supervising shim, when there is one
   shimStartTime?: string;
   exit?: ExitRecord; // recorded by the shim (exit.json) when the init exits
