@@ -136,6 +136,21 @@ describe("rootless (a non-root user runs tsrun)", () => {
     assert.match(r.stderr, /rootless container requires user namespaces/);
   });
 
+  test("CVE-2023-25809: without a cgroup namespace, /sys/fs/cgroup and everything under it is read-only inside", () => {
+    const b = rootlessBundle(["mountinfo"], (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "cgroup");
+    });
+    const r = asUser(["run", "--bundle", b.dir, b.id]);
+    assert.equal(r.status, 0, r.stderr);
+    const mounts = JSON.parse(r.stdout.split("\n")[0]!) as { id: number; parent: number; mountPoint: string; options: string[] }[];
+    // what the container sees there: the last mount on /sys/fs/cgroup (the spec's /sys rbind brings the host's
+    // own below it, hidden) and the mounts on top of that one
+    const top = mounts.filter((m) => m.mountPoint === "/sys/fs/cgroup").at(-1);
+    assert.ok(top, "a cgroup mount is there");
+    const visible = [top, ...mounts.filter((m) => m.parent === top.id)];
+    for (const m of visible) assert.ok(m.options.includes("ro"), `${m.mountPoint} is ${m.options.join(",")}`);
+  });
+
   test("root keeps /run/tsrun when XDG_RUNTIME_DIR is set (runc's rule for the initial user namespace)", () => {
     const dir = path.join(work(), "root-xdg");
     fs.mkdirSync(dir);

@@ -181,10 +181,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: { 
   const where = `config.json: mounts[${index}]`;
   const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
-  if (m.type === "cgroup" || m.type === "cgroup2") {
-    cgroupMountOps(plan, o, dest, parsed.flags);
-    return undefined;
-  }
+  if (m.type === "cgroup" || m.type === "cgroup2") return cgroupMountOps(plan, o, dest, parsed.flags);
   // runc (mountPropagate/finalizeRootfs): a read-only tmpfs, or a read-only mount on /dev, is mounted
   // read-write and remounted read-only after pivot_root, once /dev's nodes, links and submounts and what a
   // tmpfs needs are in place.
@@ -227,11 +224,12 @@ function treeOps(plan: Plan, o: BuildOptions): Map<number, { slot: number; fallb
 
 // A "cgroup" mount shows the container its own cgroups: on v2 a cgroup2 mount (rooted at the container's
 // cgroup when it has a cgroup namespace); on v1/hybrid a tmpfs with each hierarchy's container directory
-// bound in, read-only unless the mount asks for rw (but see below).
+// bound in, read-only unless the mount asks for rw (but see below); a read-only one's tmpfs is remounted
+// read-only too once the binds are in (returned: readOnlyLater), as runc's mountCgroupV1.
 // With a user namespace and no cgroup namespace of its own the container would see (and, being root in
 // its namespace, write) the cgroups above its own: such a mount is read-only whatever it asks for
 // (runc's answer to CVE-2023-25809).
-function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number): void {
+function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number): string | undefined {
   const forceRo = hasNamespace(o.spec, "user") && !hasNamespace(o.spec, "cgroup");
   const base = (flags & ~(MS.BIND | MS.REC)) | MS.NOSUID | MS.NODEV | MS.NOEXEC | (forceRo ? MS.RDONLY : 0);
   if (o.cgroupMode === "v2") {
@@ -240,7 +238,7 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
     } else {
       plan.add(Op.MOUNT, o.cgroupDirs[""] ?? "/sys/fs/cgroup", dest, "", MS.BIND | MS.REC | base, "", 0, 0, 2, 0, 0, -1);
     }
-    return;
+    return undefined;
   }
   plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0, 0, 0, -1);
   for (const [key, dir] of Object.entries(o.cgroupDirs)) {
@@ -250,6 +248,7 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
     // co-mounted controllers (cpu,cpuacct) are also reachable by each name, as on the host
     if (key.includes(",")) for (const c of key.split(",")) plan.add(Op.SYMLINK, name, path.posix.join(dest, c));
   }
+  return base & MS.RDONLY ? dest : undefined;
 }
 
 export function buildPlan(o: BuildOptions): Plan {
