@@ -179,6 +179,17 @@ sys.stdout.flush()
     ok(tsrun(["delete", b.id]));
   });
 
+  test("--init with a seccomp profile: the reaper runs under the container's filter too (as tini inside Docker's)", () => {
+    const b = makeBundle(["sleep", "30"], (s) => {
+      s.linux!.seccomp = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdirat"], action: "SCMP_ACT_ERRNO" }] };
+    });
+    ok(tsrun(["run", "-d", "--init", "--bundle", b.dir, b.id]));
+    const init = state(b.id).pid;
+    assert.match(fs.readFileSync(`/proc/${init}/comm`, "utf8"), /tsrun-reaper/);
+    assert.match(fs.readFileSync(`/proc/${init}/status`, "utf8"), /^Seccomp:\s+2$/m, "the reaper is filtered");
+    ok(tsrun(["delete", "-f", b.id]));
+  });
+
   test("create --shim with start: same supervision for engines' two-step flow; logs of a plain container are refused", () => {
     const b = makeBundle(["exit", "5"]);
     ok(tsrun(["create", "--shim", "--bundle", b.dir, b.id]));

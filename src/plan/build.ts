@@ -367,8 +367,9 @@ export function buildPlan(o: BuildOptions): Plan {
   // startContainer hooks run under the container's filter, as in runc (standard_init_linux.go loads it
   // before they run), with the process's environment unless they have one of their own (runc's
   // SetDefaultEnv).
+  // So does --init's reaper, like Docker's tini inside the container: the filter is loaded before it forks.
   const startHooks = hooks.startContainer ?? [];
-  const filterFirst = o.seccomp !== undefined && startHooks.length > 0;
+  const filterFirst = o.seccomp !== undefined && (startHooks.length > 0 || o.init);
   if (filterFirst) seccompOps(plan, o.seccomp!, dropAfterSeccomp);
   for (const h of startHooks) hookOp(plan, "startContainer", h.env === undefined ? { ...h, env: env.slice() } : h);
   if (o.init) plan.add(Op.INIT_REAPER);
