@@ -92,7 +92,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--log-format <format>", "set the log format").choices(["text", "json"]).default("text"))
     .option("--debug", "enable debug logging")
     .option("--systemd-cgroup", "enable systemd cgroup support (not available: no systemd on this host)")
-    .addOption(new Option("--rootless <value>", "ignore cgroup permission errors ('true', 'false', or 'auto')").default("auto").hideHelp())
+    .addOption(new Option("--rootless <value>", "ignore cgroup permission errors ('true', 'false', or 'auto')").default("auto"))
     .addOption(new Option("--criu <path>", "path to the criu binary (unused)").hideHelp())
     .showSuggestionAfterError(false)
     .enablePositionalOptions()
