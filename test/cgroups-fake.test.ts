@@ -365,9 +365,9 @@ describe("cgroup v2 files", () => {
       ["cpu.max", "50000 100000"],
       ["cpu.max", "max 200000"],
       ["cpu.max", "max 50000"],
+      ["cpu.weight", "100"], // runc's fs2 order: cpu before cpuset
       ["cpuset.cpus", "1"],
       ["cpuset.mems", "0"],
-      ["cpu.weight", "100"],
     ]);
     assert.deepEqual(warnings, ["linux.resources.cpu.realtimeRuntime has no cgroup v2 equivalent and is ignored (as runc does)"]);
   });
