@@ -55,6 +55,40 @@ const scenarios: Record<string, () => void | Promise<void>> = {
     assert.deepEqual((ls as { exists: boolean }[]).map((e) => e.exists), [true, true]);
   },
 
+  // runc's fs2 placement and creation for real: tsrun runs in a cgroup holding a process (…/self, as a login
+  // session's scope), so an unset or relative cgroupsPath goes under that cgroup's parent; the ancestors get
+  // the root's controllers (hugetlb here) enabled, so a hugetlb limit works there — under tsrun's own cgroup
+  // it could not (v2's no-internal-process rule).
+  relative() {
+    const parent = `${V2}/${CGROUP_PARENT}`;
+    const self = `${parent}/self`;
+    fs.mkdirSync(self, { recursive: true });
+    fs.writeFileSync(`${self}/cgroup.procs`, String(process.pid));
+    try {
+      const hp = (s: Parameters<NonNullable<Parameters<typeof makeBundle>[1]>>[0]) => {
+        s.linux!.resources!.hugepageLimits = [{ pageSize: "2MB", limit: 4 << 20 }];
+      };
+      const unset = makeBundle(["exit", "0"], (s) => (hp(s), delete s.linux!.cgroupsPath));
+      ok(tsrun(["create", "--bundle", unset.dir, unset.id]));
+      assert.equal(fs.readFileSync(`${parent}/${unset.id}/hugetlb.2MB.max`, "utf8").trim(), String(4 << 20), "the unset path: <parent of own cgroup>/<id>");
+      assert.match(fs.readFileSync(`${parent}/cgroup.subtree_control`, "utf8"), /\bhugetlb\b/);
+      assert.equal(fs.existsSync(`${self}/${unset.id}`), false, "not under tsrun's own cgroup");
+      const rel = makeBundle(["exit", "0"], (s) => (hp(s), (s.linux!.cgroupsPath = `nest/${CGROUP_PARENT}-r`)));
+      ok(tsrun(["create", "--bundle", rel.dir, rel.id]));
+      assert.equal(fs.readFileSync(`${parent}/nest/${CGROUP_PARENT}-r/hugetlb.2MB.max`, "utf8").trim(), String(4 << 20), "a relative path: under the parent");
+      assert.match(fs.readFileSync(`${parent}/nest/cgroup.subtree_control`, "utf8"), /\bhugetlb\b/, "each ancestor enabled");
+      const stats = JSON.parse(ok(tsrun(["events", "--stats", rel.id])).stdout) as { data: { hugetlb: Record<string, unknown> } };
+      assert.deepEqual(stats.data.hugetlb["2MB"], { failcnt: 0 });
+      ok(tsrun(["delete", unset.id]));
+      ok(tsrun(["delete", rel.id]));
+      assert.equal(fs.existsSync(`${parent}/${unset.id}`), false);
+      assert.equal(fs.existsSync(`${parent}/nest`), false, "the created ancestor goes with it");
+    } finally {
+      fs.writeFileSync(`${V2}/cgroup.procs`, String(process.pid)); // back where the test started
+      fs.rmdirSync(self);
+    }
+  },
+
   // pause/resume through cgroup.freeze and cgroup.events.
   freezer() {
     const b = makeBundle(["getppid-loop", "2000000000"]);
@@ -118,7 +152,7 @@ const scenarios: Record<string, () => void | Promise<void>> = {
       ],
     );
     // replaced under a running container: one program before and after, a different one
-    const u = makeBundle(["multi", "open", "/dev/fuse", "w", "--", "delay", "1.5", "--", "open", "/dev/fuse", "w"], (s) => (s.linux!.devices = [fuse]));
+    const u = makeBundle(["multi", "open", "/dev/fuse", "w", "--", "delay", "4", "--", "open", "/dev/fuse", "w"], (s) => (s.linux!.devices = [fuse]));
     const child = tsrunAsync(["run", "--bundle", u.dir, u.id]);
     let out = "";
     child.stdout.on("data", (x: Buffer) => (out += x.toString()));
