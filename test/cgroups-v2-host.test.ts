@@ -13,6 +13,7 @@ import type { CgroupLayout } from "../src/cgroups/layout";
 import { CgroupManager } from "../src/cgroups/manager";
 import { resolveCgroupPaths } from "../src/cgroups/paths";
 import { goJson } from "../src/gojson";
+import { memoryEventsOom } from "../src/runtime/events";
 import type { LinuxResources } from "../src/spec/schema";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsrun-v2host-"));
@@ -291,5 +292,17 @@ describe("statistics on v2: PSI for cpu, memory and io, as runc's events prints 
     assert.throws(() => m.stats(), /unable to parse .*\/cpu\.pressure: invalid avg10 PSI value: "x"/);
     put("cpu.pressure", "some avg10\n");
     assert.throws(() => m.stats(), /invalid psi data: "avg10"/);
+  });
+});
+
+describe("events: memory.events as runc's inotify watch reads it", () => {
+  test("an oom event each time memory.events changes while oom_kill is above zero", () => {
+    const ev = (high: number, oom: number, kill: number) => `low 0\nhigh ${high}\nmax ${oom}\noom ${oom}\noom_kill ${kill}\noom_group_kill 0\n`;
+    assert.equal(memoryEventsOom(ev(0, 0, 0), ev(5, 0, 0)), false, "high events alone: no oom");
+    assert.equal(memoryEventsOom(ev(5, 0, 0), ev(5, 1, 1)), true, "the first kill");
+    assert.equal(memoryEventsOom(ev(5, 1, 1), ev(5, 1, 1)), false, "no change");
+    assert.equal(memoryEventsOom(ev(5, 1, 1), ev(6, 1, 1)), true, "any change once a kill happened (runc reads oom_kill > 0 on every IN_MODIFY)");
+    assert.equal(memoryEventsOom(ev(5, 1, 1), undefined), false, "the cgroup is gone");
+    assert.equal(memoryEventsOom(undefined, ev(0, 1, 1)), true);
   });
 });
