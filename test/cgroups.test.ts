@@ -393,7 +393,7 @@ describe("ps, events, update", { skip }, () => {
   });
 
   test("events: stats every --interval, an oom event when the OOM killer strikes, then the stream ends", async () => {
-    const b = makeBundle(["hog", "256", "1"], (s) => (s.linux!.resources!.memory = { limit: 32 << 20, swap: 32 << 20 }));
+    const b = makeBundle(["hog", "256", "3"], (s) => (s.linux!.resources!.memory = { limit: 32 << 20, swap: 32 << 20 }));
     ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
     const child = tsrunAsync(["events", "--interval", "300ms", b.id]);
     let out = "";

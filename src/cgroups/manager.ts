@@ -6,8 +6,9 @@
 //   v1      one directory per v1 hierarchy;
 //   hybrid  the same, plus the v2 tree for controllers no v1 hierarchy has (hugetlb on this host), and the
 //           v2 cgroup.kill / cgroup.freeze when the v1 hierarchies have no freezer;
-//   v2      the one v2 directory: spec values converted as runc's fs2, device rules as a BPF program,
-//           linux.resources.unified written last;
+//   v2      the one v2 directory, made as runc's fs2 CreateCgroupPath (every controller the root offers
+//           enabled in each ancestor, tree.ts makeV2Path): spec values converted and written in fs2's
+//           order, device rules as a BPF program, linux.resources.unified written last;
 //   systemd (room for it) would create and remove through systemd's units instead of mkdir/rmdir and keep
 //           the v1 or v2 manager for files; forContainer refuses it, as this host runs no systemd.
 // The state.json record ({dirs, created}) is what a manager is built from and what it produces.
