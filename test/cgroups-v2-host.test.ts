@@ -113,8 +113,9 @@ describe("where the container's cgroup goes on a v2-only host (runc's fs2 defaul
     // run from the root cgroup (a container's cgroup namespace): the root's parent is the root
     assert.equal(resolveCgroupPaths(undefined, "c1", layoutOf(r, "/"))[""], `${r}/c1`);
     assert.equal(resolveCgroupPaths(undefined, "c1", layoutOf(r, "/system.slice"))[""], `${r}/c1`);
-    // a hybrid host keeps v1's rule for its v2 tree: under our own cgroup
-    assert.equal(resolveCgroupPaths(undefined, "c1", layoutOf("/sys/fs/cgroup/unified", SESSION, "hybrid"))[""], `/sys/fs/cgroup/unified${SESSION}/c1`);
+    // a hybrid host's v2 tree: under its root (runc's fs: the hybrid mount point, whatever our own cgroup)
+    assert.equal(resolveCgroupPaths(undefined, "c1", layoutOf("/sys/fs/cgroup/unified", SESSION, "hybrid"))[""], "/sys/fs/cgroup/unified/c1");
+    assert.equal(resolveCgroupPaths("/abs/c1", "c1", layoutOf("/sys/fs/cgroup/unified", SESSION, "hybrid"))[""], "/sys/fs/cgroup/unified/abs/c1");
   });
 });
 
