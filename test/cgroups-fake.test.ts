@@ -230,7 +230,10 @@ describe("cgroup v1 files", () => {
     writes = [];
     apply(d, { pids: { limit: -1 } });
     apply(d, { pids: { limit: 0 } });
-    assert.deepEqual(pairs(), [["pids.max", "max"]]);
+    assert.deepEqual(pairs(), [
+      ["pids.max", "max"],
+      ["pids.max", "1"], // runc 1.4: 0 is a limit (as systemd's TasksMax, 1)
+    ]);
     writes = [];
     fs.rmSync(path.join(d.hugetlb, "hugetlb.2MB.rsvd.limit_in_bytes"));
     apply(d, { hugepageLimits: [{ pageSize: "2MB", limit: 2097152 }] });
@@ -365,9 +368,9 @@ describe("cgroup v2 files", () => {
       ["cpu.max", "50000 100000"],
       ["cpu.max", "max 200000"],
       ["cpu.max", "max 50000"],
+      ["cpu.weight", "100"], // runc's fs2 order: cpu before cpuset
       ["cpuset.cpus", "1"],
       ["cpuset.mems", "0"],
-      ["cpu.weight", "100"],
     ]);
     assert.deepEqual(warnings, ["linux.resources.cpu.realtimeRuntime has no cgroup v2 equivalent and is ignored (as runc does)"]);
   });

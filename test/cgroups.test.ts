@@ -393,7 +393,7 @@ describe("ps, events, update", { skip }, () => {
   });
 
   test("events: stats every --interval, an oom event when the OOM killer strikes, then the stream ends", async () => {
-    const b = makeBundle(["hog", "256", "1"], (s) => (s.linux!.resources!.memory = { limit: 32 << 20, swap: 32 << 20 }));
+    const b = makeBundle(["hog", "256", "3"], (s) => (s.linux!.resources!.memory = { limit: 32 << 20, swap: 32 << 20 }));
     ok(tsrun(["run", "--detach", "--bundle", b.dir, b.id]));
     const child = tsrunAsync(["events", "--interval", "300ms", b.id]);
     let out = "";
@@ -485,7 +485,7 @@ describe("ps, events, update", { skip }, () => {
 
   test("update -r with devices replaces the device rules of a running container (seen from inside)", async () => {
     const fuse = { path: "/dev/fuse", type: "c" as const, major: 10, minor: 229, fileMode: 0o666 };
-    const b = makeBundle(["multi", "open", "/dev/fuse", "w", "--", "delay", "1.5", "--", "open", "/dev/fuse", "w"], (s) => (s.linux!.devices = [fuse]));
+    const b = makeBundle(["multi", "open", "/dev/fuse", "w", "--", "delay", "4", "--", "open", "/dev/fuse", "w"], (s) => (s.linux!.devices = [fuse]));
     const child = tsrunAsync(["run", "--bundle", b.dir, b.id]);
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));

@@ -6,8 +6,9 @@
 //   v1      one directory per v1 hierarchy;
 //   hybrid  the same, plus the v2 tree for controllers no v1 hierarchy has (hugetlb on this host), and the
 //           v2 cgroup.kill / cgroup.freeze when the v1 hierarchies have no freezer;
-//   v2      the one v2 directory: spec values converted as runc's fs2, device rules as a BPF program,
-//           linux.resources.unified written last;
+//   v2      the one v2 directory, made as runc's fs2 CreateCgroupPath (every controller the root offers
+//           enabled in each ancestor, tree.ts makeV2Path): spec values converted and written in fs2's
+//           order, device rules as a BPF program, linux.resources.unified written last;
 //   systemd (room for it) would create and remove through systemd's units instead of mkdir/rmdir and keep
 //           the v1 or v2 manager for files; forContainer refuses it, as this host runs no systemd.
 // The state.json record ({dirs, created}) is what a manager is built from and what it produces.
@@ -20,7 +21,7 @@ import * as freezer from "./controllers/freezer";
 import type { CgroupLayout } from "./layout";
 import { resolveCgroupPaths } from "./paths";
 import { emptyStats, type Stats } from "./stats";
-import { enableControllers, inheritCpuset, makeDir, missingDirs, procsFilesUnder, removeDirs } from "./tree";
+import { enableControllers, inheritCpuset, makeDir, makeV2Path, missingDirs, procsFilesUnder, removeDirs } from "./tree";
 
 export type { ApplyOptions } from "./controller";
 
@@ -39,6 +40,8 @@ export type CgroupMode = "v1" | "v2" | "hybrid";
 // CLI verb pays for what it loads) never compile them.
 interface Controllers {
   apply: readonly Controller[];
+  applyV2: readonly Controller[]; // runc's fs2 Set order
+
   stats: readonly Controller[]; // in the order statistics are read (cpuacct's usage before cpu's throttling)
   oomKills: typeof import("./controllers/memory").oomKills;
   applyUnified: typeof import("./controllers/unified").applyUnified;
@@ -58,6 +61,7 @@ function controllers(): Controllers {
   const { applyUnified } = require("./controllers/unified") as typeof import("./controllers/unified");
   loaded = {
     apply: [cpuset, devices, memory, cpu, pids, blkio, hugetlb, netCls, netPrio, rdma],
+    applyV2: [pids, memory, blkio, cpu, devices, cpuset, hugetlb, rdma, netCls, netPrio],
     stats: [cpuacct, cpu, cpuset, memory, pids, blkio, hugetlb],
     oomKills,
     applyUnified,
@@ -135,15 +139,19 @@ export abstract class CgroupManager {
 
   // mkdir -p of every directory, remembering which are new. A v1 cpuset directory with empty cpus or mems,
   // and any such ancestor, inherits its parent's (runc's cpusetEnsureParent; pre-existing ones only when
-  // empty, where they could hold no task). On v2, a new intermediate directory gets its controllers enabled in
-  // cgroup.subtree_control so they reach the container's cgroup — only directories created here: a
-  // pre-existing cgroup is not written to (runc also enables them in every pre-existing ancestor, the
-  // root included; tsrun leaves those alone, and a resource whose controller the host does not delegate
-  // then fails naming the file). On failure, whatever was made is removed again.
-  async create(): Promise<void> {
+  // empty, where they could hold no task). On a v2-only host, runc's fs2 CreateCgroupPath (tree.ts
+  // makeV2Path): every controller the root offers is enabled in the subtree_control of the root and of each
+  // ancestor, pre-existing ones included (`resources` decide whether a threaded ancestor is refused). On a
+  // hybrid host, a new intermediate v2 directory gets its controllers enabled (only directories created
+  // here). On failure, whatever was made is removed again.
+  async create(resources?: LinuxResources): Promise<void> {
     const created: string[] = [];
     try {
       for (const h of this.hierarchies) {
+        if (h.version === 2 && this.mode === "v2") {
+          makeV2Path(h.dir, resources, created);
+          continue;
+        }
         makeDir(h.dir, created, (d) => {
           if (h.version === 2 && d !== h.dir && created.includes(d)) enableControllers(d);
         });
@@ -203,7 +211,7 @@ export abstract class CgroupManager {
     const r = this.prepare(resources ?? {}, o.warn);
     // runc warns and ignores kernel memory limits (the kernel no longer has them).
     if (r.memory?.kernel !== undefined || r.memory?.kernelTCP !== undefined) o.warn("Kernel memory settings are ignored and will be removed");
-    for (const c of controllers().apply) {
+    for (const c of this.mode === "v2" ? controllers().applyV2 : controllers().apply) {
       if (!c.needed(r, o)) continue;
       const loc = this.locateFor(c);
       if (c.bpf && o.rootless) {

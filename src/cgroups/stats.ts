@@ -38,19 +38,34 @@ export function optional<T>(read: () => T): T | undefined {
   }
 }
 
-// "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" / "full ..." (v2 only).
+// "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" / "full ..." (v2 only), as runc's fs2 statPSI: no file
+// (a kernel without PSI, or "0" in cgroup.pressure) and a kernel that refuses the read (ENOTSUP without
+// psi=1) read as none; a malformed field is an error naming the file. A line whose values are all zero is
+// left out (omitzero), so a file of zeros reads as {}.
 export function psi(dir: string, file: string): Obj | undefined {
-  const text = optional(() => readCgroupFile(dir, file));
+  let text: string | undefined;
+  try {
+    text = optional(() => readCgroupFile(dir, file));
+  } catch (e) {
+    if (errnoCode(e) === "EOPNOTSUPP" || errnoCode(e) === "ENOTSUP") return undefined;
+    throw e;
+  }
   if (text === undefined) return undefined;
+  const where = path.join(dir, file);
   const out: Obj = {};
   for (const line of text.split("\n")) {
     const [kind, ...fields] = line.trim().split(/\s+/);
     if (kind !== "some" && kind !== "full") continue;
     const d: Record<string, number | bigint> = { avg10: 0, avg60: 0, avg300: 0, total: 0n };
     for (const f of fields) {
-      const [k, v] = f.split("=");
-      if (k === "total") d.total = parseUint(v ?? "", path.join(dir, file));
-      else if (k === "avg10" || k === "avg60" || k === "avg300") d[k] = Number(v);
+      const eq = f.indexOf("=");
+      if (eq < 0) throw new Error(`unable to parse ${where}: invalid psi data: ${JSON.stringify(f)}`);
+      const [k, v] = [f.slice(0, eq), f.slice(eq + 1)];
+      if (k === "total") d.total = parseUint(v, where);
+      else if (k === "avg10" || k === "avg60" || k === "avg300") {
+        if (!/^[0-9]+(\.[0-9]*)?$/.test(v)) throw new Error(`unable to parse ${where}: invalid ${k} PSI value: ${JSON.stringify(v)}`);
+        d[k] = Number(v);
+      }
     }
     if (d.avg10 !== 0 || d.avg60 !== 0 || d.avg300 !== 0 || d.total !== 0n) out[kind] = { avg10: d.avg10!, avg60: d.avg60!, avg300: d.avg300!, total: d.total! };
   }

@@ -1,8 +1,10 @@
 // The directories of a container's cgroups: making them (remembering which are new), listing the
 // cgroup.procs files under them, and removing what was made — never a directory that was there before.
 import * as fs from "fs";
-import { delay } from "../async";
 import * as path from "path";
+import { delay } from "../async";
+import type { LinuxResources } from "../spec/schema";
+import { readCgroupFile, writeCgroupFile } from "./files";
 
 // Every directory makeDirs would create now, outermost first (recorded before they are made).
 export function missingDirs(dirs: readonly string[]): string[] {
@@ -30,9 +32,90 @@ export function makeDir(dir: string, created: string[], made: (d: string) => voi
   }
 }
 
-// On v2, the controllers a new directory receives are enabled in its cgroup.subtree_control so they reach
-// the container's cgroup. Best effort, one controller at a time as runc does: one that cannot be enabled (a
-// threaded subtree, say) only matters if a resource needs it, and that write then fails naming the file.
+// The top of the v2 tree `dir` is in (or would be in): the highest directory whose parent is not a cgroup
+// (has no cgroup.controllers) — the cgroup2 mount point (/sys/fs/cgroup on a v2-only host).
+export function v2Top(dir: string): string {
+  let d = dir;
+  while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  while (path.dirname(d) !== d && fs.existsSync(path.join(path.dirname(d), "cgroup.controllers"))) d = path.dirname(d);
+  return d;
+}
+
+// runc's fs2 containsDomainController: resources for a controller that cannot live in a threaded subtree
+// (memory, io, cpu, hugetlb; pids and cpuset are thread-aware).
+export function needsDomainController(r: LinuxResources | undefined): boolean {
+  if (!r) return false;
+  const m = r.memory;
+  const b = r.blockIO;
+  const c = r.cpu;
+  const some = (l: readonly unknown[] | undefined) => (l?.length ?? 0) > 0;
+  return (
+    (!!m && (!!m.limit || !!m.swap || !!m.reservation)) ||
+    (!!b && (!!b.weight || some(b.weightDevice) || some(b.throttleReadBpsDevice) || some(b.throttleWriteBpsDevice) || some(b.throttleReadIOPSDevice) || some(b.throttleWriteIOPSDevice))) ||
+    (!!c && (!!c.shares || !!c.quota || !!c.period || c.idle !== undefined || c.burst !== undefined)) ||
+    some(r.hugepageLimits)
+  );
+}
+
+// runc's fs2 CreateCgroupPath, for a v2-only host: from the top of the tree down to `dir`, each missing
+// directory is made (pushed on `created`), and every directory above `dir` — the root and each
+// pre-existing ancestor included — gets every controller the root offers enabled in its
+// cgroup.subtree_control: all of them in one write, and if the kernel refuses that, one by one, each
+// refusal ignored (a controller a parent does not pass down, or a cgroup holding processes, then fails
+// in the write that needs it, naming the file). An ancestor (or `dir`) in "domain invalid" mode is made
+// threaded, or refused when the resources need a domain controller; so is one already (domain) threaded.
+export function makeV2Path(dir: string, r: LinuxResources | undefined, created: string[]): void {
+  const top = v2Top(dir);
+  const controllers = readCgroupFile(top, "cgroup.controllers").split(/\s+/).filter(Boolean);
+  const enable = controllers.map((c) => `+${c}`);
+  const chain = [top];
+  for (const part of path.relative(top, dir).split("/").filter(Boolean)) chain.push(path.join(chain[chain.length - 1]!, part));
+  const domain = needsDomainController(r);
+  chain.forEach((current, i) => {
+    if (i > 0) {
+      try {
+        fs.mkdirSync(current, 0o755);
+        created.push(current);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`create cgroup ${current}: ${(e as Error).message}`);
+      }
+      let type = "";
+      try {
+        type = readCgroupFile(current, "cgroup.type").trim();
+      } catch {
+        // not there (an old kernel): nothing to check
+      }
+      if (type === "domain invalid") {
+        if (domain) throw new Error(`cannot enter cgroupv2 "${current}" with domain controllers -- it is in an invalid state`);
+        try {
+          writeCgroupFile(current, "cgroup.type", "threaded");
+        } catch {
+          // runc ignores it too: the writes that need it fail later, naming their file
+        }
+      } else if ((type === "domain threaded" || type === "threaded") && domain) {
+        throw new Error(`cannot enter cgroupv2 "${current}" with domain controllers -- it is in ${type} mode`);
+      }
+    }
+    if (i < chain.length - 1 && enable.length > 0) {
+      try {
+        writeCgroupFile(current, "cgroup.subtree_control", enable.join(" "));
+      } catch {
+        for (const c of enable) {
+          try {
+            writeCgroupFile(current, "cgroup.subtree_control", c);
+          } catch {
+            // see above
+          }
+        }
+      }
+    }
+  });
+}
+
+// Hybrid hosts (runc's fs enables nothing in the v2 tree there): the controllers a new directory receives are
+// enabled in its cgroup.subtree_control so they reach the container's cgroup (hugetlb, where only the v2 tree
+// has it). Best effort, one controller at a time: one that cannot be enabled only matters if a resource
+// needs it, and that write then fails naming the file.
 export function enableControllers(dir: string): void {
   let available: string[];
   try {

@@ -202,7 +202,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
   record.cgroup = cgroups.planned();
   ctx.store.write(record);
-  await cgroups.create();
+  await cgroups.create(spec.linux?.resources);
   record.cgroup = cgroups.record();
   ctx.store.write(record);
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).

@@ -1,10 +1,12 @@
 // events: the container's cgroup statistics and OOM notifications as runc prints them, one JSON object
 // per line ({"type":"stats","id":…,"data":{…}} / {"type":"oom","id":…}). --stats prints one and exits;
-// otherwise stats come every --interval (Go duration, default 5s) and OOM kills as they happen (the OOM
-// counter — v1 memory.oom_control, v2 memory.events — is polled every 100 ms), until the container's
-// cgroup has no process left.
+// otherwise stats come every --interval (Go duration, default 5s) and OOM kills as they happen, polled
+// every 100 ms: on v1 one event per new oom_kill in memory.oom_control; on v2 as runc's inotify watch on
+// memory.events (registerMemoryEventV2): one event each time the file changes (any of low, high, max, oom,
+// oom_kill) while its oom_kill count is above zero. Until the container's cgroup has no process left.
 import { CgroupManager } from "../cgroups/manager";
 import { TsrunError, messageOf } from "../errors";
+import { readCgroupFile } from "../cgroups/files";
 import { delay } from "../async";
 import type { Stats } from "../cgroups/stats";
 import { goJson } from "../gojson";
@@ -49,6 +51,14 @@ export function containerStats(ctx: Context, id: string): Stats {
   }
 }
 
+// v2: whether memory.events going from `before` to `now` is an "oom" event (runc: a modification of the file
+// while oom_kill > 0).
+export function memoryEventsOom(before: string | undefined, now: string | undefined): boolean {
+  if (now === undefined || now === before) return false;
+  const m = /^oom_kill (\d+)$/m.exec(now);
+  return m !== null && BigInt(m[1]!) > 0n;
+}
+
 function populated(cgroups: CgroupManager): boolean {
   try {
     return cgroups.pids().length > 0;
@@ -66,13 +76,29 @@ export async function* eventStream(ctx: Context, id: string, intervalMs: number)
   const record = ctx.store.read(id);
   if (ctx.store.status(record) === "stopped") throw new TsrunError(`container with id ${id} is not running`, "NOT_RUNNING");
   const cgroups = CgroupManager.fromRecord(record.cgroup);
-  let ooms = cgroups.oomKillCount() ?? 0n;
+  const mem = cgroups.locate("memory");
+  const v2Events = mem?.version === 2 ? mem.dir : undefined;
+  const readEvents = (dir: string): string | undefined => {
+    try {
+      return readCgroupFile(dir, "memory.events");
+    } catch {
+      return undefined; // gone with the cgroup
+    }
+  };
+  let events = v2Events !== undefined ? readEvents(v2Events) : undefined;
+  let ooms = v2Events !== undefined ? 0n : (cgroups.oomKillCount() ?? 0n);
   let nextStats = Date.now() + intervalMs;
   for (;;) {
     await delay(Math.max(0, Math.min(100, nextStats - Date.now())));
     try {
-      const n = cgroups.oomKillCount();
-      for (; n !== undefined && n > ooms; ooms++) yield { type: "oom", id: record.id };
+      if (v2Events !== undefined) {
+        const now = readEvents(v2Events);
+        if (memoryEventsOom(events, now)) yield { type: "oom", id: record.id };
+        if (now !== undefined) events = now;
+      } else {
+        const n = cgroups.oomKillCount();
+        for (; n !== undefined && n > ooms; ooms++) yield { type: "oom", id: record.id };
+      }
     } catch (e) {
       ctx.logger.error(`unable to read the OOM count: ${messageOf(e)}`);
     }

@@ -1,7 +1,6 @@
 // pids: linux.resources.pids.limit -> pids.max (v1 and v2 alike), and the pid count statistics.
 import * as fs from "fs";
 import type { Controller, Location } from "../controller";
-import { nz } from "../controller";
 import { num, readCgroupFile, readUint, UINT64_MAX } from "../files";
 import { nzBig, type Obj, optional } from "../stats";
 
@@ -24,9 +23,13 @@ function stats(loc: Location | undefined): Obj {
 export const pids: Controller = {
   name: "pids",
   setting: P,
-  // pids.limit 0 is "unset" (runc with runtime-spec 1.2; runc >= 1.4 maps it to 1 for spec 1.3)
-  needed: (r) => nz(r.pids?.limit),
-  apply: (w, r) => w.write(P, "pids.max", r.pids!.limit > 0 ? num(r.pids!.limit) : "max"),
+  // runc 1.4 (runtime-spec 1.3): a given limit is a limit, 0 included — written as 1 (systemd's TasksMax cannot
+  // be 0, and the fs drivers match it); a negative one is "max"; only an absent one (update) leaves it alone.
+  needed: (r) => r.pids?.limit !== undefined,
+  apply: (w, r) => {
+    const l = r.pids!.limit;
+    w.write(P, "pids.max", l > 0 ? num(l) : l === 0 ? "1" : "max");
+  },
   stats: (loc, s) => {
     s.pids = stats(loc);
   },
