@@ -91,6 +91,10 @@ export function buildProgram(): Command {
     .hook("preAction", () => {
       const g = program.opts<GlobalOpts>();
       logger = new Logger(logOptions(g));
+      // bin/tsrun did not start create/run/exec from the snapshot: why (once, with --debug)
+      const skipped = process.env.TSRUN_SNAPSHOT_SKIPPED;
+      delete process.env.TSRUN_SNAPSHOT_SKIPPED;
+      if (skipped) logger.debug(`startup snapshot not used: ${skipped}`);
     });
 
   const createFlags = (c: Command) =>
