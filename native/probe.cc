@@ -80,6 +80,7 @@ int probe_syscall(const std::string& name) {
     return e;
   }
   if (name == "clone3") return present(syscall(SYS_clone3, nullptr, 0));  // size 0: EINVAL, no process
+  if (name == "bpf") return present(syscall(SYS_bpf, -1, nullptr, 0));  // no such command: EINVAL
   if (name == "seccomp_notif") {
     struct seccomp_notif_sizes sizes;
     return syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0 ? errno : 0;

@@ -382,6 +382,18 @@ export function buildProgram(): Command {
       write(JSON.stringify(features(), null, "    ") + "\n");
     });
 
+  program
+    .command("check")
+    .description("check what this host offers tsrun: namespaces, cgroups, kernel interfaces, seccomp, LSMs, systemd (status 1 when the default config cannot run)")
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+    .action((o: { format: "text" | "json" }) => {
+      const { gatherFacts } = require("./check/facts") as typeof import("./check/facts");
+      const { buildReport, renderText, useColour } = require("./check/report") as typeof import("./check/report");
+      const report = buildReport(gatherFacts());
+      write(o.format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderText(report, useColour(process.stdout.isTTY === true, process.env)));
+      exitCode = report.exitCode;
+    });
+
   return program;
 }
 
