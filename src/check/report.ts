@@ -111,7 +111,7 @@ function cgroups(f: CheckFacts): CheckGroup {
     const devices = c.v1.find((h) => h.controllers.includes("devices"));
     items.push(item("cgroup.v1.devices", "v1 devices controller", devices !== undefined, true, devices ? hierarchyDetail(devices) : "not mounted", "the default config's device rules (deny all but the default devices) cannot be applied"));
     const missing = USEFUL_V1.filter((k) => !have.has(k));
-    items.push(item("cgroup.v1.controllers", "v1 controllers", missing.length === 0, false, [...have].filter((k) => !k.startsWith("name=")).join(" ") || "none", `linux.resources for ${missing.join(", ")} are refused`));
+    items.push(item("cgroup.v1.controllers", c.mode === "hybrid" ? "controllers (v1, and the v2 tree's)" : "v1 controllers", missing.length === 0, false, [...have].filter((k) => !k.startsWith("name=")).join(" ") || "none", `linux.resources for ${missing.join(", ")} are refused`));
     const ro = c.v1.filter((h) => !h.writable);
     items.push(item("cgroup.v1.writable", "v1 hierarchies writable", ro.length === 0, root, ro.length ? `not writable: ${ro.map((h) => h.mountPoint).join(" ")}` : "tsrun can create cgroups in each", root ? "containers cannot get cgroups there: create fails" : "rootless: limits are ignored (--rootless auto), as runc"));
   }
