@@ -39,7 +39,7 @@ export interface CgroupHierarchyFacts {
 export interface CheckFacts {
   kernel: string;
   uid: number;
-  namespaces: Record<NamespaceKind, Errno>; // unshare(CLONE_NEW*) in a forked child
+  namespaces: Record<NamespaceKind, Errno>; // unshare(CLONE_NEW*) in a forked child (with CLONE_NEWUSER when not root)
   userns: {
     maxUserNamespaces: number | null; // /proc/sys/user/max_user_namespaces
     unprivilegedClone: number | null; // /proc/sys/kernel/unprivileged_userns_clone (Debian, Ubuntu)
@@ -171,8 +171,10 @@ function criuFacts(): CheckFacts["criu"] {
 
 export function gatherFacts(): CheckFacts {
   const p = probe();
+  // Not root: as rootless tsrun makes them, inside a new user namespace.
+  const uid = process.getuid?.() ?? 0;
   const namespaces = {} as Record<NamespaceKind, Errno>;
-  for (const [kind, ns] of Object.entries(NAMESPACES) as [NamespaceKind, (typeof NAMESPACES)[NamespaceKind]][]) namespaces[kind] = p.namespace(ns.flag);
+  for (const [kind, ns] of Object.entries(NAMESPACES) as [NamespaceKind, (typeof NAMESPACES)[NamespaceKind]][]) namespaces[kind] = p.namespace(uid === 0 ? ns.flag : ns.flag | NAMESPACES.user.flag);
   const syscalls = {} as Record<SyscallName, Errno>;
   for (const s of SYSCALLS) syscalls[s] = p.syscall(s);
   const flags = {} as Record<SeccompFilterFlag, Errno>;
@@ -188,7 +190,7 @@ export function gatherFacts(): CheckFacts {
   const selinuxMounted = exists("/sys/fs/selinux/enforce");
   return {
     kernel: os.release(),
-    uid: process.getuid?.() ?? 0,
+    uid,
     namespaces,
     userns: {
       maxUserNamespaces: readInt("/proc/sys/user/max_user_namespaces"),

@@ -77,7 +77,7 @@ const FLAG_COST: Record<SeccompFilterFlag, string> = {
 function namespaces(f: CheckFacts): CheckGroup {
   const items: CheckItem[] = (Object.keys(NS_COST) as NamespaceKind[]).map((k) => {
     const [required, cost] = NS_COST[k];
-    return item(`namespace.${k}`, `${k} namespace`, f.namespaces[k] === 0, required, probed(f.namespaces[k], "unshare works"), cost);
+    return item(`namespace.${k}`, `${k} namespace`, f.namespaces[k] === 0, required, probed(f.namespaces[k], f.uid === 0 || k === "user" ? "unshare works" : "unshare works (in a user namespace, as rootless)"), cost);
   });
   const u = f.userns;
   if (u.maxUserNamespaces !== null) {
