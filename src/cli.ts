@@ -91,10 +91,18 @@ export function buildProgram(): Command {
     .hook("preAction", () => {
       const g = program.opts<GlobalOpts>();
       logger = new Logger(logOptions(g));
-      // bin/tsrun did not start create/run/exec from the snapshot: why (once, with --debug)
+      // bin/tsrun did not start create/run/exec from the snapshot: why (once, with --debug); a stamp from
+      // another boot is checked here, before the command runs (src/snapshot-stamp.ts)
       const skipped = process.env.TSRUN_SNAPSHOT_SKIPPED;
+      const recheck = process.env.TSRUN_SNAPSHOT_RECHECK;
       delete process.env.TSRUN_SNAPSHOT_SKIPPED;
+      delete process.env.TSRUN_SNAPSHOT_RECHECK;
       if (skipped) logger.debug(`startup snapshot not used: ${skipped}`);
+      if (recheck) {
+        const { recheckStamp } = require("./snapshot-stamp") as typeof import("./snapshot-stamp");
+        const why = recheckStamp(recheck);
+        logger.debug(why === null ? "startup snapshot: this node loads it, used from the next command on" : `startup snapshot stays unused: ${why}`);
+      }
     });
 
   const createFlags = (c: Command) =>

@@ -80,24 +80,40 @@ describe("bin/tsrun", { skip: !hasStrace && "strace is not installed" }, () => {
     assert.deepStrictEqual(t.execs.map((a) => path.basename(a[0]!)), ["node"]);
   });
 
-  it("a blob made on a CPU with other flags is not handed to node: the plain entry runs the command once", { skip: !haveBlob && "no snapshot built" }, () => {
-    const pkg = fakePackage((real) => {
-      const lines = real.split("\n");
-      lines[1] = `${lines[1]} avx9000`;
-      return lines.join("\n");
-    });
-    const t = traced(path.join(pkg, "bin", "tsrun"), ["--root", tmp, "--debug", "create", "-b", path.join(tmp, "none"), "x"]);
+  it("a stamp from another boot: the plain entry runs the command once, checks node's tag, and the next create uses the blob", { skip: !haveBlob && "no snapshot built" }, () => {
+    const pkg = fakePackage((real) => real.replace(/\n[^\n]*\n/, "\n00000000-0000-0000-0000-000000000000\n"));
+    const entry = path.join(pkg, "bin", "tsrun");
+    const t = traced(entry, ["--root", tmp, "--debug", "create", "-b", path.join(tmp, "none"), "x"]);
     assert.strictEqual(t.status, 1, t.stderr); // the command's own error, not node's 14
     assert.match(t.stderr, /bundle .* does not exist/);
-    assert.strictEqual(t.stderr.match(/startup snapshot not used: made on a CPU with other flags/g)?.length, 1, t.stderr);
+    assert.strictEqual(t.stderr.match(/startup snapshot not used: not checked on this boot yet/g)?.length, 1, t.stderr);
+    assert.match(t.stderr, /startup snapshot: this node loads it, used from the next command on/);
     assert.strictEqual(t.execs.length, 1, JSON.stringify(t.execs));
     assert.ok(!t.execs[0]!.includes("--snapshot-blob"));
+    assert.strictEqual(fs.readFileSync(path.join(pkg, "dist", "tsrun.blob.node"), "utf8"), fs.readFileSync(path.join(REPO, "dist", "tsrun.blob.node"), "utf8"));
+    const again = traced(entry, ["--root", tmp, "--debug", "create", "-b", path.join(tmp, "none"), "x"]);
+    assert.ok(again.execs[0]!.includes("--snapshot-blob"), JSON.stringify(again.execs));
+    assert.doesNotMatch(again.stderr, /snapshot not used/);
+  });
+
+  it("a blob another CPU or node made (its V8 tag is not this node's) is never handed to node", { skip: !haveBlob && "no snapshot built" }, () => {
+    const pkg = fakePackage((real) => real.replace(/\n[^\n]*\n[^\n]*\n$/, "\nanother-boot\nnode v20.20.2 v8-tag 511c8947\n"));
+    const entry = path.join(pkg, "bin", "tsrun");
+    for (let i = 0; i < 2; i++) {
+      const t = traced(entry, ["--root", tmp, "--debug", "run", "-b", path.join(tmp, "none"), "x"]);
+      assert.strictEqual(t.status, 1, t.stderr);
+      assert.match(t.stderr, /bundle .* does not exist/);
+      assert.match(t.stderr, /startup snapshot stays unused: made for node v20\.20\.2 v8-tag 511c8947, this node is node v\S+ v8-tag [0-9a-f]{8}: npm run build remakes it/);
+      assert.ok(!t.execs[0]!.includes("--snapshot-blob"));
+      assert.strictEqual(t.execs.length, 1);
+    }
+    assert.match(fs.readFileSync(path.join(pkg, "dist", "tsrun.blob.node"), "utf8"), /another-boot/);
   });
 
   it("a stamp for another node binary, or NODE_OPTIONS, also selects the plain entry", { skip: !haveBlob && "no snapshot built" }, () => {
     const pkg = fakePackage((real) => real.replace(/^[^\n]*/, "/bin/sh"));
     const t = traced(path.join(pkg, "bin", "tsrun"), ["--root", tmp, "--debug", "exec", "x", "true"]);
-    assert.match(t.stderr, /startup snapshot not used: made for another node binary/);
+    assert.match(t.stderr, /startup snapshot not used: made by another node binary \(\/bin\/sh\)/);
     assert.match(t.stderr, /container "x" does not exist/);
     assert.ok(!t.execs[0]!.includes("--snapshot-blob"));
     const n = traced(TSRUN, ["--root", tmp, "--debug", "exec", "x", "true"], { ...process.env, NODE_OPTIONS: "--max-old-space-size=200" });
