@@ -100,7 +100,7 @@ export function buildProgram(): Command {
       if (skipped) logger.debug(`startup snapshot not used: ${skipped}`);
       if (recheck) {
         const { recheckStamp } = require("./snapshot-stamp") as typeof import("./snapshot-stamp");
-        const why = recheckStamp(recheck);
+        const why = recheckStamp(path.resolve(__dirname, "..", "tsrun.blob.node")); // dist/src/cli.js -> dist/
         logger.debug(why === null ? "startup snapshot: this node loads it, used from the next command on" : `startup snapshot stays unused: ${why}`);
       }
     });

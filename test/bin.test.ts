@@ -45,7 +45,9 @@ function fakePackage(stamp: (real: string) => string): string {
   fs.mkdirSync(path.join(pkg, "dist"));
   fs.copyFileSync(TSRUN, path.join(pkg, "bin", "tsrun"));
   fs.chmodSync(path.join(pkg, "bin", "tsrun"), 0o755);
-  for (const f of ["src", "tsrun.blob", "commit.txt"]) fs.symlinkSync(path.join(REPO, "dist", f), path.join(pkg, "dist", f));
+  // dist/src copied: node resolves a module's symlinks, and the plain entry finds the stamp from its own path
+  fs.cpSync(path.join(REPO, "dist", "src"), path.join(pkg, "dist", "src"), { recursive: true });
+  for (const f of ["tsrun.blob", "commit.txt"]) fs.symlinkSync(path.join(REPO, "dist", f), path.join(pkg, "dist", f));
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(pkg, "node_modules"));
   fs.symlinkSync(path.join(REPO, "build"), path.join(pkg, "build"));
   fs.writeFileSync(path.join(pkg, "dist", "tsrun.blob.node"), stamp(fs.readFileSync(path.join(REPO, "dist", "tsrun.blob.node"), "utf8")));
