@@ -10,6 +10,15 @@
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
     },
     {
+      "target_name": "tsrun_probe",
+      "sources": ["native/probe.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
+    },
+    {
       "target_name": "tsrun-init",
       "type": "executable",
       "sources": [

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Builds dist/tsrun.blob, the startup snapshot bin/tsrun uses for create and run, with a stamp of the node
-// binary it was made for (a snapshot only loads into the exact node that made it). If anything fails,
-// tsrun simply runs without it.
+// Builds dist/tsrun.blob, the startup snapshot bin/tsrun uses for create, run and exec, and its stamp
+// dist/tsrun.blob.node (format and meaning: src/snapshot-stamp.ts). The blob is loaded once here (a no-op
+// command) before the stamp is written: a blob this node refuses gets no stamp, and bin/tsrun never hands it to
+// node. If anything fails, tsrun simply runs without it (the plain entry).
 "use strict";
 const { execFileSync } = require("child_process");
 const fs = require("fs");
@@ -12,6 +13,7 @@ const dist = path.join(root, "dist");
 const bundle = path.join(dist, "tsrun-snapshot.js");
 const blob = path.join(dist, "tsrun.blob");
 const stamp = path.join(dist, "tsrun.blob.node");
+
 fs.rmSync(blob, { force: true });
 fs.rmSync(stamp, { force: true });
 try {
@@ -26,10 +28,18 @@ try {
     minify: true,
     keepNames: true,
   });
-  execFileSync(process.execPath, ["--no-warnings", "--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: dist, stdio: ["ignore", "inherit", "inherit"] });
-  const st = fs.statSync(process.execPath);
-  fs.writeFileSync(stamp, `${fs.realpathSync(process.execPath)} ${Math.floor(st.mtimeMs / 1000)} ${st.size}\n`);
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // bin/tsrun never uses the blob under NODE_OPTIONS
+  execFileSync(process.execPath, ["--no-warnings", "--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: dist, env, stdio: ["ignore", "inherit", "inherit"] });
+  // Loaded once, as bin/tsrun will (a no-op command): node must take it.
+  const out = execFileSync(process.execPath, ["--snapshot-blob", blob, "--", "--version"], { cwd: dist, env, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }).toString();
+  if (!out.startsWith("tsrun version")) throw new Error(`the snapshot does not run: ${out.split("\n")[0]}`);
+  // V8's tag as a node without NODE_OPTIONS has it, as bin/tsrun runs node
+  const text = execFileSync(process.execPath, ["-e", `process.stdout.write(require(${JSON.stringify(path.join(dist, "src", "snapshot-stamp.js"))}).stampText())`], { env }).toString();
+  fs.writeFileSync(stamp, text);
 } catch (e) {
   fs.rmSync(blob, { force: true });
-  console.error(`tsrun: no startup snapshot (${e.message.split("\n")[0]}); create and run will start slower`);
+  fs.rmSync(stamp, { force: true });
+  const err = e.stderr ? e.stderr.toString().trim() : "";
+  console.error(`tsrun: no startup snapshot (${(err || e.message).split("\n")[0]}); create, run and exec will start slower`);
 }

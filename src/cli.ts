@@ -99,6 +99,18 @@ export function buildProgram(): Command {
     .hook("preAction", () => {
       const g = program.opts<GlobalOpts>();
       logger = new Logger(logOptions(g));
+      // bin/tsrun did not start create/run/exec from the snapshot: why (once, with --debug); a stamp from
+      // another boot is checked here, before the command runs (src/snapshot-stamp.ts)
+      const skipped = process.env.TSRUN_SNAPSHOT_SKIPPED;
+      const recheck = process.env.TSRUN_SNAPSHOT_RECHECK;
+      delete process.env.TSRUN_SNAPSHOT_SKIPPED;
+      delete process.env.TSRUN_SNAPSHOT_RECHECK;
+      if (skipped) logger.debug(`startup snapshot not used: ${skipped}`);
+      if (recheck) {
+        const { recheckStamp } = require("./snapshot-stamp") as typeof import("./snapshot-stamp");
+        const why = recheckStamp(path.resolve(__dirname, "..", "tsrun.blob.node")); // dist/src/cli.js -> dist/
+        logger.debug(why === null ? "startup snapshot: this node loads it, used from the next command on" : `startup snapshot stays unused: ${why}`);
+      }
     });
 
   const createFlags = (c: Command) =>
@@ -384,6 +396,18 @@ export function buildProgram(): Command {
     .action(() => {
       const { features } = require("./runtime/features") as typeof import("./runtime/features");
       write(JSON.stringify(features(), null, "    ") + "\n");
+    });
+
+  program
+    .command("check")
+    .description("check what this host offers tsrun: namespaces, cgroups, kernel interfaces, seccomp, LSMs, systemd (status 1 when the default config cannot run)")
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+    .action((o: { format: "text" | "json" }) => {
+      const { gatherFacts } = require("./check/facts") as typeof import("./check/facts");
+      const { buildReport, renderText, useColour } = require("./check/report") as typeof import("./check/report");
+      const report = buildReport(gatherFacts());
+      write(o.format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderText(report, useColour(process.stdout.isTTY === true, process.env)));
+      exitCode = report.exitCode;
     });
 
   return program;

@@ -27,7 +27,8 @@ const FLAG_SINCE: Record<(typeof SECCOMP_FLAGS)[number], [number, number]> = {
   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: [5, 19],
 };
 
-function seccompActions(): SeccompAction[] {
+// The OCI actions the kernel offers (also `tsrun check`'s).
+export function seccompActions(): SeccompAction[] {
   let avail: string[];
   try {
     avail = fs.readFileSync("/proc/sys/kernel/seccomp/actions_avail", "utf8").trim().split(/\s+/);
