@@ -202,7 +202,7 @@ describe("properties", () => {
       { name: "DevicePolicy", sig: "s", value: "auto" },
     ]);
     const warned: string[] = [];
-    const bl = deviceProperties({ devices: [{ allow: true, access: "rwm" }, { allow: false, type: "c", major: 1, minor: 3, access: "rwm" }] }, { version: 252, warn: (m) => warned.push(m) });
+    const bl = deviceProperties({ devices: [{ allow: true, access: "rwm" }, { allow: false, type: "c", major: 10, minor: 229, access: "rwm" }] }, { version: 252, warn: (m) => warned.push(m) });
     assert.equal(bl.length, 2);
     assert.match(warned[0]!, /blacklist/);
     assert.deepEqual(deviceProperties({}, { version: 252, warn: () => {}, skipDevices: true }), []);
