@@ -163,7 +163,19 @@ export class Launch {
       }
     }
     const chan = this.chan;
-    if (this.o.onSpawn) await this.o.onSpawn(spawned);
+    if (this.o.onSpawn) {
+      try {
+        await this.o.onSpawn(spawned);
+      } catch (e) {
+        // killed before its channel closes: it has nothing to report (abort() reaps it)
+        try {
+          process.kill(spawned, "SIGKILL");
+        } catch {
+          // gone
+        }
+        throw e;
+      }
+    }
     chan.send(Msg.PLAN, this.o.plan);
     for (;;) {
       const f = await chan.recv();
