@@ -257,7 +257,8 @@ export abstract class CgroupManager {
 
   // apply, and with systemd first the unit's properties (runc's systemd Set): what create and update use.
   async set(resources: LinuxResources | undefined, o: ApplyOptions): Promise<void> {
-    if (this.systemd && resources) {
+    if (this.systemd) {
+      resources ??= {}; // (the default device rules are properties too)
       const r = this.prepare(resources, () => {}); // (warned about once, by apply below)
       const written = await systemdDriver().set(this.systemd, r, { v2: this.mode === "v2", warn: o.warn, devices: o.devices, skipDevices: o.skipDevices });
       // the cpu quota as systemd rounded it, so the file agrees with the unit
