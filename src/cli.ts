@@ -91,7 +91,7 @@ export function buildProgram(): Command {
     .option("--log <file>", "set the log file to write tsrun logs to (default is stderr)")
     .addOption(new Option("--log-format <format>", "set the log format").choices(["text", "json"]).default("text"))
     .option("--debug", "enable debug logging")
-    .option("--systemd-cgroup", "enable systemd cgroup support (not available: no systemd on this host)")
+    .option("--systemd-cgroup", "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:runc:434234\"")
     .addOption(new Option("--rootless <value>", "ignore cgroup permission errors ('true', 'false', or 'auto')").default("auto"))
     .addOption(new Option("--criu <path>", "path to the criu binary (unused)").hideHelp())
     .showSuggestionAfterError(false)

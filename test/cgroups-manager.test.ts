@@ -70,7 +70,7 @@ describe("the layout from the record", () => {
     assert.notEqual(m.record().dirs, rec.dirs, "a copy: the manager's record cannot be changed from outside");
   });
 
-  test("forContainer: runc's cgroupsPath rules on the given layout; systemd refused", () => {
+  test("forContainer: runc's cgroupsPath rules on the given layout; systemd refused without systemd", () => {
     const layout = detectLayout(
       "32 31 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw",
       "4:memory:/own\n0::/\n",
@@ -80,7 +80,7 @@ describe("the layout from the record", () => {
     assert.equal(m.mode, "hybrid");
     assert.deepEqual(m.directories(), { memory: "/sys/fs/cgroup/memory/p/c1", "": "/sys/fs/cgroup/unified/p/c1" });
     assert.deepEqual(m.record().created, []);
-    assert.throws(() => CgroupManager.forContainer(undefined, "c1", layout, { systemd: true }), /^Error: --systemd-cgroup: systemd is not running on this host/);
+    assert.throws(() => CgroupManager.forContainer(undefined, "c1", layout, { systemd: true }), /^Error: systemd cgroup flag passed, but systemd support for managing cgroups is not available/);
   });
 });
 

@@ -126,7 +126,7 @@ describe("creating the cgroup on a systemd host (runc's fs2 CreateCgroupPath)", 
     const leaf = path.join(root, "user.slice/user-0.slice/c1");
     assert.deepEqual(m.directories(), { "": leaf });
     assert.deepEqual(m.planned().created, [leaf]);
-    await m.create({ cpu: { quota: 50000 } });
+    await m.create({ resources: { cpu: { quota: 50000 } } });
     assert.deepEqual(triples(), [`. cgroup.subtree_control=${ENABLE_ALL}`, `user.slice cgroup.subtree_control=${ENABLE_ALL}`, `user.slice/user-0.slice cgroup.subtree_control=${ENABLE_ALL}`]);
     assert.deepEqual(m.record().created, [leaf]);
     assert.equal(fs.readFileSync(path.join(root, SESSION, "cgroup.subtree_control"), "utf8"), "", "tsrun's own cgroup (it holds processes) is left alone");
@@ -138,7 +138,7 @@ describe("creating the cgroup on a systemd host (runc's fs2 CreateCgroupPath)", 
   test("an absolute path: missing ancestors are made and enabled too, deepest last", async () => {
     root = systemdTree();
     const m = CgroupManager.forContainer("/machine.slice/pod1/c1", "c1", layoutOf(root));
-    await m.create(undefined);
+    await m.create();
     assert.deepEqual(triples(), [`. cgroup.subtree_control=${ENABLE_ALL}`]);
     assert.deepEqual(
       m.record().created.map((d) => path.relative(root, d)),
@@ -155,7 +155,7 @@ describe("creating the cgroup on a systemd host (runc's fs2 CreateCgroupPath)", 
     refuse.set(`user.slice|cgroup.subtree_control=${ENABLE_ALL}`, "ENOENT");
     refuse.set("user.slice|cgroup.subtree_control=+rdma", "ENOENT");
     const m = CgroupManager.forContainer("/user.slice/c2", "c2", layoutOf(root));
-    await m.create({ memory: { limit: 1 << 20 } });
+    await m.create({ resources: { memory: { limit: 1 << 20 } } });
     assert.deepEqual(triples(), [
       `. cgroup.subtree_control=${ENABLE_ALL}`,
       `user.slice cgroup.subtree_control=${ENABLE_ALL} (refused: ENOENT)`,
@@ -174,9 +174,9 @@ describe("creating the cgroup on a systemd host (runc's fs2 CreateCgroupPath)", 
     root = systemdTree();
     fs.writeFileSync(path.join(root, "system.slice/cgroup.type"), "domain invalid\n");
     const m = CgroupManager.forContainer("/system.slice/c3", "c3", layoutOf(root));
-    await assert.rejects(m.create({ memory: { limit: 1 << 20 } }), new Error(`cannot enter cgroupv2 "${path.join(root, "system.slice")}" with domain controllers -- it is in an invalid state`));
+    await assert.rejects(m.create({ resources: { memory: { limit: 1 << 20 } } }), new Error(`cannot enter cgroupv2 "${path.join(root, "system.slice")}" with domain controllers -- it is in an invalid state`));
     writes = [];
-    await m.create({ pids: { limit: 10 }, cpu: { cpus: "0" } });
+    await m.create({ resources: { pids: { limit: 10 }, cpu: { cpus: "0" } } });
     assert.deepEqual(triples(), [`. cgroup.subtree_control=${ENABLE_ALL}`, "system.slice cgroup.type=threaded", `system.slice cgroup.subtree_control=${ENABLE_ALL}`]);
     await m.remove();
   });
@@ -187,10 +187,10 @@ describe("creating the cgroup on a systemd host (runc's fs2 CreateCgroupPath)", 
     fs.writeFileSync(path.join(root, "system.slice/t/cgroup.type"), "threaded\n");
     const m = CgroupManager.forContainer("/system.slice/t/x/c4", "c4", layoutOf(root));
     for (const r of [{ cpu: { shares: 1024 } }, { cpu: { idle: 1 } }, { blockIO: { weight: 100 } }, { hugepageLimits: [{ pageSize: "2MB", limit: 0 }] }] as LinuxResources[]) {
-      await assert.rejects(m.create(r), /^Error: cannot enter cgroupv2 ".*\/system\.slice\/t" with domain controllers -- it is in threaded mode$/);
+      await assert.rejects(m.create({ resources: r }), /^Error: cannot enter cgroupv2 ".*\/system\.slice\/t" with domain controllers -- it is in threaded mode$/);
     }
     assert.equal(fs.existsSync(path.join(root, "system.slice/t/x")), false);
-    await m.create({ pids: { limit: 3 } });
+    await m.create({ resources: { pids: { limit: 3 } } });
     await m.remove();
   });
 
@@ -249,16 +249,16 @@ describe("every linux.resources field in its v2 file, then update", () => {
     assert.deepEqual(warnings, []);
     // update: unlimited memory and swap, cpu quota off keeping the period, a lower pid limit
     writes = [];
-    m.update({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, period: 50000 }, pids: { limit: -1 } }, { warn: () => {}, skipDevices: true });
+    await m.update({ memory: { limit: -1, swap: -1 }, cpu: { quota: -1, period: 50000 }, pids: { limit: -1 } }, { warn: () => {}, skipDevices: true });
     assert.deepEqual(triples(), ["pids.max=max", "memory.swap.max=max", "memory.max=max", "cpu.max=max 50000"].map((w) => `${rel} ${w}`));
     // checkBeforeUpdate refuses a limit at or below memory.current
     fs.writeFileSync(path.join(dir, "memory.current"), "8388608\n");
-    assert.throws(() => m.update({ memory: { limit: 4 << 20, checkBeforeUpdate: true } }, { warn: () => {}, skipDevices: true }), /rejecting memory limit 4194304 <= usage 8388608/);
+    await assert.rejects(m.update({ memory: { limit: 4 << 20, checkBeforeUpdate: true } }, { warn: () => {}, skipDevices: true }), /rejecting memory limit 4194304 <= usage 8388608/);
     // unified refuses a path and names a controller the cgroup lacks
-    assert.throws(() => m.update({ unified: { "../cgroup.procs": "1" } }, { warn: () => {}, skipDevices: true }), /unified resource must be a file name \(no slashes\)/);
+    await assert.rejects(m.update({ unified: { "../cgroup.procs": "1" } }, { warn: () => {}, skipDevices: true }), /unified resource must be a file name \(no slashes\)/);
     fs.writeFileSync(path.join(dir, "cgroup.controllers"), "memory pids\n");
-    assert.throws(() => m.update({ unified: { "io.latency": "8:0 target=10" } }, { warn: () => {}, skipDevices: true }), /controller "io" not available/);
-    assert.throws(() => m.update({ cpu: { quota: 1000 } }, { warn: () => {}, skipDevices: true }), /linux\.resources\.cpu: this container has no cpu cgroup \(cpu is not in .*\/rel\/cgroup\.controllers\)/);
+    await assert.rejects(m.update({ unified: { "io.latency": "8:0 target=10" } }, { warn: () => {}, skipDevices: true }), /controller "io" not available/);
+    await assert.rejects(m.update({ cpu: { quota: 1000 } }, { warn: () => {}, skipDevices: true }), /linux\.resources\.cpu: this container has no cpu cgroup \(cpu is not in .*\/rel\/cgroup\.controllers\)/);
     fs.rmSync(dir, { recursive: true }); // a fake cgroup's files are regular files: rmdir would refuse it
   });
 });

@@ -9,9 +9,11 @@
 //   v2      the one v2 directory, made as runc's fs2 CreateCgroupPath (every controller the root offers
 //           enabled in each ancestor, tree.ts makeV2Path): spec values converted and written in fs2's
 //           order, device rules as a BPF program, linux.resources.unified written last;
-//   systemd (room for it) would create and remove through systemd's units instead of mkdir/rmdir and keep
-//           the v1 or v2 manager for files; forContainer refuses it, as this host runs no systemd.
-// The state.json record ({dirs, created}) is what a manager is built from and what it produces.
+//   systemd (--systemd-cgroup) any of the three, whose cgroup is a transient unit of systemd's: created with
+//           the container's first process (create(pid)) and removed (StopUnit) through systemd's D-Bus API,
+//           its limits set as unit properties before the files are written (set/update); the rest is the
+//           layout's (systemd/driver.ts, loaded only for such containers).
+// The state.json record ({dirs, created, systemd?}) is what a manager is built from and what it produces.
 import * as fs from "fs";
 import * as path from "path";
 import { errnoCode, messageOf } from "../errors";
@@ -20,6 +22,7 @@ import { type ApplyOptions, type Controller, type Location, Writer } from "./con
 import * as freezer from "./controllers/freezer";
 import type { CgroupLayout } from "./layout";
 import { resolveCgroupPaths } from "./paths";
+import type { SystemdRecord } from "./systemd/units";
 import { emptyStats, type Stats } from "./stats";
 import { enableControllers, inheritCpuset, makeDir, makeV2Path, missingDirs, procsFilesUnder, removeDirs } from "./tree";
 
@@ -31,6 +34,12 @@ export interface CgroupRecord {
   dirs: Record<string, string>;
   // The directories this container created (removed on delete, deepest first). Never a pre-existing one.
   created: string[];
+  // A systemd-managed container: its unit (the directories are the unit's cgroup; created stays empty).
+  systemd?: SystemdRecord;
+}
+
+function systemdDriver(): typeof import("./systemd/driver") {
+  return require("./systemd/driver") as typeof import("./systemd/driver");
 }
 
 export type CgroupMode = "v1" | "v2" | "hybrid";
@@ -94,6 +103,7 @@ export abstract class CgroupManager {
   protected constructor(
     private readonly dirs: Readonly<Record<string, string>>,
     created: readonly string[],
+    protected readonly systemd: SystemdRecord | undefined,
   ) {
     this.hierarchies = decode(dirs);
     this.v1 = this.hierarchies.filter((h) => h.version === 1);
@@ -106,27 +116,37 @@ export abstract class CgroupManager {
   static fromRecord(record: CgroupRecord): CgroupManager {
     const h = decode(record.dirs);
     const v2 = h.some((x) => x.version === 2);
-    if (v2 && h.length === 1) return new V2Manager(record.dirs, record.created);
-    if (v2) return new HybridManager(record.dirs, record.created);
-    return new V1Manager(record.dirs, record.created);
+    if (v2 && h.length === 1) return new V2Manager(record.dirs, record.created, record.systemd);
+    if (v2) return new HybridManager(record.dirs, record.created, record.systemd);
+    return new V1Manager(record.dirs, record.created, record.systemd);
   }
 
   // The manager of a container about to be created (nothing made yet): its directories by runc's
-  // cgroupsPath rules on the host's layout.
+  // cgroupsPath rules on the host's layout; with systemd, its unit's cgroup ("slice:prefix:name").
   static forContainer(cgroupsPath: string | undefined, id: string, layout: CgroupLayout, o: { systemd?: boolean } = {}): CgroupManager {
-    if (o.systemd) throw new Error("--systemd-cgroup: systemd is not running on this host; tsrun manages cgroups through cgroupfs only");
+    if (o.systemd) {
+      const { dirs, systemd } = systemdDriver().placement(cgroupsPath, id, layout);
+      return CgroupManager.fromRecord({ dirs, created: [], systemd });
+    }
     return CgroupManager.fromRecord({ dirs: resolveCgroupPaths(cgroupsPath, id, layout), created: [] });
   }
 
   // The record of what exists now.
   record(): CgroupRecord {
-    return { dirs: { ...this.dirs }, created: [...this.created] };
+    return { dirs: { ...this.dirs }, created: [...this.created], ...(this.systemd ? { systemd: { ...this.systemd } } : {}) };
   }
 
-  // The record as it will be once create() has run: every missing directory counted as created. Saved
-  // before create(), so a create killed in between leaves nothing `delete` does not know of.
+  // The record as it will be once create() has run: every missing directory counted as created (with systemd:
+  // the unit, which delete stops whether or not it was started). Saved before create(), so a create killed
+  // in between leaves nothing `delete` does not know of.
   planned(): CgroupRecord {
+    if (this.systemd) return this.record();
     return { dirs: { ...this.dirs }, created: missingDirs(this.hierarchies.map((h) => h.dir)) };
+  }
+
+  // Whether create() needs the container's first process (systemd starts a scope with it).
+  get createsWithPid(): boolean {
+    return this.systemd !== undefined;
   }
 
   // The directory of every hierarchy (the plan's cgroup mounts show these).
@@ -144,7 +164,25 @@ export abstract class CgroupManager {
   // ancestor, pre-existing ones included (`resources` decide whether a threaded ancestor is refused). On a
   // hybrid host, a new intermediate v2 directory gets its controllers enabled (only directories created
   // here). On failure, whatever was made is removed again.
-  async create(resources?: LinuxResources): Promise<void> {
+  // With systemd (runc's systemd Apply): the unit is started with `pid` in it first, then the directories it
+  // did not make are made as above (v1 hierarchies systemd does not manage), though not recorded: the unit
+  // is what delete removes, then the container's own directories.
+  async create(o: { pid?: number; resources?: LinuxResources | undefined } = {}): Promise<void> {
+    const resources = o.resources;
+    if (this.systemd) {
+      if (o.pid === undefined) throw new Error("internal: a systemd cgroup is created with the container's first process");
+      await systemdDriver().start(this.systemd, o.pid, { v2: this.mode === "v2", resources });
+      try {
+        for (const h of this.hierarchies) {
+          makeDir(h.dir, [], () => {});
+          if (h.controllers.includes("cpuset")) inheritCpuset(h.dir);
+        }
+      } catch (e) {
+        await this.remove();
+        throw e;
+      }
+      return;
+    }
     const created: string[] = [];
     try {
       for (const h of this.hierarchies) {
@@ -191,8 +229,15 @@ export abstract class CgroupManager {
     });
   }
 
-  // Removes what create made and nothing else (tree.ts removeDirs).
-  async remove(): Promise<void> {
+  // Removes what create made and nothing else (tree.ts removeDirs). With systemd: the unit is stopped (its
+  // job waited for), then the container's own directories left behind are removed (runc's Destroy).
+  async remove(warn: (m: string) => void = () => {}): Promise<void> {
+    if (this.systemd) {
+      const w = await systemdDriver().stop(this.systemd);
+      if (w) warn(w);
+      await removeDirs(this.ownDirs(), [...this.ownDirs()]);
+      return;
+    }
     await removeDirs(this.ownDirs(), this.created);
   }
 
@@ -239,9 +284,22 @@ export abstract class CgroupManager {
     return undefined;
   }
 
-  // `update`: the same writes as apply (runc's Set); device rules are left alone with skipDevices.
-  update(resources: LinuxResources, o: ApplyOptions): void {
+  // apply, and with systemd first the unit's properties (runc's systemd Set): what create and update use.
+  async set(resources: LinuxResources | undefined, o: ApplyOptions): Promise<void> {
+    if (this.systemd) {
+      resources ??= {}; // (the default device rules are properties too)
+      const r = this.prepare(resources, () => {}); // (warned about once, by apply below)
+      const written = await systemdDriver().set(this.systemd, r, { v2: this.mode === "v2", warn: o.warn, devices: o.devices, skipDevices: o.skipDevices });
+      // the cpu quota as systemd rounded it, so the file agrees with the unit
+      const quota = written.cpu?.quota;
+      if (resources.cpu && quota !== undefined && quota !== resources.cpu.quota) resources = { ...resources, cpu: { ...resources.cpu, quota } };
+    }
     this.apply(resources, o);
+  }
+
+  // `update`: the same writes as apply (runc's Set); device rules are left alone with skipDevices.
+  async update(resources: LinuxResources, o: ApplyOptions): Promise<void> {
+    await this.set(resources, o);
   }
 
   // The resources as this layout takes them (settings refused or dropped before anything is written).
@@ -405,8 +463,8 @@ export abstract class CgroupManager {
 export class V1Manager extends CgroupManager {
   readonly mode: CgroupMode = "v1";
 
-  constructor(dirs: Record<string, string>, created: readonly string[]) {
-    super(dirs, created);
+  constructor(dirs: Record<string, string>, created: readonly string[], systemd?: SystemdRecord) {
+    super(dirs, created, systemd);
   }
 
   protected prepare(r: LinuxResources): LinuxResources {
@@ -432,8 +490,8 @@ export class HybridManager extends V1Manager {
 export class V2Manager extends CgroupManager {
   readonly mode: CgroupMode = "v2";
 
-  constructor(dirs: Record<string, string>, created: readonly string[]) {
-    super(dirs, created);
+  constructor(dirs: Record<string, string>, created: readonly string[], systemd?: SystemdRecord) {
+    super(dirs, created, systemd);
   }
 
   // Settings runc leaves unwritten on a v2-only host (fs2 has no file for them): warned about and dropped.

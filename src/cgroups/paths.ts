@@ -13,7 +13,7 @@ import { type CgroupLayout, detectLayout } from "./layout";
 export function resolveCgroupPaths(cgroupsPath: string | undefined, id: string, layout: CgroupLayout = detectLayout()): Record<string, string> {
   const inner = cgroupsPath && cgroupsPath.length > 0 ? cgroupsPath : id;
   if (/^[^/:]*:[^:]*:[^:]*$/.test(inner) && !inner.startsWith("/")) {
-    throw new Error(`cgroupsPath "${inner}" is in systemd's slice:prefix:name form; tsrun manages cgroupfs only (no systemd on this host)`);
+    throw new Error(`cgroupsPath "${inner}" is in systemd's slice:prefix:name form; give --systemd-cgroup for a systemd unit`);
   }
   // Cleaned lexically as if rooted (runc's LexicallyCleanPath): ".." never climbs above the hierarchy's root
   // for an absolute path, nor above the cgroup a relative one is placed under.

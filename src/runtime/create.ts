@@ -109,7 +109,7 @@ async function abortCreate(ctx: Context, record: ContainerRecord, cleanup: (() =
     }
   }
   try {
-    await CgroupManager.fromRecord(record.cgroup).remove();
+    await CgroupManager.fromRecord(record.cgroup).remove((m) => ctx.logger.warn(m));
   } catch (e) {
     ctx.logger.warn(messageOf(e));
   }
@@ -202,11 +202,15 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
   record.cgroup = cgroups.planned();
   ctx.store.write(record);
-  await cgroups.create(spec.linux?.resources);
-  record.cgroup = cgroups.record();
-  ctx.store.write(record);
   // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
-  cgroups.apply(spec.linux?.resources, applyOptions(ctx, spec));
+  // A systemd unit is started with the set-up helper in it, once it exists and before it reads its plan.
+  const makeCgroups = async (pid?: number) => {
+    await cgroups.create({ ...(pid !== undefined ? { pid } : {}), resources: spec.linux?.resources });
+    record.cgroup = cgroups.record();
+    ctx.store.write(record);
+    await cgroups.set(spec.linux?.resources, applyOptions(ctx, spec));
+  };
+  if (!cgroups.createsWithPid) await makeCgroups();
 
   const owned: number[] = []; // tsrun's copies, closed once the helper holds them (Launch handOver)
   const closeOwned = () => {
@@ -250,6 +254,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     logger: ctx.logger,
     what: "init",
     handOver: owned,
+    ...(cgroups.createsWithPid ? { onSpawn: makeCgroups } : {}),
     ...(shim ? { shim: { client: shim, logs: !spec.process?.terminal, ...(shimConsole ? { consoleIndex: consoleSlot! } : {}) } } : {}),
   });
   cleanup.push(() => launch.abort());

@@ -105,7 +105,7 @@ export async function destroy(ctx: Context, record: ContainerRecord): Promise<vo
   await shimRecorded(ctx, record);
   const errors: string[] = [];
   try {
-    await CgroupManager.fromRecord(record.cgroup).remove();
+    await CgroupManager.fromRecord(record.cgroup).remove((m) => ctx.logger.warn(m));
   } catch (e) {
     errors.push(messageOf(e));
   }

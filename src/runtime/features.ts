@@ -56,7 +56,7 @@ export function features(): Record<string, unknown> {
     linux: {
       namespaces: Object.keys(NAMESPACES),
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
+      cgroup: { v1: true, v2: true, systemd: true, systemdUser: false, rdma: true },
       seccomp: {
         enabled: true,
         actions: seccompActions(),

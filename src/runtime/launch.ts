@@ -123,6 +123,9 @@ export interface LaunchOptions {
   handOver?: number[];
   // Start the helper as a child of this shim (the shim reaps it); otherwise tsrun's own child.
   shim?: { client: ShimClient; logs: boolean; consoleIndex?: number };
+  // Called with the helper's pid once it runs, before it is sent its plan (the systemd cgroup driver starts
+  // its unit with it: the helper's first step joins that unit's cgroups).
+  onSpawn?: (pid: number) => Promise<void>;
 }
 
 // The outcome: the process's pid. `create` ends at ready (the init waits for start); `exec` at the end of
@@ -140,13 +143,14 @@ export class Launch {
     const [ours, theirs] = n.socketpair();
     this.chan = new Channel(ours);
     const argv = ["tsrun-init", String(this.o.syncSlot), ...(this.o.logger.debugEnabled ? ["debug"] : [])];
+    let spawned: number;
     try {
       this.o.fds.bind(this.o.syncSlot, theirs);
       const fds = this.o.fds.fds();
       if (this.o.shim) {
-        await this.o.shim.client.spawn(argv, fds, { logs: this.o.shim.logs, ...(this.o.shim.consoleIndex !== undefined ? { consoleIndex: this.o.shim.consoleIndex } : {}) });
+        spawned = await this.o.shim.client.spawn(argv, fds, { logs: this.o.shim.logs, ...(this.o.shim.consoleIndex !== undefined ? { consoleIndex: this.o.shim.consoleIndex } : {}) });
       } else {
-        this.helper = n.spawn(sealedHelper(), argv, [], fds);
+        this.helper = spawned = n.spawn(sealedHelper(), argv, [], fds);
       }
     } finally {
       fs.closeSync(theirs);
@@ -159,6 +163,19 @@ export class Launch {
       }
     }
     const chan = this.chan;
+    if (this.o.onSpawn) {
+      try {
+        await this.o.onSpawn(spawned);
+      } catch (e) {
+        // killed before its channel closes: it has nothing to report (abort() reaps it)
+        try {
+          process.kill(spawned, "SIGKILL");
+        } catch {
+          // gone
+        }
+        throw e;
+      }
+    }
     chan.send(Msg.PLAN, this.o.plan);
     for (;;) {
       const f = await chan.recv();

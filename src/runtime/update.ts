@@ -192,11 +192,11 @@ export async function update(ctx: Context, id: string, r: UpdateResources): Prom
     const options = (skipDevices: boolean) => ({ warn: (m: string) => ctx.logger.warn(m), skipDevices, ...(linux.devices ? { devices: linux.devices } : {}), ...(record.rootlessCgroups ? { rootless: true } : {}) });
     const cgroups = CgroupManager.fromRecord(record.cgroup);
     try {
-      cgroups.update(merged, options(r.devices === undefined));
+      await cgroups.update(merged, options(r.devices === undefined));
     } catch (e) {
       // as runc: put the previous values back, keep the previous record
       try {
-        cgroups.update(old, { ...options(r.devices === undefined), warn: () => {} });
+        await cgroups.update(old, { ...options(r.devices === undefined), warn: () => {} });
       } catch (e2) {
         ctx.logger.warn(`update: restoring the previous resources: ${messageOf(e2)}`);
       }

@@ -6,6 +6,7 @@ import * as path from "path";
 import { delay } from "../async";
 import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
+import type { CgroupRecord } from "../cgroups/manager";
 import type { Spec } from "../spec/schema";
 
 export const OCI_VERSION = "1.2.0";
@@ -24,7 +25,7 @@ export interface ContainerRecord {
   owner: string;
   annotations: Record<string, string>;
   creating: boolean; // true until create has finished
-  cgroup: { dirs: Record<string, string>; created: string[] };
+  cgroup: CgroupRecord;
   config: Spec;
   rootlessCgroups?: boolean; // created with runc's rootless cgroup manager (src/cgroups/rootless.ts)
   shimPid?: number; // the supervising shim, when there is one
