@@ -6,13 +6,20 @@
 // there; else one shim per container. `delete` cleans up a container whose shim is gone. `serve` is the
 // long-lived server: every container of the group in this one Node process (src/shim/containerd/service.ts).
 // start and delete load nothing of tsrun's runtime until they need it: start runs once per container.
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 
 export const SOCKET_DIR = "/run/containerd/s";
+// tsrun's root for containers of containerd namespace NS: DEFAULT_ROOT/NS (or runc Options' Root/NS);
+// TSRUN_SHIM_ROOT in containerd's environment sets another
+export const DEFAULT_ROOT = process.env.TSRUN_SHIM_ROOT || "/run/containerd/tsrun";
+// what the shim remembers in the bundle for the `delete` subcommand (the container's tsrun root)
+export const BUNDLE_STATE = "tsrun-shim.json";
+// TSRUN_SHIM_SHARED=1 in containerd's environment: one long-lived shim for every container of a namespace
+export const shared = (): boolean => process.env.TSRUN_SHIM_SHARED === "1";
 
 export interface Flags {
   namespace: string;
@@ -57,6 +64,7 @@ export function groupOf(bundle: string, id: string): string {
   try {
     const spec = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as { annotations?: Record<string, string> };
     const a = spec.annotations ?? {};
+    if (shared()) return "tsrun-shared";
     return a["io.containerd.tsrun.shim-group"] || a["io.kubernetes.cri.sandbox-id"] || id;
   } catch {
     return id;
@@ -81,7 +89,13 @@ async function start(f: Flags): Promise<number> {
   if (!(await alive(sock))) {
     fs.mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o711 });
     fs.rmSync(sock, { force: true });
-    const log = process.env.TSRUN_SHIM_LOG ? fs.openSync(process.env.TSRUN_SHIM_LOG, "a") : "ignore";
+    // the shim's stderr: TSRUN_SHIM_LOG, else the bundle's "log" FIFO, which containerd copies to its own log
+    let log: number | "ignore" = "ignore";
+    try {
+      log = process.env.TSRUN_SHIM_LOG ? fs.openSync(process.env.TSRUN_SHIM_LOG, "a") : fs.openSync(path.join(bundle, "log"), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      // no reader: no log
+    }
     const args = [__filename, "-namespace", f.namespace, "-address", f.address, "-publish-binary", f.publishBinary, "-id", f.id, "-socket", sock, ...(f.debug ? ["-debug"] : []), "serve"];
     const child = spawn(process.execPath, args, { cwd: bundle, detached: true, stdio: ["ignore", "pipe", log] });
     if (typeof log === "number") fs.closeSync(log);
@@ -105,13 +119,24 @@ async function start(f: Flags): Promise<number> {
   return 0;
 }
 
+// A DeleteResponse {pid, exit_status, exited_at} through the library's wire writer alone (loading the whole
+// runtime would double this command's time: containerd waits for it after each shim's disconnect).
+export function deleteResponse(pid: number, exitStatus: number, at: Date): Uint8Array {
+  const { BinaryWriter, WireType } = require("@bufbuild/protobuf/wire") as typeof import("@bufbuild/protobuf/wire");
+  const ms = at.getTime();
+  const w = new BinaryWriter();
+  if (pid) w.tag(1, WireType.Varint).uint32(pid);
+  if (exitStatus) w.tag(2, WireType.Varint).uint32(exitStatus);
+  w.tag(3, WireType.LengthDelimited).fork();
+  w.tag(1, WireType.Varint).int64(Math.floor(ms / 1000));
+  const nanos = (ms % 1000) * 1_000_000;
+  if (nanos) w.tag(2, WireType.Varint).int32(nanos);
+  w.join();
+  return w.finish();
+}
+
 async function remove(f: Flags): Promise<number> {
   const bundle = process.cwd();
-  const { create, toBinary } = await import("@bufbuild/protobuf");
-  const { timestampFromDate } = await import("@bufbuild/protobuf/wkt");
-  const { DeleteResponseSchema } = await import("./gen/runtime/task/v2/shim_pb");
-  const { BUNDLE_STATE, DEFAULT_ROOT, unmountRootfs } = await import("./service");
-  const { Runtime } = await import("../../api");
   let root = path.join(DEFAULT_ROOT, f.namespace);
   try {
     root = (JSON.parse(fs.readFileSync(path.join(bundle, BUNDLE_STATE), "utf8")) as { root: string }).root;
@@ -119,16 +144,29 @@ async function remove(f: Flags): Promise<number> {
     // never created by a shim, or the bundle is gone
   }
   let pid = 0;
-  try {
-    const c = await new Runtime({ root }).get(f.id);
-    pid = (await c.state()).pid;
-    await c.delete({ force: true });
-  } catch (e) {
-    process.stderr.write(`tsrun shim: delete ${f.id}: ${e instanceof Error ? e.message : String(e)}\n`);
+  // (the usual case: the shim deleted the container before it exited; nothing to load)
+  if (fs.existsSync(path.join(root, f.id))) {
+    const { Runtime } = await import("../../api");
+    try {
+      const c = await new Runtime({ root }).get(f.id);
+      pid = (await c.state()).pid;
+      await c.delete({ force: true });
+    } catch (e) {
+      process.stderr.write(`tsrun shim: delete ${f.id}: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
   }
-  if (fs.existsSync(path.join(bundle, "rootfs"))) await unmountRootfs(bundle);
-  process.stdout.write(Buffer.from(toBinary(DeleteResponseSchema, create(DeleteResponseSchema, { pid, exitStatus: 128 + 9, exitedAt: timestampFromDate(new Date()) }))));
+  const rootfs = path.join(bundle, "rootfs");
+  if (fs.existsSync(rootfs) && isMountPoint(rootfs)) spawnSync("umount", ["-l", rootfs]);
+  process.stdout.write(deleteResponse(pid, 128 + 9, new Date()));
   return 0;
+}
+
+function isMountPoint(p: string): boolean {
+  try {
+    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev || fs.readFileSync("/proc/self/mountinfo", "utf8").includes(` ${p} `);
+  } catch {
+    return false;
+  }
 }
 
 async function serve(f: Flags): Promise<number> {
@@ -141,7 +179,7 @@ async function serve(f: Flags): Promise<number> {
       fs.rmSync(f.socket, { force: true });
       process.exit(0);
     });
-  });
+  }, f.debug);
   server = new Server(service.handlers());
   await server.listen(f.socket);
   fs.chmodSync(f.socket, 0o600);

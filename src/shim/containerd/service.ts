@@ -10,13 +10,14 @@ import { promisify } from "util";
 import { type Container, type ExecProcess, Runtime, type Stats } from "../../api";
 import { TsrunError } from "../../errors";
 import { native } from "../../native";
-import { parseProcess, parseResources, type UpdateResources } from "../../spec/schema";
+import type { Process, UpdateResources } from "../../spec/schema";
 import * as ev from "./gen/events/task_pb";
 import { MetricsSchema } from "./gen/cgroups/v1/metrics_pb";
 import * as t from "./gen/runtime/task/v2/shim_pb";
 import { type Mount } from "./gen/types/mount_pb";
 import { OptionsSchema, ProcessDetailsSchema } from "./gen/types/runc/options/oci_pb";
 import { Status } from "./gen/types/task/task_pb";
+import { BUNDLE_STATE, DEFAULT_ROOT, shared } from "./main";
 import { Publisher } from "./publish";
 import { metricsFromStats } from "./stats";
 import { openStdio, type Stdio } from "./stdio";
@@ -24,9 +25,6 @@ import { Code, type Handler, RpcError } from "./ttrpc";
 
 const run = promisify(execFile);
 export const SERVICE = "containerd.task.v2.Task";
-export const DEFAULT_ROOT = "/run/containerd/tsrun";
-// what the shim remembers in the bundle for its `delete` subcommand (the container's tsrun root)
-export const BUNDLE_STATE = "tsrun-shim.json";
 
 interface Proc {
   execId: string; // "" for the init
@@ -37,7 +35,7 @@ interface Proc {
   onExit: () => void;
   stdio: Stdio | undefined;
   io: { stdin: string; stdout: string; stderr: string; terminal: boolean };
-  spec?: import("../../spec/schema").Process; // an exec's process, until it is started
+  spec?: Process; // an exec's process, until it is started
   handle?: ExecProcess;
 }
 
@@ -74,6 +72,7 @@ export class TaskService {
     private readonly namespace: string,
     ttrpcAddress: string | undefined,
     private readonly shutdown: () => void,
+    private readonly debug = false,
   ) {
     this.events = new Publisher(namespace, ttrpcAddress);
   }
@@ -86,6 +85,7 @@ export class TaskService {
     const m = new Map<string, Handler>();
     const add = <I extends DescMessage, O extends DescMessage>(method: string, inS: I, outS: O, fn: (req: MessageShape<I>) => Promise<MessageShape<O>>) => {
       m.set(`${SERVICE}/${method}`, async (payload) => {
+        if (this.debug) process.stderr.write(`${new Date().toISOString()} ${method}\n`);
         try {
           return toBinary(outS, await fn(fromBinary(inS, payload)));
         } catch (e) {
@@ -147,7 +147,8 @@ export class TaskService {
       return create(t.ConnectResponseSchema, { shimPid: process.pid, taskPid: task?.init.pid ?? 0, version: "tsrun" });
     });
     add("Shutdown", t.ShutdownRequestSchema, EmptySchema, async (r) => {
-      if (this.tasks.size === 0 || r.now) setImmediate(() => this.shutdown());
+      // (a shared shim stays for the next container)
+      if ((this.tasks.size === 0 && !shared()) || r.now) setImmediate(() => this.shutdown());
       return empty;
     });
     return m;
@@ -269,7 +270,8 @@ export class TaskService {
     if (task.execs.has(r.execId)) throw new RpcError(Code.ALREADY_EXISTS, `id ${r.execId}: already exists`);
     if (task.init.exit) throw new RpcError(Code.FAILED_PRECONDITION, `container ${r.id}: the init has exited`);
     if (!r.spec) throw new RpcError(Code.INVALID_ARGUMENT, "exec: no process spec");
-    let spec;
+    const { parseProcess } = require("../../spec/schema") as typeof import("../../spec/schema");
+    let spec: Process;
     try {
       spec = parseProcess(JSON.parse(Buffer.from(r.spec.value).toString("utf8")), "process");
     } catch (e) {
@@ -366,6 +368,7 @@ export class TaskService {
   private async update(r: t.UpdateTaskRequest): Promise<void> {
     const task = this.task(r.id);
     if (!r.resources) return;
+    const { parseResources } = require("../../spec/schema") as typeof import("../../spec/schema");
     let res: UpdateResources;
     try {
       res = parseResources(JSON.parse(Buffer.from(r.resources.value).toString("utf8")), "resources");

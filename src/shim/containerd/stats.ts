@@ -1,4 +1,4 @@
-// tsrun's stats (runc's types.Stats as plain JSON) as containerd's cgroup v1 Metrics
+// tsrun's stats (runc's `events` types.Stats as plain JSON: cpu.usage.total, memory.raw, blkio.ioServiceBytesRecursive…) as containerd's cgroup v1 Metrics
 // (io.containerd.cgroups.v1.Metrics), the shape `ctr task metrics` and the CRI decode.
 import { create } from "@bufbuild/protobuf";
 import type { JsonValue, Stats } from "../../api";
@@ -9,7 +9,7 @@ const obj = (v: JsonValue | undefined): Obj => (v !== null && typeof v === "obje
 const u64 = (v: JsonValue | undefined): bigint => (typeof v === "number" && v > 0 ? BigInt(Math.trunc(v)) : 0n);
 const mem = (v: JsonValue | undefined) => {
   const e = obj(v);
-  return { limit: u64(e.limit), usage: u64(e.usage), max: u64(e.max_usage), failcnt: u64(e.failcnt) };
+  return { limit: u64(e.limit), usage: u64(e.usage), max: u64(e.max), failcnt: u64(e.failcnt) };
 };
 
 export function metricsFromStats(s: Stats): Metrics {
@@ -17,7 +17,7 @@ export function metricsFromStats(s: Stats): Metrics {
   const usage = obj(cpu.usage);
   const thr = obj(cpu.throttling);
   const memory = obj(s.memory);
-  const raw = obj(memory.stats);
+  const raw = obj(memory.raw);
   const r = (k: string) => u64(raw[k]);
   const pids = obj(s.pids);
   const blkio = obj(s.blkio);
@@ -28,11 +28,11 @@ export function metricsFromStats(s: Stats): Metrics {
   return create(MetricsSchema, {
     pids: { current: u64(pids.current), limit: u64(pids.limit) },
     cpu: {
-      usage: { total: u64(usage.total_usage), kernel: u64(usage.usage_in_kernelmode), user: u64(usage.usage_in_usermode), perCpu: (Array.isArray(usage.percpu_usage) ? usage.percpu_usage : []).map(u64) },
+      usage: { total: u64(usage.total), kernel: u64(usage.kernel), user: u64(usage.user), perCpu: (Array.isArray(usage.percpu) ? usage.percpu : []).map(u64) },
       throttling: { periods: u64(thr.periods), throttledPeriods: u64(thr.throttled_periods), throttledTime: u64(thr.throttled_time) },
     },
     memory: {
-      cache: u64(memory.cache),
+      cache: r("cache"),
       rss: r("rss"),
       rssHuge: r("rss_huge"),
       mappedFile: r("mapped_file"),
@@ -65,23 +65,23 @@ export function metricsFromStats(s: Stats): Metrics {
       totalActiveFile: r("total_active_file"),
       totalUnevictable: r("total_unevictable"),
       usage: mem(memory.usage),
-      swap: mem(memory.swap_usage),
-      kernel: mem(memory.kernel_usage),
-      kernelTcp: mem(memory.kernel_tcp_usage),
+      swap: mem(memory.swap),
+      kernel: mem(memory.kernel),
+      kernelTcp: mem(memory.kernelTCP),
     },
     blkio: {
-      ioServiceBytesRecursive: entries("io_service_bytes_recursive"),
-      ioServicedRecursive: entries("io_serviced_recursive"),
-      ioQueuedRecursive: entries("io_queue_recursive"),
-      ioServiceTimeRecursive: entries("io_service_time_recursive"),
-      ioWaitTimeRecursive: entries("io_wait_time_recursive"),
-      ioMergedRecursive: entries("io_merged_recursive"),
-      ioTimeRecursive: entries("io_time_recursive"),
-      sectorsRecursive: entries("sectors_recursive"),
+      ioServiceBytesRecursive: entries("ioServiceBytesRecursive"),
+      ioServicedRecursive: entries("ioServicedRecursive"),
+      ioQueuedRecursive: entries("ioQueueRecursive"),
+      ioServiceTimeRecursive: entries("ioServiceTimeRecursive"),
+      ioWaitTimeRecursive: entries("ioWaitTimeRecursive"),
+      ioMergedRecursive: entries("ioMergedRecursive"),
+      ioTimeRecursive: entries("ioTimeRecursive"),
+      sectorsRecursive: entries("sectorsRecursive"),
     },
     hugetlb: Object.entries(obj(s.hugetlb)).map(([pagesize, v]) => {
       const h = obj(v);
-      return { pagesize, usage: u64(h.usage), max: u64(h.max_usage), failcnt: u64(h.failcnt) };
+      return { pagesize, usage: u64(h.usage), max: u64(h.max), failcnt: u64(h.failcnt) };
     }),
   });
 }
