@@ -83,8 +83,9 @@ export function openStdio(o: { stdin: string; stdout: string; stderr: string; te
       },
       attachTerminal(m: number) {
         master = m;
-        const rd = new tty.ReadStream(m);
+        const rd = new tty.ReadStream(m); // owns the master: closed when the pty hangs up
         rd.on("error", () => {});
+        rd.on("close", () => (master = undefined));
         if (stdoutFd !== undefined) {
           const out = fs.createWriteStream("", { fd: fs.openSync(`/proc/self/fd/${stdoutFd}`, "w") });
           out.on("error", () => {});
@@ -97,7 +98,7 @@ export function openStdio(o: { stdin: string; stdout: string; stderr: string; te
           inFifo.on("error", () => {});
           inFifo.on("data", (d: Buffer) => {
             try {
-              fs.writeSync(m, d);
+              if (master !== undefined) fs.writeSync(master, d);
             } catch {
               // the pty is gone, or full
             }
@@ -107,7 +108,12 @@ export function openStdio(o: { stdin: string; stdout: string; stderr: string; te
         }
       },
       resize(rows: number, cols: number) {
-        if (master !== undefined) native().setWinsize(master, rows, cols);
+        if (master === undefined) return; // (the process has exited: nothing to resize, as runc's shim)
+        try {
+          native().setWinsize(master, rows, cols);
+        } catch {
+          // the pty hung up
+        }
       },
       close() {
         if (closed) return;
