@@ -79,6 +79,9 @@ sys.stdout.write(out.decode(errors="replace"))
 const runtimes: { name: string; path: string; shim?: boolean }[] = [{ name: "tsrun", path: TSRUN }];
 if (hasCommand("runc")) runtimes.push({ name: "runc", path: spawnSync("sh", ["-c", "command -v runc"], { encoding: "utf8" }).stdout.trim() });
 runtimes.push({ name: "tsrun-shim", path: TSRUN, shim: true });
+// TSRUN_ENGINES_RUNTIMES=tsrun-shim,runc: only these (a focused run)
+const only = process.env.TSRUN_ENGINES_RUNTIMES?.split(",").filter(Boolean);
+if (only?.length) runtimes.splice(0, runtimes.length, ...runtimes.filter((r) => only.includes(r.name)));
 
 before(() => {
   image = buildImage(work);
