@@ -263,6 +263,8 @@ export class Containerd implements Engine {
 
   close(): void {
     for (const line of this.ctr(["containers", "ls", "-q"]).stdout.split("\n")) if (line.trim()) this.remove(line.trim());
+    // (a shared tsrun shim stays for the next container: it goes with its containerd)
+    if (this.shim) for (const s of this.shimRss()) process.kill(s.pid, "SIGKILL");
     if (this.daemon?.pid) {
       try {
         process.kill(this.daemon.pid, "SIGTERM");

@@ -184,6 +184,7 @@ async function serve(f: Flags): Promise<number> {
   await server.listen(f.socket);
   fs.chmodSync(f.socket, 0o600);
   process.on("SIGPIPE", () => {});
+  process.stderr.on("error", () => {}); // the log FIFO's reader (containerd) may go away first
   process.on("SIGTERM", () => {});
   process.on("SIGINT", () => {});
   process.stdout.write("ready\n");
