@@ -157,6 +157,9 @@ async function remove(f: Flags): Promise<number> {
   }
   const rootfs = path.join(bundle, "rootfs");
   if (fs.existsSync(rootfs) && isMountPoint(rootfs)) spawnSync("umount", ["-l", rootfs]);
+  // a dead shim's socket (a live one serves other containers of the group)
+  const sock = socketPath(f.address, f.namespace, groupOf(bundle, f.id));
+  if (fs.existsSync(sock) && !(await alive(sock))) fs.rmSync(sock, { force: true });
   process.stdout.write(deleteResponse(pid, 128 + 9, new Date()));
   return 0;
 }
