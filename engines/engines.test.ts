@@ -75,8 +75,13 @@ sys.stdout.write(out.decode(errors="replace"))
   return r.stdout;
 }
 
-const runtimes: { name: string; path: string }[] = [{ name: "tsrun", path: TSRUN }];
+// "tsrun-shim": containerd through tsrun's own shim (containerd-shim-tsrun-v2), no runc shim in between
+const runtimes: { name: string; path: string; shim?: boolean }[] = [{ name: "tsrun", path: TSRUN }];
 if (hasCommand("runc")) runtimes.push({ name: "runc", path: spawnSync("sh", ["-c", "command -v runc"], { encoding: "utf8" }).stdout.trim() });
+runtimes.push({ name: "tsrun-shim", path: TSRUN, shim: true });
+// TSRUN_ENGINES_RUNTIMES=tsrun-shim,runc: only these (a focused run)
+const only = process.env.TSRUN_ENGINES_RUNTIMES?.split(",").filter(Boolean);
+if (only?.length) runtimes.splice(0, runtimes.length, ...runtimes.filter((r) => only.includes(r.name)));
 
 before(() => {
   image = buildImage(work);
@@ -87,13 +92,13 @@ const uid = () => `e${process.pid}x${seq++}`;
 
 for (const rt of runtimes) {
   // Docker when its engine is installed (Debian's docker.io): it runs here with --bridge=none
-  const engineNames = ["containerd", "podman", ...(hasCommand("dockerd") && hasCommand("skopeo") ? (["docker"] as const) : [])] as const;
+  const engineNames = rt.shim ? (["containerd"] as const) : (["containerd", "podman", ...(hasCommand("dockerd") && hasCommand("skopeo") ? (["docker"] as const) : [])] as const);
   for (const engineName of engineNames) {
     describe(`${engineName} with ${rt.name}`, { concurrency: false }, () => {
       let e: Engine;
       before(() => {
         const dir = path.join(work, `${engineName}-${rt.name}`);
-        e = engineName === "containerd" ? new Containerd(dir, rt.path, image) : engineName === "podman" ? new Podman(dir, rt.path, image) : new Docker(dir, rt.path, image);
+        e = engineName === "containerd" ? new Containerd(dir, rt.path, image, rt.shim === true) : engineName === "podman" ? new Podman(dir, rt.path, image) : new Docker(dir, rt.path, image);
         engines.push(e);
       });
 
@@ -171,6 +176,23 @@ for (const rt of runtimes) {
           e.remove(b);
         }
         assert.equal(e.status(a), "unknown", "removed");
+      });
+
+      test("stats: the task's cgroup metrics (containerd: ctr task metrics)", { skip: engineName !== "containerd" }, () => {
+        const name = uid();
+        e.runDetached(name, ["/probe", "sleep", "120"]);
+        try {
+          assert.equal(waitStatus(e, name, "running"), "running");
+          const r = (e as Containerd).metrics(name);
+          assert.equal(r.code, 0, r.stderr);
+          const usage = /memory\.usage_in_bytes\s+(\d+)/.exec(r.stdout);
+          assert.ok(usage && Number(usage[1]) > 0, r.stdout);
+          assert.match(r.stdout, /pids\.current\s+1\b/);
+          const cpu = /cpuacct\.usage\s+(\d+)/.exec(r.stdout);
+          assert.ok(cpu && Number(cpu[1]) > 0, r.stdout);
+        } finally {
+          e.remove(name);
+        }
       });
 
       test("memory limit: read inside, enforced (the OOM kill gives 137)", () => {

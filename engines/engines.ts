@@ -91,6 +91,9 @@ export interface Engine {
 
 export class Containerd implements Engine {
   readonly name = "containerd";
+  // with `shim`: containers go through tsrun's own shim (containerd-shim-tsrun-v2, io.containerd.tsrun.v2)
+  // instead of runc's shim running `runtime`; the shim's bin/ is on containerd's PATH and its tsrun root
+  // private (TSRUN_SHIM_ROOT)
   private daemon: ChildProcess | undefined;
   private readonly sock: string;
   private readonly ns = `tsrun-engines-${process.pid}`;
@@ -101,6 +104,7 @@ export class Containerd implements Engine {
     private readonly dir: string,
     readonly runtime: string,
     private readonly img: Image,
+    private readonly shim = false,
   ) {
     const image = img;
     fs.mkdirSync(dir, { recursive: true });
@@ -120,7 +124,8 @@ export class Containerd implements Engine {
     ].join("\n");
     fs.writeFileSync(path.join(dir, "config.toml"), config + "\n");
     const log = fs.openSync(path.join(dir, "containerd.log"), "w");
-    this.daemon = spawn("containerd", ["--config", path.join(dir, "config.toml")], { stdio: ["ignore", log, log], detached: true });
+    const env = shim ? { ...process.env, PATH: `${path.join(REPO, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`, TSRUN_SHIM_ROOT: path.join(dir, "tsrun-shim-root") } : process.env;
+    this.daemon = spawn("containerd", ["--config", path.join(dir, "config.toml")], { stdio: ["ignore", log, log], detached: true, env });
     fs.closeSync(log);
     const deadline = Date.now() + 20_000;
     while (!this.ctr(["version"]).stdout.includes("Server")) {
@@ -167,10 +172,7 @@ export class Containerd implements Engine {
     return [
       "run",
       ...mode,
-      "--runc-binary",
-      this.runtime,
-      "--runc-root",
-      this.runcRoot,
+      ...(this.shim ? ["--runtime", "io.containerd.tsrun.v2"] : ["--runc-binary", this.runtime, "--runc-root", this.runcRoot]),
       ...(spec ? ["--config", spec] : []),
       ...(o.tty ? ["--tty"] : []),
       ...(o.readOnly && !spec ? ["--read-only"] : []),
@@ -218,6 +220,36 @@ export class Containerd implements Engine {
     this.kill(name, "SIGTERM");
   }
 
+  // `ctr task metrics` (the shim's Stats: cgroup v1 Metrics), as printed
+  metrics(name: string): Result {
+    return this.ctr(["task", "metrics", name]);
+  }
+
+  // one `ctr run --rm` of /bin/true, in milliseconds (for a quick comparison of shims)
+  timeRun(name: string): number {
+    const t = process.hrtime.bigint();
+    must(this.ctr(this.runArgs(name, ["/bin/true"], {}, ["--rm"])), "ctr run --rm /bin/true");
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  }
+
+  // the resident memory (kB) of the shims containerd started for this suite (containerd-shim-* processes
+  // whose command line names this containerd's address)
+  shimRss(): { pid: number; rssKb: number }[] {
+    const out: { pid: number; rssKb: number }[] = [];
+    for (const d of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+        if (!cmd.some((a) => a.includes("containerd-shim") || a.endsWith("shim/containerd/main.js")) || !cmd.includes(this.sock)) continue;
+        const rss = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d}/status`, "utf8"));
+        if (rss) out.push({ pid: Number(d), rssKb: Number(rss[1]) });
+      } catch {
+        // gone
+      }
+    }
+    return out;
+  }
+
   remove(name: string): void {
     this.ctr(["task", "kill", "--signal", "SIGKILL", name]);
     for (let i = 0; i < 50 && !["stopped", "unknown"].includes(this.status(name)); i++) spawnSync("sleep", ["0.1"]);
@@ -231,6 +263,8 @@ export class Containerd implements Engine {
 
   close(): void {
     for (const line of this.ctr(["containers", "ls", "-q"]).stdout.split("\n")) if (line.trim()) this.remove(line.trim());
+    // (a shared tsrun shim stays for the next container: it goes with its containerd)
+    if (this.shim) for (const s of this.shimRss()) process.kill(s.pid, "SIGKILL");
     if (this.daemon?.pid) {
       try {
         process.kill(this.daemon.pid, "SIGTERM");

@@ -30,6 +30,7 @@ export interface CreateOptions {
   bundle?: string; // default: the current directory
   pidFile?: string;
   consoleSocket?: string; // a unix socket that receives the pty master (process.terminal)
+  consoleFd?: number; // or a connected unix socket of the caller's that receives it (a socketpair end)
   pidfdSocket?: string; // a unix socket that receives a pidfd of the init
   stdio?: readonly [number, number, number]; // the init's stdin, stdout, stderr (default: this process's)
   shim?: boolean; // supervise with a tsrun shim: it reaps the init and records its exit (wait() reads it)
