@@ -81,6 +81,8 @@ export class NotifyRelay {
     private readonly target: string,
   ) {}
 
+  private cancelled = false;
+
   // Undefined when the container was created without NOTIFY_SOCKET: its process has no socket to reach
   // (runc fails start there; tsrun starts it and says why nothing is relayed).
   static open(dir: string, target: string, warn: (m: string) => void): NotifyRelay | undefined {
@@ -125,7 +127,7 @@ export class NotifyRelay {
   // init (`pid`, with its start time) is gone. `mainPid` is the MAINPID sent.
   async forward(pid: number, startTime: string | undefined, mainPid: number, warn: (m: string) => void): Promise<void> {
     try {
-      for (;;) {
+      while (!this.cancelled) {
         if (await native().readable(this.sock, POLL_MS)) {
           const ready = this.receive();
           if (ready !== undefined) return await this.notifyHost(ready, mainPid, warn);
@@ -136,6 +138,11 @@ export class NotifyRelay {
     } finally {
       this.close();
     }
+  }
+
+  // Ends a forward() that waits for READY (within POLL_MS), without relaying anything.
+  cancel(): void {
+    this.cancelled = true;
   }
 
   close(): void {

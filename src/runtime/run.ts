@@ -69,8 +69,15 @@ async function runForwarded(ctx: Context, o: RunOptions, loaded: Bundle, ptyPair
     return 0;
   }
   const relaying = relay ? relayQuietly(ctx, relay, started, process.pid) : undefined;
-  const code = await waitForeground(created.pid, master, forwarder);
-  await relaying;
+  let code: number;
+  try {
+    code = await waitForeground(created.pid, master, forwarder);
+  } catch (e) {
+    relay?.cancel();
+    throw e;
+  } finally {
+    await relaying;
+  }
   if (!o.keep) {
     try {
       await remove(ctx, o.id, { force: true });
@@ -80,7 +87,6 @@ async function runForwarded(ctx: Context, o: RunOptions, loaded: Bundle, ptyPair
   }
   return code;
 }
-
 
 // As runc's run: a relay that fails is not run's failure (the container runs); it is reported.
 async function relayQuietly(ctx: Context, relay: NotifyRelay, started: Started, mainPid: number): Promise<void> {
