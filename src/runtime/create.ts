@@ -19,8 +19,8 @@ import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
 import { checkPassedFds, connectSocketPath, PidfdSocket } from "./caller";
 import { FdMap, Launch } from "./launch";
-import { encodeChecked } from "./setup-size";
 import { checkNotifySocket, makeNotifyDir, notifyFacts, notifySource, notifySpec } from "./notify";
+import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
 

@@ -10,8 +10,8 @@ import { Msg } from "../plan/opcodes";
 import { handOverNotifyFd, listenerOf } from "../seccomp/listener";
 import { validateId, START_SOCKET, stateOf } from "../state/store";
 import { Channel } from "./channel";
-import { NotifyRelay } from "./notify";
 import type { Context } from "./context";
+import { NotifyRelay } from "./notify";
 
 export interface StartOptions {
   // The caller's NOTIFY_SOCKET (the CLI passes its environment's): READY= from the container is relayed to
