@@ -9,6 +9,7 @@
 #include <napi.h>
 #include <uv.h>
 #include <signal.h>
+#include <stddef.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/file.h>
@@ -61,6 +62,7 @@ const char* errno_name(int e) {
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case ENOSYS: return "ENOSYS";
     case ECONNREFUSED: return "ECONNREFUSED";
+    case EADDRINUSE: return "EADDRINUSE";
     case ECONNRESET: return "ECONNRESET";
     case ENOTSOCK: return "ENOTSOCK";
     case ENOTTY: return "ENOTTY";
@@ -211,6 +213,36 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The address of a unix socket at `path`. Paths longer than sun_path are reached through an O_PATH fd of
+// their directory (*dirfd, for the caller to close after the call); with `abstract`, a path starting with
+// "@" names a socket in the abstract namespace (as Go's net package and systemd read NOTIFY_SOCKET).
+socklen_t unix_address(Napi::Env env, const std::string& path, const std::string& step, struct sockaddr_un* addr, int* dirfd, bool abstract = false) {
+  memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  *dirfd = -1;
+  if (abstract && !path.empty() && path[0] == '@') {
+    if (path.size() > sizeof(addr->sun_path)) throw_sys(env, step + ": abstract socket name", ENAMETOOLONG);
+    memcpy(addr->sun_path + 1, path.c_str() + 1, path.size() - 1);  // sun_path[0] stays 0
+    return static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
+  }
+  if (path.size() < sizeof(addr->sun_path)) {
+    memcpy(addr->sun_path, path.c_str(), path.size());
+    return sizeof(*addr);
+  }
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  *dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (*dirfd < 0) throw_sys(env, step + ": open directory");
+  int n = snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/%s", *dirfd, name.c_str());
+  if (n < 0 || static_cast<size_t>(n) >= sizeof(addr->sun_path)) {
+    close(*dirfd);
+    *dirfd = -1;
+    throw_sys(env, step, ENAMETOOLONG);
+  }
+  return sizeof(*addr);
+}
+
 // connectUnix(path, seqpacket?): a blocking, close-on-exec socket connected to `path`. Paths longer than
 // sun_path are reached through an O_PATH fd of their directory.
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
@@ -219,26 +251,17 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   int s = socket(AF_UNIX, (info.Length() > 1 && info[1].ToBoolean() ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
   if (s < 0) throw_sys(env, "socket for " + path);
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  int dirfd = -1;
-  if (path.size() < sizeof(addr.sun_path)) {
-    memcpy(addr.sun_path, path.c_str(), path.size());
-  } else {
-    size_t slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-    std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-    dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
-      int e = errno;
-      close(s);
-      throw_sys(env, "connect to " + path + ": open directory", e);
-    }
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dirfd, name.c_str());
+  int dirfd;
+  socklen_t len;
+  try {
+    len = unix_address(env, path, "connect to " + path, &addr, &dirfd);
+  } catch (...) {
+    close(s);
+    throw;
   }
   int rc;
   do {
-    rc = connect(s, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
+    rc = connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
   } while (rc != 0 && errno == EINTR);
   int e = errno;
   if (dirfd >= 0) close(dirfd);
@@ -248,6 +271,40 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   }
   return Napi::Number::New(env, s);
 }
+
+// bindUnixgram(path) / connectUnixgram(path): a non-blocking, close-on-exec datagram socket bound to `path`
+// (the caller makes sure nothing is there), or connected to `path` ("@name": an abstract socket).
+Napi::Value UnixgramSocket(const Napi::CallbackInfo& info, bool bind_it) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, bind_it ? "bindUnixgram(path: string)" : "connectUnixgram(path: string)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string step = (bind_it ? "bind datagram socket " : "connect datagram socket to ") + path;
+  int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0) throw_sys(env, step + ": socket");
+  struct sockaddr_un addr;
+  int dirfd;
+  socklen_t len;
+  try {
+    len = unix_address(env, path, step, &addr, &dirfd, !bind_it);
+  } catch (...) {
+    close(s);
+    throw;
+  }
+  int rc;
+  do {
+    rc = bind_it ? bind(s, reinterpret_cast<struct sockaddr*>(&addr), len) : connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
+  } while (rc != 0 && errno == EINTR);
+  int e = errno;
+  if (dirfd >= 0) close(dirfd);
+  if (rc != 0) {
+    close(s);
+    throw_sys(env, step, e);
+  }
+  return Napi::Number::New(env, s);
+}
+
+Napi::Value BindUnixgram(const Napi::CallbackInfo& info) { return UnixgramSocket(info, true); }
+Napi::Value ConnectUnixgram(const Napi::CallbackInfo& info) { return UnixgramSocket(info, false); }
 
 // openPath(path): an O_PATH, O_NOFOLLOW, close-on-exec fd of `path` itself (a final symlink is opened as
 // the symlink, never followed). The caller checks what it is (fstat) before using it.
@@ -561,6 +618,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("bindUnixgram", Napi::Function::New(env, BindUnixgram));
+  exports.Set("connectUnixgram", Napi::Function::New(env, ConnectUnixgram));
   exports.Set("openPath", Napi::Function::New(env, OpenPath));
   exports.Set("connectUnixAt", Napi::Function::New(env, ConnectUnixAt));
   exports.Set("sendFd", Napi::Function::New(env, SendFd));

@@ -115,9 +115,11 @@ export class Container {
     this.#ctx = ctx;
   }
 
-  async start(): Promise<void> {
+  // notifySocket: relay the container's READY= to it (see create's notifySocket); resolves once relayed or
+  // the init has exited.
+  async start(o: { notifySocket?: string } = {}): Promise<void> {
     const { start } = require("./runtime/start") as typeof import("./runtime/start");
-    await start(this.#ctx, this.id);
+    await start(this.#ctx, this.id, o);
   }
 
   async state(): Promise<ContainerState> {

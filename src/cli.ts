@@ -57,6 +57,12 @@ function intOption(v: string): number {
   return Number(v);
 }
 
+// runc reads NOTIFY_SOCKET from its environment at create, run and start (an empty value is unset).
+function notifyOpts(): { notifySocket?: string } {
+  const v = process.env.NOTIFY_SOCKET;
+  return v ? { notifySocket: v } : {};
+}
+
 function commitOf(): string {
   for (const f of [path.resolve(__dirname, "..", "commit.txt"), path.resolve(__dirname, "commit.txt")]) {
     try {
@@ -143,6 +149,7 @@ export function buildProgram(): Command {
     noNewKeyring: !o.newKeyring,
     preserveFds: o.preserveFds,
     init: o.init === true,
+    ...notifyOpts(),
   });
 
   createFlags(program.command("create").argument("<container-id>").description("create a container"))
@@ -159,7 +166,7 @@ export function buildProgram(): Command {
       const { validateId } = require("./state/store") as typeof import("./state/store");
       validateId(id);
       const { start } = require("./runtime/start") as typeof import("./runtime/start");
-      await start(ctxOf(program), id);
+      await start(ctxOf(program), id, notifyOpts());
     });
 
   createFlags(program.command("run").argument("<container-id>").description("create and run a container"))

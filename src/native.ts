@@ -13,6 +13,10 @@ export interface NativeApi {
   sealedCopy(file: string): number;
   socketpair(seqpacket?: boolean): [number, number];
   connectUnix(file: string, seqpacket?: boolean): number;
+  // non-blocking, close-on-exec datagram sockets: bound to a path (nothing may be there), or connected to one
+  // ("@name": an abstract socket); long paths are reached through their directory
+  bindUnixgram(file: string): number;
+  connectUnixgram(file: string): number;
   // an O_PATH|O_NOFOLLOW fd of the path itself (a final symlink is not followed), close-on-exec
   openPath(file: string): number;
   // a socket connected through /proc/self/fd/N of an O_PATH fd (no second lookup of the path)

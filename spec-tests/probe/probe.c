@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1339,6 +1340,73 @@ static int cmd_delay(int argc, char **argv)
     return 0;
 }
 
+/* notify MESSAGE...: sd_notify by hand: one datagram, the MESSAGEs joined by newlines, to $NOTIFY_SOCKET (a
+ * path, or "@name" for an abstract socket). Prints {"notify":SOCKET,"sent":BYTES}, or with "error" and exit
+ * status 1. */
+static int cmd_notify(int argc, char **argv)
+{
+    const char *target = getenv("NOTIFY_SOCKET");
+    const char *err = NULL;
+    int e = 0;
+    ssize_t sent = -1;
+    size_t len = 0;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *msg = xmalloc(len + 1);
+    msg[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            strcat(msg, "\n");
+        strcat(msg, argv[i]);
+    }
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    socklen_t alen = sizeof addr;
+    if (!target || !*target) {
+        err = "NOTIFY_SOCKET is not set";
+    } else if (strlen(target) >= sizeof addr.sun_path) {
+        err = "NOTIFY_SOCKET too long";
+    } else {
+        memcpy(addr.sun_path, target, strlen(target));
+        if (target[0] == '@') {
+            addr.sun_path[0] = '\0';
+            alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(target));
+        }
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0) {
+            err = "socket";
+            e = errno;
+        } else {
+            sent = sendto(s, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&addr, alen);
+            if (sent < 0) {
+                err = "sendto";
+                e = errno;
+            }
+            close(s);
+        }
+    }
+    free(msg);
+    j_obj();
+    j_key("notify");
+    if (target)
+        j_str(target);
+    else
+        j_null();
+    if (err) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s%s%s", err, e ? ": " : "", e ? strerror(e) : "");
+        j_key("error");
+        j_str(buf);
+    } else {
+        j_key("sent");
+        j_i64((long long)sent);
+    }
+    j_obj_end();
+    j_line_end();
+    return err ? 1 : 0;
+}
+
 /* sleepers N SECONDS: fork N children that each sleep SECONDS, print {"children":[pids]}, then sleep
  * SECONDS too and reap them. Exits 0 when all children exited normally, 1 otherwise. */
 static int cmd_sleepers(int argc, char **argv)
@@ -2073,6 +2141,7 @@ static const struct command commands[] = {
     {"hog", 1, 2, 0, cmd_hog},
     {"sleepers", 2, 2, 0, cmd_sleepers},
     {"delay", 1, 1, 0, cmd_delay},
+    {"notify", 0, -1, 0, cmd_notify},
     {"syscall", 1, -1, 0, cmd_syscall},
     {"sigsys", 1, -1, 0, cmd_sigsys},
     {"getppid-loop", 1, 1, 0, cmd_getppid_loop},
@@ -2166,7 +2235,7 @@ int main(int argc, char **argv)
         fputs("usage: probe SUBCOMMAND [ARGS...]\n"
               "subcommands: facts mountinfo ls read write open sysctl exit kill-self sleep\n"
               "             wait-signal echo cat fork-orphans hog sleepers delay syscall sigsys\n"
-              "             getppid-loop winsize exec multi\n"
+              "             getppid-loop winsize notify exec multi\n"
               "host side:   record console-recv seccomp-agent\n",
               stderr);
         return 2;

@@ -20,6 +20,7 @@ import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
 import { checkPassedFds, connectSocketPath, PidfdSocket } from "./caller";
 import { FdMap, Launch } from "./launch";
+import { checkNotifySocket, makeNotifyDir, notifyFacts, notifySource, notifySpec } from "./notify";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
@@ -46,6 +47,9 @@ export interface CreateOptions {
   init?: boolean;
   // The container's stdin, stdout and stderr (default: tsrun's own).
   stdio?: readonly [number, number, number];
+  // The caller's NOTIFY_SOCKET (the CLI passes its environment's): the container gets a socket of tsrun's
+  // at /run/notify/notify.sock, relayed by start (src/runtime/notify.ts).
+  notifySocket?: string;
 }
 
 export interface Created {
@@ -57,10 +61,15 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   validateId(o.id);
   const { spec, bundle, rootfs } = o.loaded ?? loadBundle(o.bundle ?? ".");
   await breathe();
+  // With NOTIFY_SOCKET the plan is built from the config plus runc's notify mount and variable; the state
+  // records the bundle's config.
+  if (o.notifySocket) checkNotifySocket(o.notifySocket);
+  const notify = o.notifySocket ? notifySource(ctx.store.root, o.id) : undefined;
+  const planned = notify ? notifySpec(spec, notify) : spec;
   // The config's cross-field rules (sysctls, mounts on /proc, namespaces...) are checked before anything
   // exists on the host: no state directory, cgroup or socket is made for a config that will be refused.
-  const host = hostFacts(spec, bundle, rootfs);
-  validateSpec(spec, host, { socket: !!o.consoleSocket, receiver: o.consoleFd !== undefined || o.shim === true });
+  const host = notify ? notifyFacts(hostFacts(planned, bundle, rootfs), notify) : hostFacts(planned, bundle, rootfs);
+  validateSpec(planned, host, { socket: !!o.consoleSocket, receiver: o.consoleFd !== undefined || o.shim === true });
   const extra = extraFdCount(o); // fds the caller did not pass are refused here too
   await breathe();
   const seccomp = compileSeccomp(ctx, spec); // and an invalid profile
@@ -69,7 +78,7 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   // NUL byte) is refused before anything exists either.
   // (as runc: an existing id is reported before the cgroup checks; claim() below is the atomic check)
   if (ctx.store.hasDir(o.id)) throw new TsrunError(`container with given ID already exists: ${o.id}`, "EXISTS");
-  const prepared = prepare(ctx, o, spec, bundle, rootfs, seccomp, extra, host);
+  const prepared = prepare(ctx, o, planned, bundle, rootfs, seccomp, extra, host);
   await breathe();
   const lock = await ctx.store.claim(o.id);
   const record: ContainerRecord = {
@@ -89,6 +98,7 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   const cleanup: (() => void | Promise<void>)[] = [];
   try {
     ctx.store.write(record);
+    if (notify) makeNotifyDir(ctx.store.dir(o.id));
     await createInit(ctx, o, spec, record, cleanup, prepared);
     if (o.pidFile) writePidFile(o.pidFile, record.pid);
     return { record, pid: record.pid };

@@ -9,7 +9,8 @@ import { type Bundle, loadBundle } from "./bundle";
 import { create, type CreateOptions } from "./create";
 import { remove } from "./delete";
 import { SignalForwarder, waitForeground } from "./foreground";
-import { start } from "./start";
+import type { NotifyRelay } from "./notify";
+import { startProcess, type Started } from "./start";
 import { validateId } from "../state/store";
 
 export interface RunOptions extends Omit<CreateOptions, "consoleFd" | "loaded" | "shim"> {
@@ -49,8 +50,9 @@ async function runForwarded(ctx: Context, o: RunOptions, loaded: Bundle, ptyPair
   }
   const master = ptyPair ? n.recvFd(ptyPair[0]) : undefined;
   if (ptyPair) fs.closeSync(ptyPair[0]);
+  let started: Started;
   try {
-    await start(ctx, o.id);
+    started = await startProcess(ctx, o.id, o.notifySocket ? { notifySocket: o.notifySocket } : {});
   } catch (e) {
     try {
       await remove(ctx, o.id, { force: true });
@@ -59,9 +61,23 @@ async function runForwarded(ctx: Context, o: RunOptions, loaded: Bundle, ptyPair
     }
     throw e;
   }
-  if (o.detach) return 0;
-
-  const code = await waitForeground(created.pid, master, forwarder);
+  // NOTIFY_SOCKET: detached, run returns once READY is relayed (MAINPID: the init) or the init is gone; in
+  // the foreground tsrun is the main pid, and the relay runs beside the wait (runc's forward).
+  const relay = started.relay;
+  if (o.detach) {
+    if (relay) await relayQuietly(ctx, relay, started, started.pid);
+    return 0;
+  }
+  const relaying = relay ? relayQuietly(ctx, relay, started, process.pid) : undefined;
+  let code: number;
+  try {
+    code = await waitForeground(created.pid, master, forwarder);
+  } catch (e) {
+    relay?.cancel();
+    throw e;
+  } finally {
+    await relaying;
+  }
   if (!o.keep) {
     try {
       await remove(ctx, o.id, { force: true });
@@ -72,3 +88,11 @@ async function runForwarded(ctx: Context, o: RunOptions, loaded: Bundle, ptyPair
   return code;
 }
 
+// As runc's run: a relay that fails is not run's failure (the container runs); it is reported.
+async function relayQuietly(ctx: Context, relay: NotifyRelay, started: Started, mainPid: number): Promise<void> {
+  try {
+    await relay.forward(started.pid, started.startTime, mainPid, (m) => ctx.logger.warn(m));
+  } catch (e) {
+    ctx.logger.warn(messageOf(e));
+  }
+}

@@ -11,10 +11,32 @@ import { handOverNotifyFd, listenerOf } from "../seccomp/listener";
 import { validateId, START_SOCKET, stateOf } from "../state/store";
 import { Channel } from "./channel";
 import type { Context } from "./context";
+import { NotifyRelay } from "./notify";
 
-export async function start(ctx: Context, id: string): Promise<void> {
+export interface StartOptions {
+  // The caller's NOTIFY_SOCKET (the CLI passes its environment's): READY= from the container is relayed to
+  // it with MAINPID (src/runtime/notify.ts).
+  notifySocket?: string;
+}
+
+// With a notify socket, start returns once the container has said READY (and that was relayed) or its init
+// has exited, as runc's start does.
+export async function start(ctx: Context, id: string, o: StartOptions = {}): Promise<void> {
+  const started = await startProcess(ctx, id, o);
+  if (started.relay) await started.relay.forward(started.pid, started.startTime, started.pid, (m) => ctx.logger.warn(m));
+}
+
+export interface Started {
+  pid: number;
+  startTime: string;
+  relay?: NotifyRelay; // bound before the process ran; the caller forwards (and so closes) it
+}
+
+// start without the wait for READY (run forwards it itself, with its own MAINPID in the foreground).
+export async function startProcess(ctx: Context, id: string, o: StartOptions = {}): Promise<Started> {
   validateId(id);
   const { lock, record } = await ctx.store.open(id);
+  let relay: NotifyRelay | undefined;
   try {
     const status = ctx.store.status(record);
     switch (status) {
@@ -29,6 +51,8 @@ export async function start(ctx: Context, id: string): Promise<void> {
       case "creating":
         throw new TsrunError("cannot start a container that is still being created", "BUSY");
     }
+    // The socket the container notifies is there before its process runs (runc binds it before Exec).
+    if (o.notifySocket) relay = NotifyRelay.open(ctx.store.dir(id), o.notifySocket, (m) => ctx.logger.warn(m));
     const sockPath = path.join(ctx.store.dir(id), START_SOCKET);
     let fd: number;
     try {
@@ -69,6 +93,10 @@ export async function start(ctx: Context, id: string): Promise<void> {
     }
     // runtime-spec: a failing poststart hook is a warning; the other hooks and the lifecycle go on.
     await runHooksWarning("poststart", record.config.hooks?.poststart, stateOf(record, "running"), (m) => ctx.logger.warn(m));
+    return { pid: record.pid, startTime: record.startTime, ...(relay ? { relay } : {}) };
+  } catch (e) {
+    relay?.close();
+    throw e;
   } finally {
     lock.release();
   }

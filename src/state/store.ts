@@ -11,6 +11,9 @@ import type { Spec } from "../spec/schema";
 
 export const OCI_VERSION = "1.2.0";
 export const START_SOCKET = "start.sock";
+// NOTIFY_SOCKET (src/runtime/notify.ts): a directory bound into the container, holding tsrun's socket.
+export const NOTIFY_DIR = "notify";
+export const NOTIFY_SOCKET_NAME = "notify.sock";
 
 export type Status = "creating" | "created" | "running" | "paused" | "stopped";
 
@@ -248,7 +251,9 @@ export class Store {
     const dir = this.dir(id);
     const strange: string[] = [];
     for (const name of fs.readdirSync(dir)) {
-      if (STATE_FILES.has(name) || STATE_TMP.test(name)) {
+      if (name === NOTIFY_DIR) {
+        strange.push(...this.removeNotifyDir(id, dir));
+      } else if (STATE_FILES.has(name) || STATE_TMP.test(name)) {
         try {
           fs.unlinkSync(path.join(dir, name));
         } catch (e) {
@@ -263,6 +268,22 @@ export class Store {
     } catch (e) {
       if (errnoCode(e) !== "ENOENT") throw this.fail(`remove the state directory of ${id}`, e);
     }
+  }
+
+  // The notify directory: its socket, then the directory (a directory that holds anything else is left).
+  private removeNotifyDir(id: string, dir: string): string[] {
+    const sub = path.join(dir, NOTIFY_DIR);
+    const where = path.join(this.root, id, NOTIFY_DIR);
+    try {
+      if (!fs.lstatSync(sub).isDirectory()) return [NOTIFY_DIR];
+      const others = fs.readdirSync(sub).filter((n) => n !== NOTIFY_SOCKET_NAME);
+      if (others.length) return others.map((n) => `${NOTIFY_DIR}/${n}`);
+      fs.rmSync(path.join(sub, NOTIFY_SOCKET_NAME), { force: true });
+      fs.rmdirSync(sub);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw new TsrunError(`remove ${where}: ${messageOf(e)}`);
+    }
+    return [];
   }
 
   // Closes the fd held for a container's directory.
