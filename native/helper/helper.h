@@ -114,7 +114,7 @@ void op_readonly_path(Args a);
 void op_remount_ro(Args a);
 void op_sysctl(Args a);
 void op_loopback_up();
-void close_setup_handles();  // the procfs and /dev/null handles, before waiting for start
+void close_setup_handles();  // the procfs, /dev/null and test attr-directory handles, before waiting for start
 int need_proc(const char* what);
 // A detached bind of what `fd` is open on; attach a detached mount onto what `dest` is open on.
 int clone_of(int fd, bool recursive);

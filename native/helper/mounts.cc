@@ -744,5 +744,6 @@ void op_mkdir(Args a) {
 void close_setup_handles() {
   if (g.procfd >= 0) close(g.procfd);
   if (g.devnull >= 0) close(g.devnull);
-  g.procfd = g.devnull = -1;
+  if (g.attrdir >= 0) close(g.attrdir);
+  g.procfd = g.devnull = g.attrdir = -1;
 }
