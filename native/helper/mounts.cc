@@ -161,8 +161,8 @@ int new_filesystem(const char* source, const char* dest, const char* fstype, uns
     if (flags & f.ms) check(fsconfig(fs, FSCONFIG_SET_FLAG, f.key, nullptr, 0), f.key);
   char opts[4096];
   snprintf(opts, sizeof(opts), "%s", data);
-  // Options split at commas outside double quotes (an SELinux context="...:c1,c2" holds commas); a quoted
-  // value goes to fsconfig without its quotes, as the kernel's own mount-data parsing passes it on.
+  // Options split at commas outside double quotes (an SELinux context="...:c1,c2" holds commas); the quotes
+  // of an SELinux context option are dropped, as the kernel's own mount-data parsing (the LSM's) drops them.
   for (char* o = opts; o;) {
     char* end = o;
     for (bool quoted = false; *end && (quoted || *end != ','); end++)
@@ -178,7 +178,8 @@ int new_filesystem(const char* source, const char* dest, const char* fstype, uns
       *eq = 0;
       char* v = eq + 1;
       size_t vl = strlen(v);
-      if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+      bool lsm = strcmp(o, "context") == 0 || strcmp(o, "fscontext") == 0 || strcmp(o, "defcontext") == 0 || strcmp(o, "rootcontext") == 0;
+      if (lsm && vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
         v[vl - 1] = 0;
         v++;
       }
