@@ -24,7 +24,7 @@
       "sources": [
         "native/helper/main.cc", "native/helper/plan.cc", "native/helper/report.cc", "native/helper/mounts.cc",
         "native/helper/console.cc", "native/helper/creds.cc", "native/helper/process.cc", "native/helper/paths.cc",
-        "native/helper/io.cc", "native/helper/shim.cc", "native/common/scm.cc"
+        "native/helper/io.cc", "native/helper/shim.cc", "native/helper/lsm.cc", "native/common/scm.cc"
       ],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti", "-fno-asynchronous-unwind-tables"],

@@ -215,17 +215,16 @@ export function buildProgram(): Command {
     .option("-d, --detach", "detach from the container's process")
     .option("--pid-file <path>", "specify the file to write the process id to (written to a new file beside it, then renamed over it: a symlink there is replaced, never followed)")
     .option("--pidfd-socket <path>", "path to an AF_UNIX socket which will receive a file descriptor referencing the exec process (a pidfd)")
-    .option("--process-label <label>", "set the asm process label for the process commonly used with selinux (ignored: no SELinux)")
-    .option("--apparmor <profile>", "set the apparmor profile for the process (refused: no AppArmor)")
+    .option("--process-label <label>", "set the asm process label for the process commonly used with selinux")
+    .option("--apparmor <profile>", "set the apparmor profile for the process")
     .option("--no-new-privs", "set the no new privileges value for the process")
     .option("-c, --cap <cap>", "add a capability to the bounding, effective and permitted sets of the process (never inheritable, so a non-root process gains nothing from a file with +ei file capabilities; ambient too only when the process spec has an inheritable set)", collect)
     .option("--preserve-fds <n>", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total); each must be one the caller passed to tsrun", intOption, 0)
     .option("--cgroup <path>", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.", collect)
     .option("--ignore-paused", "allow exec in a paused container")
-    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; pidfdSocket?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string[]; ignorePaused?: boolean }) => {
+    .action(async (id: string, command: string[], o: { consoleSocket?: string; cwd?: string; env?: string[]; tty?: boolean; user?: string; additionalGids?: string[]; process?: string; detach?: boolean; pidFile?: string; pidfdSocket?: string; processLabel?: string; apparmor?: string; newPrivs?: boolean; cap?: string[]; preserveFds: number; cgroup?: string[]; ignorePaused?: boolean }) => {
       // As runc: whatever fails once the arguments are read is "exec failed: …" with exit status 255.
       try {
-        if (o.apparmor) throw new TsrunError("exec: --apparmor: AppArmor is not enabled on this host");
         const gids = (o.additionalGids ?? []).map((g) => {
           if (!/^\d+$/.test(g)) throw new TsrunError(`exec: --additional-gids: invalid gid "${g}"`);
           return Number(g);
@@ -246,6 +245,8 @@ export function buildProgram(): Command {
           ...(gids.length ? { additionalGids: gids } : {}),
           ...(o.cap ? { caps: o.cap } : {}),
           noNewPrivs: o.newPrivs === false,
+          ...(o.apparmor ? { apparmor: o.apparmor } : {}),
+          ...(o.processLabel ? { processLabel: o.processLabel } : {}),
           preserveFds: o.preserveFds,
           ...(o.cgroup ? { cgroups: o.cgroup } : {}),
           ignorePaused: o.ignorePaused === true,

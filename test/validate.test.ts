@@ -99,8 +99,11 @@ describe("validateSpec (create)", () => {
   });
 
   test("process fields tsrun does not implement", () => {
-    refusedSpec((s) => (s.process!.apparmorProfile = "docker-default"), "config.json: process.apparmorProfile is set but AppArmor is not enabled on this host");
+    // an AppArmor profile is never refused here (runc 1.4: the kernel refuses the write on a host without
+    // AppArmor); an SELinux label is refused without SELinux (runc's security() rule)
+    validateSpec(spec((s) => (s.process!.apparmorProfile = "docker-default")), HOST, TTY_OK);
     refusedSpec((s) => (s.process!.selinuxLabel = "system_u:system_r:container_t:s0"), "config.json: process.selinuxLabel is set but SELinux is not enabled on this host");
+    validateSpec(spec((s) => (s.process!.selinuxLabel = "system_u:system_r:container_t:s0")), { ...HOST, lsm: { apparmor: false, apparmorAttr: "exec", selinux: true } }, TTY_OK);
     // scheduler, ioPriority and execCPUAffinity are applied (runc 1.2+), with runc's checks and words
     validateSpec(spec((s) => {
       s.process!.scheduler = { policy: "SCHED_BATCH", nice: 5 };
@@ -176,10 +179,11 @@ describe("validateProcess (exec)", () => {
     const cases: [(p: Process) => void, string][] = [
       [(p) => (p.execCPUAffinity = { final: "1-0" }), "exec: bad CPUAffinity.Final: invalid range: 1-0"],
       [(p) => (p.scheduler = { policy: "SCHED_IDLE", priority: 3 }), "exec: scheduler.priority can only be specified for SchedFIFO or SchedRR policy"],
-      [(p) => (p.apparmorProfile = "x"), "exec: process.apparmorProfile is set but AppArmor is not enabled on this host"],
       [(p) => (p.selinuxLabel = "x"), "exec: process.selinuxLabel is set but SELinux is not enabled on this host"],
     ];
     for (const [patch, message] of cases) refused(() => validateProcess(proc(patch), { socket: false, receiver: true }), message);
+    validateProcess(proc((p) => (p.apparmorProfile = "x")), { socket: false, receiver: true });
+    validateProcess(proc((p) => (p.selinuxLabel = "x")), { socket: false, receiver: true }, { apparmor: false, apparmorAttr: "exec", selinux: true });
   });
   test("exec -t -d needs --console-socket; --console-socket needs -t", () => {
     refused(() => validateProcess(proc(() => undefined), { socket: false, receiver: false }), "cannot allocate tty if runc will detach without setting console socket");

@@ -7,6 +7,7 @@
 //   console.cc  the pty: from the container's devpts, to the console socket
 //   creds.cc    users, groups, capabilities, seccomp
 //   process.cc  namespaces, clone of the init, hooks, ready/start, reaper, exec
+//   lsm.cc      AppArmor and SELinux: attributes through the helper's procfs, mount labels
 //   paths.cc    paths inside the rootfs, by fd;  io.cc  framed messages;  shim.cc  the shim mode
 //   ../common/scm.cc   SCM_RIGHTS, shared with the addon
 #pragma once
@@ -35,6 +36,8 @@ struct HelperState {
   char exec_path[4096] = {0};
   int procfd = -1;   // the helper's own procfs (OP_OPEN_PROC): writes to /proc and fd reopens go through it
   int devnull = -1;  // the container's /dev/null, checked (what masked files are bound to)
+  int attrdir = -1;  // tests only (OP_LSM_ATTR_DIR): where OP_LSM_ATTR writes instead of the procfs
+  char mask_data[1024] = {0};  // OP_MASK_TMPFS_DATA: the data of a masked directory's tmpfs
   NsFd ns[8];
   int nns = 0;
 
@@ -111,7 +114,7 @@ void op_readonly_path(Args a);
 void op_remount_ro(Args a);
 void op_sysctl(Args a);
 void op_loopback_up();
-void close_setup_handles();  // the procfs and /dev/null handles, before waiting for start
+void close_setup_handles();  // the procfs, /dev/null and test attr-directory handles, before waiting for start
 int need_proc(const char* what);
 // A detached bind of what `fd` is open on; attach a detached mount onto what `dest` is open on.
 int clone_of(int fd, bool recursive);
@@ -140,6 +143,14 @@ void op_personality(Args a);
 void op_keepcaps(Args a);
 void op_no_new_privs();
 void op_umask(Args a);
+
+// ---------------------------------------------------------------------------------------------------------
+// lsm.cc
+
+void op_lsm_attr_dir(Args a);
+void op_lsm_attr(Args a);
+void op_file_label(Args a);
+void op_mask_tmpfs_data(Args a);
 
 // ---------------------------------------------------------------------------------------------------------
 // process.cc

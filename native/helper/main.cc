@@ -81,6 +81,10 @@ void run_op(const Op& op) {
     case OP_INIT_REAPER: op_init_reaper(); break;
     case OP_CAPSET: op_capset(a); break;
     case OP_SYSCTL: op_sysctl(a); break;
+    case OP_LSM_ATTR_DIR: op_lsm_attr_dir(a); break;
+    case OP_LSM_ATTR: op_lsm_attr(a); break;
+    case OP_FILE_LABEL: op_file_label(a); break;
+    case OP_MASK_TMPFS_DATA: op_mask_tmpfs_data(a); break;
     default: die("plan: %s has no implementation in tsrun-init", op_name(op.code));
   }
 }

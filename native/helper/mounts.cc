@@ -161,15 +161,33 @@ int new_filesystem(const char* source, const char* dest, const char* fstype, uns
     if (flags & f.ms) check(fsconfig(fs, FSCONFIG_SET_FLAG, f.key, nullptr, 0), f.key);
   char opts[4096];
   snprintf(opts, sizeof(opts), "%s", data);
-  char* save = nullptr;
-  for (char* o = strtok_r(opts, ",", &save); o; o = strtok_r(nullptr, ",", &save)) {
+  // Options split at commas outside double quotes (an SELinux context="...:c1,c2" holds commas); the quotes
+  // of an SELinux context option are dropped, as the kernel's own mount-data parsing (the LSM's) drops them.
+  for (char* o = opts; o;) {
+    char* end = o;
+    for (bool quoted = false; *end && (quoted || *end != ','); end++)
+      if (*end == '"') quoted = !quoted;
+    char* next = *end ? end + 1 : nullptr;
+    *end = 0;
+    if (*o == 0) {
+      o = next;
+      continue;
+    }
     char* eq = strchr(o, '=');
     if (eq) {
       *eq = 0;
-      check(fsconfig(fs, FSCONFIG_SET_STRING, o, eq + 1, 0), o);
+      char* v = eq + 1;
+      size_t vl = strlen(v);
+      bool lsm = strcmp(o, "context") == 0 || strcmp(o, "fscontext") == 0 || strcmp(o, "defcontext") == 0 || strcmp(o, "rootcontext") == 0;
+      if (lsm && vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+        v[vl - 1] = 0;
+        v++;
+      }
+      check(fsconfig(fs, FSCONFIG_SET_STRING, o, v, 0), o);
     } else {
       check(fsconfig(fs, FSCONFIG_SET_FLAG, o, nullptr, 0), o);
     }
+    o = next;
   }
   check(fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0), "create");
   int mnt = fsmount(fs, FSMOUNT_CLOEXEC, static_cast<unsigned>(mount_attrs(flags)));
@@ -658,7 +676,7 @@ void op_mask_path(Args a) {
   if (fstat(fd, &st) != 0) die("mask %s: stat: %s", path, err());
   int mnt;
   if (S_ISDIR(st.st_mode)) {
-    mnt = new_filesystem("tmpfs", path, "tmpfs", MS_RDONLY, "");
+    mnt = new_filesystem("tmpfs", path, "tmpfs", MS_RDONLY, g.mask_data);
   } else {
     mnt = clone_of(dev_null(path), false);
     if (mnt < 0) die("mask %s: bind /dev/null: %s", path, err());
@@ -727,5 +745,6 @@ void op_mkdir(Args a) {
 void close_setup_handles() {
   if (g.procfd >= 0) close(g.procfd);
   if (g.devnull >= 0) close(g.devnull);
-  g.procfd = g.devnull = -1;
+  if (g.attrdir >= 0) close(g.attrdir);
+  g.procfd = g.devnull = g.attrdir = -1;
 }

@@ -82,6 +82,10 @@ enum TsrunOp : uint16_t {
   OP_SCHED_ATTR = 67,  // i:policy i:flags i:nice i:priority i:runtime i:deadline i:period i:cpuset — sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)
   OP_IOPRIO = 68,  // i:prio — ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)
   OP_SYSCTL = 65,  // s:file s:value — write a file under the helper's procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount
+  OP_LSM_ATTR_DIR = 80,  // s:dir — tests only (TSRUN_TEST_LSM_ATTR_DIR): a host directory, opened now (before any namespace or root is entered), whose files OP_LSM_ATTR writes instead of the procfs's
+  OP_LSM_ATTR = 81,  // s:attr s:value s:what — write value to attr/<attr> (apparmor/exec, exec, keycreate) of this thread, reached through the helper's own procfs (OP_OPEN_PROC), never the container's /proc; what names the step in an error
+  OP_FILE_LABEL = 82,  // s:path s:label — set the security.selinux attribute of a path in the rootfs (runc's label.SetFileLabel on an mqueue mount)
+  OP_MASK_TMPFS_DATA = 83,  // s:data — the data of the read-only tmpfs OP_MASK_PATH puts over a directory (linux.mountLabel's context=)
 };
 
 // Phases of the helper, in order (bits).
@@ -204,4 +208,8 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_SCHED_ATTR, "OP_SCHED_ATTR", "iiiiiiii", PHASE_ROOTED, 0},
     {OP_IOPRIO, "OP_IOPRIO", "i", PHASE_ROOTED, 0},
     {OP_SYSCTL, "OP_SYSCTL", "ss", PHASE_ROOTED, 0},
+    {OP_LSM_ATTR_DIR, "OP_LSM_ATTR_DIR", "s", PHASE_HOST, 0},
+    {OP_LSM_ATTR, "OP_LSM_ATTR", "sss", PHASE_ROOTED | PHASE_CREDS, 0},
+    {OP_FILE_LABEL, "OP_FILE_LABEL", "ss", PHASE_PRE_PIVOT, 0},
+    {OP_MASK_TMPFS_DATA, "OP_MASK_TMPFS_DATA", "s", PHASE_ROOTED, 0},
 };

@@ -4,9 +4,10 @@
 //                   new namespaces, time offsets, rlimits, clone the init;
 //   init, pre-pivot: a procfs of its own, propagation, rootfs bind, lo up, mounts, /dev,
 //                   prestart/createRuntime (via tsrun), createContainer hooks, pivot_root;
-//   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring,
-//                   personality, cwd (as root), umask, scheduler, I/O priority, bounding set, user, cwd
-//                   (as the user, if root was refused), capabilities, executable lookup, NNP;
+//   init, post-pivot: console, read-only root, hostname, sysctl, readonly/masked paths, keyring (under
+//                   the SELinux label), personality, cwd (as root), umask, scheduler, I/O priority,
+//                   bounding set, user, cwd (as the user, if root was refused), capabilities, executable
+//                   lookup, NNP, the AppArmor profile and SELinux label for exec;
 //   wait for start: (seccomp first if there are startContainer hooks) startContainer hooks, signals, fds,
 //                   seccomp (+ notify listener), exec.
 // Pure: the spec has passed validateSpec (src/spec/validate.ts) and what the plan depends on in the host
@@ -14,7 +15,7 @@
 // internal invariant, never a rule of config.json.
 import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
-import type { HostFacts, ProcessFacts } from "./host";
+import type { HostFacts, LsmFacts, ProcessFacts } from "./host";
 import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
 import { containerPath, idmapOf, mountPoint, parseMountOptions, PROPAGATION } from "./mounts";
 import { Op } from "./opcodes";
@@ -182,6 +183,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: { 
   const dest = mountPoint(m.destination, where);
   const parsed = parseMountOptions(m.options, m.type, where);
   if (m.type === "cgroup" || m.type === "cgroup2") return cgroupMountOps(plan, o, dest, parsed.flags);
+  parsed.data = mountLabelData(m.type, parsed.bind, parsed.data, o.spec.linux?.mountLabel);
   // runc (mountPropagate/finalizeRootfs): a read-only tmpfs, or a read-only mount on /dev, is mounted
   // read-write and remounted read-only after pivot_root, once /dev's nodes, links and submounts and what a
   // tmpfs needs are in place.
@@ -194,6 +196,7 @@ function mountOps(plan: Plan, o: BuildOptions, m: Mount, index: number, tree: { 
   // ordinary directory"), and the helper checks afterwards that the new filesystem is what sits there.
   const ordinary = !parsed.bind && (m.type === "proc" || m.type === "sysfs");
   plan.add(Op.MOUNT, source, dest, m.type ?? "", parsed.flags, parsed.data, parsed.propagation, kind, (parsed.recursive ? 2 : 0) | (parsed.tmpcopyup ? 4 : 0) | (ordinary ? 8 : 0) | (tree?.fallback ? 16 : 0), parsed.recSet, parsed.recClr, tree?.slot ?? -1);
+  mqueueLabelOps(plan, m.type, parsed.bind, dest, o.spec.linux?.mountLabel, o.host.lsm);
   return later ? dest : undefined;
 }
 
@@ -240,7 +243,7 @@ function cgroupMountOps(plan: Plan, o: BuildOptions, dest: string, flags: number
     }
     return undefined;
   }
-  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", 0, 0, 0, 0, 0, -1);
+  plan.add(Op.MOUNT, "tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, formatMountLabel("mode=755", o.spec.linux?.mountLabel), 0, 0, 0, 0, 0, -1);
   for (const [key, dir] of Object.entries(o.cgroupDirs)) {
     const name = key === "" ? "unified" : key.replace(/^name=/, "");
     const sub = path.posix.join(dest, name);
@@ -262,6 +265,7 @@ export function buildPlan(o: BuildOptions): Plan {
 
   // ---- host context (the set-up helper)
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.stateDirFd, o.consoleFd ?? 0) + 1);
+  lsmHostOps(plan, o.host.lsm);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   for (const f of o.cgroupProcs) plan.add(Op.CGROUP_JOIN, f);
   // every CPU (within the container's cpuset), not tsrun's own affinity, as runc's tryResetCPUAffinity
@@ -355,11 +359,14 @@ export function buildPlan(o: BuildOptions): Plan {
   if (spec.domainname) plan.add(Op.DOMAINNAME, spec.domainname);
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) plan.add(Op.SYSCTL, sysctlFile(key), value);
   for (const p of linux.readonlyPaths ?? []) plan.add(Op.READONLY_PATH, p);
+  if (linux.mountLabel && (linux.maskedPaths?.length ?? 0) > 0) plan.add(Op.MASK_TMPFS_DATA, formatMountLabel("", linux.mountLabel));
   for (const p of linux.maskedPaths ?? []) plan.add(Op.MASK_PATH, p);
-  if (!o.noNewKeyring) plan.add(Op.KEYRING, `_ses.${o.id}`);
+  if (!o.noNewKeyring) keyringOps(plan, `_ses.${o.id}`, proc);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
   const env = processEnv(proc, o.host);
   const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp, cpusetOf(spec));
+  // (before READY: the helper's procfs is closed while the init waits for start)
+  lsmExecOps(plan, proc, o.host.lsm);
 
   // ---- wait for `tsrun start`, then exec (READY clears the parent-death signal once tsrun has recorded the
   // container: see op_ready)
@@ -475,7 +482,9 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   const plan = new Plan();
   const { proc } = o;
   plan.add(Op.CLOSE_FROM, Math.max(o.syncFd, o.pidFd, o.rootFd, o.consoleFd ?? 0) + 1);
-  if (proc.terminal) plan.add(Op.OPEN_PROC); // tsrun's own procfs, before the container's namespaces are joined
+  lsmHostOps(plan, o.host.lsm);
+  // tsrun's own procfs, before the container's namespaces are joined (the pty, the LSM attributes)
+  if (proc.terminal || needsLsmAttrs(proc)) plan.add(Op.OPEN_PROC);
   if (proc.oomScoreAdj !== undefined) plan.add(Op.WRITE_FILE, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), 0);
   // execCPUAffinity (process.json's, else the container's), runc 1.2+: started on `initial`, moved to
   // `final` once in the container's cgroup; with neither, reset to every CPU.
@@ -503,6 +512,62 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   const dropAfterSeccomp = credentialOps(plan, sched, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp, cpusetOf(o.spec));
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
   plan.add(Op.PDEATHSIG, 0);
+  lsmExecOps(plan, proc, o.host.lsm);
   execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);
   return plan;
+}
+
+// ---- AppArmor and SELinux, as runc applies them (apparmor.ApplyProfile, go-selinux's SetExecLabel and
+// SetKeyLabel, label.FormatMountLabel and SetFileLabel). The helper writes each attribute of the container
+// process through its own procfs (native/helper/lsm.cc).
+
+// linux.mountLabel added to a mount's data as runc's label.FormatMountLabel writes it: the other options,
+// then context="<label>" (Go's %q). runc adds it whether SELinux is enabled or not (a kernel without
+// SELinux then refuses the mount, as it refuses runc's).
+export function formatMountLabel(data: string, label: string | undefined): string {
+  if (!label) return data;
+  const opt = `context=${JSON.stringify(label)}`;
+  return data ? `${data},${opt}` : opt;
+}
+
+// The mounts runc labels (mountToRootfs): a new filesystem of any type but proc, sysfs and mqueue (mqueue
+// gets the label as an attribute of its root instead, below); a bind takes no mount data (open_tree).
+function mountLabelData(type: string | undefined, bind: boolean, data: string, label: string | undefined): string {
+  if (bind || type === "proc" || type === "sysfs" || type === "mqueue") return data;
+  return formatMountLabel(data, label);
+}
+
+// An mqueue mount's root labelled after the mount (runc: label.SetFileLabel, which does nothing when
+// SELinux is disabled).
+function mqueueLabelOps(plan: Plan, type: string | undefined, bind: boolean, dest: string, label: string | undefined, lsm: LsmFacts | undefined): void {
+  if (type === "mqueue" && !bind && label && lsm?.selinux) plan.add(Op.FILE_LABEL, dest, label);
+}
+
+// Tests only: the attributes go to files of a host directory (HostFacts.lsm.attrDir), opened now.
+function lsmHostOps(plan: Plan, lsm: LsmFacts | undefined): void {
+  if (lsm?.attrDir) plan.add(Op.LSM_ATTR_DIR, lsm.attrDir);
+}
+
+function needsLsmAttrs(proc: Process): boolean {
+  return !!proc.apparmorProfile || !!proc.selinuxLabel;
+}
+
+// The session keyring created under the process's SELinux label (runc: SetKeyLabel before joining it, reset
+// after).
+function keyringOps(plan: Plan, name: string, proc: Process): void {
+  const label = proc.selinuxLabel;
+  if (label) plan.add(Op.LSM_ATTR, "keycreate", label, "set keyring label");
+  plan.add(Op.KEYRING, name);
+  if (label) plan.add(Op.LSM_ATTR, "keycreate", "", "reset keyring label");
+}
+
+// The profile and the label the process gets at execve: written once everything that needs privileges is
+// done (the user, the capabilities, no_new_privs), before the filter (which may refuse the writes) and
+// before the wait for start (create) or exec. AppArmor's "exec <profile>" is aa_change_onexec's; an empty
+// profile is no profile (runc).
+function lsmExecOps(plan: Plan, proc: Process, lsm: LsmFacts | undefined): void {
+  const profile = proc.apparmorProfile;
+  if (profile) plan.add(Op.LSM_ATTR, lsm?.apparmorAttr ?? "apparmor/exec", `exec ${profile}`, `unable to apply apparmor profile ${profile}`);
+  const label = proc.selinuxLabel;
+  if (label) plan.add(Op.LSM_ATTR, "exec", label, "can't set process label");
 }

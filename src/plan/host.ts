@@ -16,6 +16,22 @@ export interface ProcessFacts {
   // The home directory of the process's uid in the container's /etc/passwd (read only when the file
   // resolves inside the rootfs), "/" without one: HOME when process.env has none (as runc).
   home: string;
+  // AppArmor and SELinux on this host (absent: neither).
+  lsm?: LsmFacts;
+}
+
+// AppArmor and SELinux as runc finds them (apparmor.IsEnabled, go-selinux's GetEnabled), and which attribute
+// takes an AppArmor exec profile: attr/apparmor/exec (Linux 5.8+), else attr/exec (runc's fallback when
+// /proc/self/attr/apparmor/exec does not exist).
+export interface LsmFacts {
+  apparmor: boolean;
+  apparmorAttr: "apparmor/exec" | "exec";
+  selinux: boolean;
+  // Tests only: TSRUN_TEST_LSM_ATTR_DIR, a directory of the host standing in for the process's attr
+  // directory (files apparmor/exec, exec, keycreate). AppArmor and SELinux are then taken as enabled and the
+  // helper writes the attributes there. Only tsrun's caller sets it: nothing of a container or its image
+  // chooses where an attribute is written.
+  attrDir?: string;
 }
 
 // A bind mount's source, as config.json writes it (relative to the bundle or absolute).
@@ -54,7 +70,39 @@ export function hostFacts(spec: Spec, bundle: string, rootfs: string): HostFacts
 }
 
 export function processFacts(rootfs: string, proc: Process | undefined): ProcessFacts {
-  return { uid: process.getuid?.() ?? 0, home: homeOf(rootfs, proc?.user?.uid ?? 0) };
+  return { uid: process.getuid?.() ?? 0, home: homeOf(rootfs, proc?.user?.uid ?? 0), lsm: lsmFacts() };
+}
+
+const SELINUX_MAGIC = 0xf97cff8c;
+
+export function lsmFacts(): LsmFacts {
+  const test = process.env.TSRUN_TEST_LSM_ATTR_DIR;
+  if (test) {
+    const dir = path.resolve(test);
+    return { apparmor: true, apparmorAttr: fs.existsSync(path.join(dir, "apparmor")) ? "apparmor/exec" : "exec", selinux: true, attrDir: dir };
+  }
+  return { apparmor: apparmorEnabled(), apparmorAttr: fs.existsSync("/proc/self/attr/apparmor/exec") ? "apparmor/exec" : "exec", selinux: selinuxEnabled() };
+}
+
+// runc's apparmor.IsEnabled: securityfs shows AppArmor and its module says it is enabled.
+function apparmorEnabled(): boolean {
+  try {
+    if (!fs.existsSync("/sys/kernel/security/apparmor")) return false;
+    return fs.readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").startsWith("Y");
+  } catch {
+    return false;
+  }
+}
+
+// go-selinux's GetEnabled: selinuxfs is mounted and this process has a label other than "kernel".
+function selinuxEnabled(): boolean {
+  try {
+    if (fs.statfsSync("/sys/fs/selinux").type !== SELINUX_MAGIC) return false;
+    const current = fs.readFileSync("/proc/self/attr/current", "utf8").replace(/[\0\n]+$/, "");
+    return current !== "" && current !== "kernel";
+  } catch {
+    return false;
+  }
 }
 
 function sharedNamespaces(spec: Spec): NamespaceKind[] {

@@ -172,6 +172,21 @@ export const OPS = {
   },
   IOPRIO: { code: 68, phases: ["ROOTED"], args: [i("prio")], doc: "ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)" },
   SYSCTL: { code: 65, phases: ["ROOTED"], args: [s("file"), s("value")], doc: 'write a file under the helper\'s procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount' },
+  // --- AppArmor and SELinux (src/plan/build.ts lsm*Ops, native/helper/lsm.cc)
+  LSM_ATTR_DIR: {
+    code: 80,
+    phases: ["HOST"],
+    args: [s("dir")],
+    doc: "tests only (TSRUN_TEST_LSM_ATTR_DIR): a host directory, opened now (before any namespace or root is entered), whose files OP_LSM_ATTR writes instead of the procfs's",
+  },
+  LSM_ATTR: {
+    code: 81,
+    phases: ["ROOTED", "CREDS"],
+    args: [s("attr"), s("value"), s("what")],
+    doc: "write value to attr/<attr> (apparmor/exec, exec, keycreate) of this thread, reached through the helper's own procfs (OP_OPEN_PROC), never the container's /proc; what names the step in an error",
+  },
+  FILE_LABEL: { code: 82, phases: ["PRE_PIVOT"], args: [s("path"), s("label")], doc: "set the security.selinux attribute of a path in the rootfs (runc's label.SetFileLabel on an mqueue mount)" },
+  MASK_TMPFS_DATA: { code: 83, phases: ["ROOTED"], args: [s("data")], doc: "the data of the read-only tmpfs OP_MASK_PATH puts over a directory (linux.mountLabel's context=)" },
 } as const satisfies Record<string, OpSpec>;
 
 // Flag values carried in op arguments and messages.

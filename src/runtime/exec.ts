@@ -37,6 +37,8 @@ export interface ExecOptions {
   additionalGids?: number[];
   caps?: string[];
   noNewPrivs?: boolean;
+  apparmor?: string; // --apparmor: the process's AppArmor profile
+  processLabel?: string; // --process-label: the process's SELinux label
   preserveFds?: number;
   // The fds >= 3 the caller really passes (library callers: list them to use preserveFds; the CLI knows
   // them from bin/tsrun). Any other fd in 3..3+preserveFds-1 is refused.
@@ -98,6 +100,8 @@ export function execProcess(record: ContainerRecord, o: ExecOptions): Process {
     p.capabilities = c;
   }
   if (o.noNewPrivs) p.noNewPrivileges = true;
+  if (o.apparmor) p.apparmorProfile = o.apparmor;
+  if (o.processLabel) p.selinuxLabel = o.processLabel;
   // runc (RootlessEUID): setgroups is denied in the user namespace a non-root tsrun set up
   if (p.user?.additionalGids?.length && (process.geteuid?.() ?? 0) !== 0) throw new TsrunError("cannot set any additional groups in a rootless container", "INVALID_ARGUMENT");
   return p;
@@ -168,7 +172,8 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
   if (status === "creating") throw new TsrunError("cannot exec in a container that is being created", "BUSY");
   const proc = execProcess(record, o);
   // a tty needs a receiver for its master: the caller of a foreground exec, or the library caller
-  validateProcess(proc, { socket: !!o.consoleSocket, receiver: !o.detach || o.process !== undefined });
+  const facts = processFacts(record.rootfs, proc);
+  validateProcess(proc, { socket: !!o.consoleSocket, receiver: !o.detach || o.process !== undefined }, facts.lsm);
 
   // Pin the init: a pidfd cannot follow a recycled pid; then check it is still our init.
   let pidfd: number;
@@ -226,7 +231,7 @@ export async function startExec(ctx: Context, o: ExecOptions): Promise<Started> 
     const plan = buildExecPlan({
       spec: record.config,
       proc,
-      host: processFacts(record.rootfs, proc),
+      host: facts,
       extraFds: extra,
       syncFd: syncSlot,
       pidFd: pidSlot,

@@ -1,6 +1,7 @@
 // `tsrun features`: the runtime-spec features.md document, listing only what tsrun implements.
 import * as fs from "fs";
 import * as os from "os";
+import { lsmFacts } from "../plan/host";
 import { CAPABILITIES, NAMESPACES } from "../plan/linux";
 import { MOUNT_OPTIONS } from "../plan/mounts";
 import { SUPPORTED_ARCHES } from "../seccomp/arch";
@@ -48,6 +49,7 @@ function seccompSupportedFlags(): string[] {
 }
 
 export function features(): Record<string, unknown> {
+  const lsm = lsmFacts(); // apparmor.enabled and selinux.enabled as runc reports them
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: "1.2.0",
@@ -65,8 +67,8 @@ export function features(): Record<string, unknown> {
         knownFlags: [...SECCOMP_FLAGS],
         supportedFlags: seccompSupportedFlags(),
       },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      apparmor: { enabled: lsm.apparmor },
+      selinux: { enabled: lsm.selinux },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: true } },
     },

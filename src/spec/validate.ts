@@ -5,7 +5,7 @@
 // buildPlan assumes a config that passed: what it still throws is an internal invariant.
 import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
-import type { HostFacts } from "../plan/host";
+import type { HostFacts, LsmFacts } from "../plan/host";
 import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
 import { cpuListMask } from "../plan/build";
 import { containerPath, idmapOf, mountPoint, parseMountOptions } from "../plan/mounts";
@@ -27,9 +27,9 @@ export function validateSpec(spec: Spec, host: HostFacts, console: ConsoleRoute)
 }
 
 // exec: the process to start in a running container.
-export function validateProcess(proc: Process, console: ConsoleRoute): void {
+export function validateProcess(proc: Process, console: ConsoleRoute, lsm?: LsmFacts): void {
   oneLine(() => {
-    processRules(proc, "exec");
+    processRules(proc, "exec", lsm);
     consoleRules(proc, console);
   });
 }
@@ -73,7 +73,7 @@ function specRules(spec: Spec, host: HostFacts): void {
     const why = sysctlRefusal(spec, key, host.sharedNamespaces);
     if (why) fail(`config.json: linux.sysctl: ${why}`);
   }
-  processRules(spec.process, "config.json");
+  processRules(spec.process, "config.json", host.lsm);
   if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
   // runtime-spec 1.3 fields tsrun does not apply yet: refused, never silently ignored
@@ -119,16 +119,15 @@ function noMountNamespaceRules(spec: Spec): void {
   if (linux?.rootfsPropagation) fail("config.json: linux.rootfsPropagation needs a mount namespace (it would change the host's mounts)");
 }
 
-// Process fields tsrun has no implementation of (or no LSM for): refused, never ignored.
-const UNSUPPORTED_PROCESS_FIELDS = [
-  ["apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled on this host"],
-  ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
-] as const;
+// An SELinux label on a host without SELinux is refused, as runc's configs/validate security() refuses it.
+// An AppArmor profile is not (runc 1.4 has no such rule): on a host without AppArmor the kernel refuses the
+// helper's write of the profile, and the container fails to start, as runc's does.
+function lsmRules(proc: Process, where: "config.json" | "exec", lsm: LsmFacts | undefined): void {
+  if (proc.selinuxLabel && !lsm?.selinux) fail(`${where}: process.selinuxLabel is set but SELinux is not enabled on this host`);
+}
 
-function processRules(proc: Process, where: "config.json" | "exec"): void {
-  for (const [field, what] of UNSUPPORTED_PROCESS_FIELDS) {
-    if (proc[field] !== undefined && proc[field] !== "") fail(`${where}: ${what}`);
-  }
+function processRules(proc: Process, where: "config.json" | "exec", lsm: LsmFacts | undefined): void {
+  lsmRules(proc, where, lsm);
   schedulerRules(proc, where);
   for (const k of ["initial", "final"] as const) {
     try {
