@@ -169,15 +169,15 @@ test("only the first problem is reported, with a count of the rest", () => {
 // ---------------------------------------------------------------------------
 // ociVersion
 
-test("ociVersion accepts 1.0.0 through 1.2.x", () => {
-  for (const v of ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc.1", "1.0.0-rc5"]) {
+test("ociVersion accepts 1.0.0 through 1.3.x", () => {
+  for (const v of ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc.1", "1.0.0-rc5", "1.3.0", "1.3.1-dev"]) {
     assert.equal(parseSpec(mutate((s) => (s.ociVersion = v))).ociVersion, v, v);
   }
 });
 
-test("ociVersion outside 1.0.0..1.2.x is rejected naming the range", () => {
-  for (const v of ["2.0.0", "0.1.0", "1.3.0", "0.9", "abc", "1.2", "01.0.0", ""]) {
-    rejects(mutate((s) => (s.ociVersion = v)), "ociVersion", /1\.0\.0 to 1\.2\.x/);
+test("ociVersion outside 1.0.0..1.3.x is rejected naming the range", () => {
+  for (const v of ["2.0.0", "0.1.0", "1.4.0", "0.9", "abc", "1.2", "01.0.0", ""]) {
+    rejects(mutate((s) => (s.ociVersion = v)), "ociVersion", /1\.0\.0 to 1\.3\.x/);
   }
   rejects(mutate((s) => (s.ociVersion = 1)), "ociVersion", /expected a string, got number$/);
 });

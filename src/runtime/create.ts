@@ -19,6 +19,7 @@ import type { Context } from "./context";
 import { type Bundle, loadBundle } from "./bundle";
 import { checkPassedFds, connectSocketPath, PidfdSocket } from "./caller";
 import { FdMap, Launch } from "./launch";
+import { moveNetDevices } from "./netdev";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
@@ -254,6 +255,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     },
     onUsermapRequest: (pid) => writeIdMaps(pid, spec),
     onHooksRequest: async () => {
+      moveNetDevices(spec, record.pid, (m) => ctx.logger.debug(m)); // (linux.netDevices: the init waits here for them too)
       const state = stateOf(record, "creating");
       await runHooks("prestart", spec.hooks?.prestart, state);
       await runHooks("createRuntime", spec.hooks?.createRuntime, state);

@@ -49,7 +49,7 @@ function seccompSupportedFlags(): string[] {
 export function features(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
-    ociVersionMax: "1.2.0",
+    ociVersionMax: "1.3.0",
     hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
     mountOptions: MOUNT_OPTIONS,
     linux: {

@@ -6,7 +6,7 @@
 import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
 import type { HostFacts } from "../plan/host";
-import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
+import { MPOL_FLAGS, MPOL_MODES, type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
 import { cpuListMask } from "../plan/build";
 import { containerPath, idmapOf, mountPoint, parseMountOptions } from "../plan/mounts";
 import type { Mount, Process, Spec } from "./schema";
@@ -75,9 +75,8 @@ function specRules(spec: Spec, host: HostFacts): void {
   processRules(spec.process, "config.json");
   if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
-  // runtime-spec 1.3 fields tsrun does not apply yet: refused, never silently ignored
-  if (linux?.memoryPolicy) fail("config.json: linux.memoryPolicy is not supported by tsrun");
-  if (linux?.netDevices && Object.keys(linux.netDevices).length > 0) fail("config.json: linux.netDevices is not supported by tsrun");
+  memoryPolicyRules(spec);
+  netDeviceRules(spec, host);
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => {
     idmapRules(spec, m, `config.json: mounts[${i}]`, host);
@@ -104,6 +103,67 @@ function specRules(spec: Spec, host: HostFacts): void {
     });
   }
   containerPath(spec.process.cwd, "config.json: process.cwd");
+}
+
+// linux.memoryPolicy (runtime-spec 1.3), in runc's words: specconv (an unknown mode or flag, a bad node
+// list) and configs/validate memoryPolicy() (how many nodes each mode takes).
+function memoryPolicyRules(spec: Spec): void {
+  const mp = spec.linux?.memoryPolicy;
+  if (!mp) return;
+  if (MPOL_MODES[mp.mode] === undefined) fail(`config.json: invalid memory policy mode ${JSON.stringify(mp.mode)}`);
+  let nodes: Buffer | undefined;
+  try {
+    nodes = cpuListMask(mp.nodes);
+  } catch (e) {
+    fail(`config.json: invalid memory policy nodes ${JSON.stringify(mp.nodes)}: ${messageOf(e)}`);
+  }
+  for (const f of mp.flags ?? []) if (MPOL_FLAGS[f] === undefined) fail(`config.json: invalid memory policy flag ${JSON.stringify(f)}`);
+  const count = nodes ? [...nodes].reduce((n, byte) => n + popcount(byte), 0) : 0;
+  switch (mp.mode) {
+    case "MPOL_DEFAULT":
+    case "MPOL_LOCAL":
+      if (count !== 0) fail(`config.json: memory policy mode requires 0 nodes but got ${count}`);
+      break;
+    case "MPOL_PREFERRED":
+      break; // zero or more nodes
+    default:
+      if (count === 0) fail("config.json: memory policy mode requires at least one node but got 0");
+  }
+}
+
+function popcount(byte: number): number {
+  let n = 0;
+  for (let b = byte; b; b >>= 1) n += b & 1;
+  return n;
+}
+
+// The kernel's dev_valid_name() as runc checks it (configs/validate: devValidName).
+const IFNAMSIZ = 16;
+function netDeviceName(name: string): boolean {
+  return name.length > 0 && name.length <= IFNAMSIZ && name !== "." && name !== ".." && !/[/: ]/.test(name);
+}
+
+// linux.netDevices (runtime-spec 1.3), runc's configs/validate netdevices(): a network namespace of the
+// container's (new or joined by a path), not rootless, valid names on both sides. A network namespace
+// joined by a path that is tsrun's own would take the device from the host's namespace into... the host's:
+// refused as "without a NET namespace" too.
+function netDeviceRules(spec: Spec, host: HostFacts): void {
+  const devices = spec.linux?.netDevices ?? {};
+  const names = Object.keys(devices);
+  if (names.length === 0) return;
+  const own = (spec.linux?.namespaces ?? []).some((n) => n.type === "network" && (!n.path || !host.sharedNamespaces.includes("network")));
+  if (!own) fail("config.json: unable to move network devices without a NET namespace");
+  if (host.uid !== 0) fail("config.json: network devices are not supported for rootless containers");
+  const targets = new Map<string, string>();
+  for (const name of names) {
+    if (!netDeviceName(name)) fail(`config.json: invalid network device name ${JSON.stringify(name)}`);
+    const to = devices[name]!.name ?? "";
+    if (to !== "" && !netDeviceName(to)) fail(`config.json: invalid network device name ${JSON.stringify(to)}`);
+    const target = to || name;
+    const other = targets.get(target);
+    if (other !== undefined) fail(`config.json: linux.netDevices: ${JSON.stringify(other)} and ${JSON.stringify(name)} would both be named ${JSON.stringify(target)} in the container`);
+    targets.set(target, name);
+  }
 }
 
 // Without a mount namespace the container shares tsrun's (runtime-spec), as runc and crun run it. runc then

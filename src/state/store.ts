@@ -8,7 +8,7 @@ import { TsrunError, errnoCode, messageOf } from "../errors";
 import { native } from "../native";
 import type { Spec } from "../spec/schema";
 
-export const OCI_VERSION = "1.2.0";
+export const OCI_VERSION = "1.3.0";
 export const START_SOCKET = "start.sock";
 
 export type Status = "creating" | "created" | "running" | "paused" | "stopped";

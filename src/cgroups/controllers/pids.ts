@@ -1,7 +1,6 @@
 // pids: linux.resources.pids.limit -> pids.max (v1 and v2 alike), and the pid count statistics.
 import * as fs from "fs";
 import type { Controller, Location } from "../controller";
-import { nz } from "../controller";
 import { num, readCgroupFile, readUint, UINT64_MAX } from "../files";
 import { nzBig, type Obj, optional } from "../stats";
 
@@ -21,12 +20,19 @@ function stats(loc: Location | undefined): Obj {
   return { current: nzBig(current), limit: nzBig(max === UINT64_MAX ? 0n : max) };
 }
 
+export function pidsMax(limit: number): string {
+  return limit > 0 ? num(limit) : limit === 0 ? "1" : "max";
+}
+
 export const pids: Controller = {
   name: "pids",
   setting: P,
-  // pids.limit 0 is "unset" (runc with runtime-spec 1.2; runc >= 1.4 maps it to 1 for spec 1.3)
-  needed: (r) => nz(r.pids?.limit),
-  apply: (w, r) => w.write(P, "pids.max", r.pids!.limit > 0 ? num(r.pids!.limit) : "max"),
+  // runtime-spec 1.3 (runc >= 1.4, opencontainers/cgroups): a limit that is there is applied, v1 and v2
+  // alike: > 0 as it is, 0 as "1" (pids.max "0" is what systemd's TasksMax cannot say, so runc writes the
+  // same in both drivers: only the init then fits), < 0 as "max". No limit (no pids object, or one without
+  // "limit") leaves pids.max alone.
+  needed: (r) => r.pids?.limit !== undefined,
+  apply: (w, r) => w.write(P, "pids.max", pidsMax(r.pids!.limit!)),
   stats: (loc, s) => {
     s.pids = stats(loc);
   },
