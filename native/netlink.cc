@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <string>
@@ -33,9 +34,14 @@ int int_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   return info[i].As<Napi::Number>().Int32Value();
 }
 
-int route_socket(Napi::Env env) {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) throw nl_error(env, "netlink socket", errno);
+// Binds a new socket, with a receive timeout: an answer that never comes is an error, not a hang.
+void bind_socket(Napi::Env env, int fd) {
+  struct timeval tv = {10, 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+    int e = errno;
+    close(fd);
+    throw nl_error(env, "netlink SO_RCVTIMEO", e);
+  }
   struct sockaddr_nl sa;
   memset(&sa, 0, sizeof(sa));
   sa.nl_family = AF_NETLINK;
@@ -44,6 +50,12 @@ int route_socket(Napi::Env env) {
     close(fd);
     throw nl_error(env, "netlink bind", e);
   }
+}
+
+int route_socket(Napi::Env env) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw nl_error(env, "netlink socket", errno);
+  bind_socket(env, fd);
   return fd;
 }
 
@@ -69,14 +81,7 @@ Napi::Value NetlinkSocket(const Napi::CallbackInfo& info) {
   }
   close(home);
   if (fd < 0) throw nl_error(env, "netlink socket in the container's network namespace", e);
-  struct sockaddr_nl sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.nl_family = AF_NETLINK;
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof(sa)) != 0) {
-    e = errno;
-    close(fd);
-    throw nl_error(env, "netlink bind", e);
-  }
+  bind_socket(env, fd);
   return Napi::Number::New(env, fd);
 }
 

@@ -198,8 +198,11 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   await cgroups.create();
   record.cgroup = cgroups.record();
   ctx.store.write(record);
-  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
-  cgroups.apply(spec.linux?.resources, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
+  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure),
+  // but for pids.max: written once set-up is done (runc sets its limits at procReady), as a limit of 0 or 1
+  // (runtime-spec 1.3) would refuse the init's own clone.
+  const { pids: pidsLimit, ...early } = spec.linux?.resources ?? {};
+  cgroups.apply(early, { warn: (m) => ctx.logger.warn(m), ...(spec.linux?.devices ? { devices: spec.linux.devices } : {}) });
 
   const owned: number[] = []; // tsrun's copies, closed once the helper holds them (Launch handOver)
   const closeOwned = () => {
@@ -262,6 +265,7 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
       return Buffer.from(JSON.stringify(state));
     },
     onReady: () => {
+      if (pidsLimit) cgroups.apply({ pids: pidsLimit }, { warn: (m) => ctx.logger.warn(m), skipDevices: true });
       // The commit point: the container is recorded as created, then the init is told (until the ack it
       // exits if tsrun dies, so a killed create never leaves an init the state does not show).
       record.creating = false;

@@ -120,7 +120,7 @@ function talk(sock: number, type: number, flags: number, body: Buffer[]): Buffer
 }
 
 function linkIndex(sock: number, name: string): number {
-  const [m] = talk(sock, RTM_GETLINK, 0, [ifinfomsg(0), rtattr(IFLA_IFNAME, cstring(name))]);
+  const [m] = talk(sock, RTM_GETLINK, NLM_F_ACK, [ifinfomsg(0), rtattr(IFLA_IFNAME, cstring(name))]);
   if (!m) throw new Error("Link not found");
   return m.readInt32LE(16 + 4);
 }
