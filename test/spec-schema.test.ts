@@ -38,7 +38,7 @@ function mutate(fn: (s: any) => void): any {
 
 test("default spec parses and matches runc spec", () => {
   const spec = parseSpec(defaultSpec({ cgroupNamespace: false }));
-  assert.equal(spec.ociVersion, "1.2.0");
+  assert.equal(spec.ociVersion, "1.3.0");
   assert.deepEqual(spec.root, { path: "rootfs", readonly: true });
   assert.equal(spec.hostname, "runc");
   const p = spec.process!;
@@ -76,7 +76,7 @@ test("default spec adds a cgroup namespace when asked (cgroup v2 hosts)", () => 
 
 test("specJson formats like json.MarshalIndent with tabs and no trailing newline", () => {
   const text = specJson(defaultSpec({ cgroupNamespace: false }));
-  assert.ok(text.startsWith('{\n\t"ociVersion": "1.2.0",\n\t"process": {\n\t\t"terminal": true,'));
+  assert.ok(text.startsWith('{\n\t"ociVersion": "1.3.0",\n\t"process": {\n\t\t"terminal": true,'));
   assert.ok(text.endsWith("\n}"));
   assert.ok(!text.endsWith("\n\n"));
   // Keys come out in runc's (Go struct) order.
@@ -379,7 +379,9 @@ test("timeOffsets only accepts monotonic and boottime", () => {
 test("resources: -1 memory limit and large values are accepted, fractions are not", () => {
   parseSpec(mutate((s) => (s.linux.resources.memory = { limit: -1, swap: -1, reservation: 9007199254740993 })));
   rejects(mutate((s) => (s.linux.resources.memory = { limit: 1.5 })), "linux.resources.memory.limit", /int64.*got 1\.5$/);
-  rejects(mutate((s) => (s.linux.resources.pids = {})), "linux.resources.pids.limit", /missing required field/);
+  // runtime-spec 1.3: pids.limit is optional (an empty pids object sets nothing)
+  assert.deepEqual(parseSpec(mutate((s) => (s.linux.resources.pids = {}))).linux!.resources!.pids, {});
+  rejects(mutate((s) => (s.linux.resources.pids = { limit: 0.5 })), "linux.resources.pids.limit", /int64/);
 });
 
 test("devices need a known type and major/minor unless type is p", () => {
@@ -404,5 +406,5 @@ test("custom source names appear in messages and SpecSchema is usable directly",
   const r = SpecSchema.safeParse(base());
   assert.ok(r.success);
   const typed: Spec = r.data;
-  assert.equal(typed.ociVersion, "1.2.0");
+  assert.equal(typed.ociVersion, "1.3.0");
 });
