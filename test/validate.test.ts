@@ -115,9 +115,11 @@ describe("validateSpec (create)", () => {
     validateSpec(spec((s) => (s.process!.apparmorProfile = "")), HOST, TTY_OK);
   });
 
-  test("linux fields: process required, personality flags, intelRdt", () => {
+  test("linux fields: process required, personality flags, intelRdt; Windows-only process fields", () => {
     refusedSpec((s) => delete s.process, "config.json: process is required to create a container");
     refusedSpec((s) => (s.linux!.personality = { domain: "LINUX", flags: ["SOMETHING"] }), "config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
+    refusedSpec((s) => (s.process!.commandLine = "cmd.exe /c dir"), "config.json: process.commandLine is for Windows containers only; tsrun does not apply it");
+    refusedSpec((s) => (s.process!.user!.username = "ContainerUser"), "config.json: process.user.username is for Windows containers only; tsrun does not apply it");
     refusedSpec((s) => (s.linux!.intelRdt = { closID: "x" }), "config.json: linux.intelRdt is not supported by tsrun");
   });
 

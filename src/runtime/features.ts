@@ -1,7 +1,7 @@
 // `tsrun features`: the runtime-spec features.md document, listing only what tsrun implements.
 import * as fs from "fs";
 import * as os from "os";
-import { CAPABILITIES, NAMESPACES } from "../plan/linux";
+import { CAPABILITIES, MPOL_FLAGS, MPOL_MODES, NAMESPACES } from "../plan/linux";
 import { MOUNT_OPTIONS } from "../plan/mounts";
 import { SUPPORTED_ARCHES } from "../seccomp/arch";
 import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS, type SeccompAction } from "../spec/seccomp-enums";
@@ -67,7 +67,9 @@ export function features(): Record<string, unknown> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
+      memoryPolicy: { modes: Object.keys(MPOL_MODES).sort(), flags: Object.keys(MPOL_FLAGS).sort() },
       mountExtensions: { idmap: { enabled: true } },
+      netDevices: { enabled: true },
     },
     annotations: { "org.opencontainers.runtime-spec.features": "tsrun" },
   };

@@ -73,6 +73,8 @@ function specRules(spec: Spec, host: HostFacts): void {
     if (why) fail(`config.json: linux.sysctl: ${why}`);
   }
   processRules(spec.process, "config.json");
+  // runc warns and ignores the flags; runtime-spec defines none and says an unsupported value MUST be an
+  // error (spec-tests config.linux.personality.flags): refused
   if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
   memoryPolicyRules(spec);
@@ -184,9 +186,19 @@ const UNSUPPORTED_PROCESS_FIELDS = [
   ["selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled on this host"],
 ] as const;
 
+// Windows-only process fields (runtime-spec config.md): a Linux container has no use for them, and runc
+// drops them without a word; refused here rather than ignored.
+const WINDOWS_PROCESS_FIELDS = [
+  ["commandLine", (p: Process) => p.commandLine],
+  ["user.username", (p: Process) => p.user?.username],
+] as const;
+
 function processRules(proc: Process, where: "config.json" | "exec"): void {
   for (const [field, what] of UNSUPPORTED_PROCESS_FIELDS) {
     if (proc[field] !== undefined && proc[field] !== "") fail(`${where}: ${what}`);
+  }
+  for (const [field, get] of WINDOWS_PROCESS_FIELDS) {
+    if ((get(proc) ?? "") !== "") fail(`${where}: process.${field} is for Windows containers only; tsrun does not apply it`);
   }
   schedulerRules(proc, where);
   for (const k of ["initial", "final"] as const) {
