@@ -1,10 +1,11 @@
 /**
  * Zod schema for the OCI runtime-spec `config.json` (Linux subset).
  *
- * Field names, types and required-ness follow runtime-spec v1.2.x
- * (config.md, config-linux.md, schema/*.json, specs-go/config.go).  The two
- * v1.3.0 additions that a Linux runtime may meet in the wild (`linux.netDevices`
- * and `linux.memoryPolicy`) are described as well, all optional.
+ * Field names, types and required-ness follow runtime-spec v1.3.x
+ * (config.md, config-linux.md, schema/*.json, specs-go/config.go), with its
+ * Linux additions `linux.netDevices` and `linux.memoryPolicy` and an optional
+ * `pids.limit`.  What tsrun does with each field (applied, refused, warned
+ * about) is pinned in test/features-audit.test.ts.
  *
  * Decisions where the spec leaves room (see also the comments on each item):
  *  - Unknown properties never cause an error (config.md "Extensibility": runtimes

@@ -147,8 +147,8 @@ function netDeviceName(name: string): boolean {
 
 // linux.netDevices (runtime-spec 1.3), runc's configs/validate netdevices(): a network namespace of the
 // container's (new or joined by a path), not rootless, valid names on both sides. A network namespace
-// joined by a path that is tsrun's own would take the device from the host's namespace into... the host's:
-// refused as "without a NET namespace" too.
+// joined by a path that is tsrun's own (HostFacts.sharedNamespaces) is the host's: refused in the same
+// words. Two devices given the same name in the container are refused here rather than half moved.
 function netDeviceRules(spec: Spec, host: HostFacts): void {
   const devices = spec.linux?.netDevices ?? {};
   const names = Object.keys(devices);
