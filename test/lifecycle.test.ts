@@ -151,7 +151,7 @@ describe("lifecycle", () => {
     const v = ok(tsrun(["--version"])).stdout.split("\n");
     assert.match(v[0]!, /^tsrun version \d+\.\d+\.\d+/);
     assert.match(v[1]!, /^commit: /);
-    assert.match(v[2]!, /^spec: 1\.2\.\d+/);
+    assert.match(v[2]!, /^spec: 1\.3\.\d+/);
     const f = JSON.parse(ok(tsrun(["features"])).stdout) as { ociVersionMax: string; linux: { namespaces: string[] }; hooks: string[] };
     assert.equal(f.ociVersionMax, "1.3.0");
     assert.deepEqual([...f.linux.namespaces].sort(), ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
