@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tsrun_native",
-      "sources": ["native/addon.cc", "native/bpf.cc", "native/common/scm.cc"],
+      "sources": ["native/addon.cc", "native/bpf.cc", "native/netlink.cc", "native/common/scm.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bpf.h"
+#include "netlink.h"
 #include "common/scm.h"
 
 #ifndef MFD_ALLOW_SEALING
@@ -635,6 +636,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getWinsize", Napi::Function::New(env, GetWinsize));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
   RegisterBpf(env, exports);
+  RegisterNetlink(env, exports);
   return exports;
 }
 

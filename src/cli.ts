@@ -9,7 +9,7 @@ import { Logger, oneLine, type LogFormat, type LogOptions } from "./log";
 import type { Context } from "./runtime/context";
 
 const VERSION = "0.1.0";
-const SPEC_VERSION = "1.2.0";
+const SPEC_VERSION = "1.3.0";
 
 interface GlobalOpts {
   root?: string;

@@ -42,6 +42,10 @@ export interface NativeApi {
   bpfProgramFdById(id: number): number;
   bpfAttachDeviceProgram(cgroupFd: number, progFd: number, replaceFd: number): void;
   bpfDetachDeviceProgram(cgroupFd: number, progFd: number): void;
+  // native/netlink.cc: a NETLINK_ROUTE socket (of the network namespace of netnsFd; -1: the current one),
+  // and one request with its answers (those with the request's sequence number, up to DONE or ERROR)
+  netlinkSocket(netnsFd: number): number;
+  netlinkTalk(fd: number, request: Buffer): Buffer[];
 }
 
 let buildDir: string | undefined;

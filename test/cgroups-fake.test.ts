@@ -201,7 +201,7 @@ describe("cgroup v1 files", () => {
     assert.throws(() => apply(d, { cpu: { shares: 300000 } }), /the maximum allowed cpu-shares is 262144/);
   });
 
-  test("cpuset, pids (-1 is max, 0 is unset), hugetlb (with and without .rsvd), net_cls, net_prio, rdma", () => {
+  test("cpuset, pids (-1 is max, 0 is 1 as in runtime-spec 1.3, no limit leaves it), hugetlb (with and without .rsvd), net_cls, net_prio, rdma", () => {
     const d = v1();
     apply(d, {
       cpu: { cpus: "0-1", mems: "0" },
@@ -230,9 +230,10 @@ describe("cgroup v1 files", () => {
     writes = [];
     apply(d, { pids: { limit: -1 } });
     apply(d, { pids: { limit: 0 } });
+    apply(d, { pids: {} });
     assert.deepEqual(pairs(), [
       ["pids.max", "max"],
-      ["pids.max", "1"], // runc 1.4: 0 is a limit (as systemd's TasksMax, 1)
+      ["pids.max", "1"],
     ]);
     writes = [];
     fs.rmSync(path.join(d.hugetlb, "hugetlb.2MB.rsvd.limit_in_bytes"));

@@ -23,7 +23,7 @@ describe("lifecycle", () => {
     assert.equal(s.pid, pid);
     assert.equal(s.bundle, b.dir);
     assert.equal(s.rootfs, b.rootfs);
-    assert.equal(s.ociVersion, "1.2.0");
+    assert.equal(s.ociVersion, "1.3.0");
     assert.match(String(s.created), /^\d{4}-\d\d-\d\dT/);
     assert.equal(s.owner, "");
     // The waiting init is the sealed memfd copy of tsrun-init, never a host binary, and small.
@@ -151,9 +151,9 @@ describe("lifecycle", () => {
     const v = ok(tsrun(["--version"])).stdout.split("\n");
     assert.match(v[0]!, /^tsrun version \d+\.\d+\.\d+/);
     assert.match(v[1]!, /^commit: /);
-    assert.match(v[2]!, /^spec: 1\.2\.\d+/);
+    assert.match(v[2]!, /^spec: 1\.3\.\d+/);
     const f = JSON.parse(ok(tsrun(["features"])).stdout) as { ociVersionMax: string; linux: { namespaces: string[] }; hooks: string[] };
-    assert.equal(f.ociVersionMax, "1.2.0");
+    assert.equal(f.ociVersionMax, "1.3.0");
     assert.deepEqual([...f.linux.namespaces].sort(), ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
     assert.ok(f.hooks.includes("createContainer"));
   });

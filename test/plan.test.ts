@@ -257,7 +257,7 @@ describe("tsrun-init refuses a malformed plan, naming the op", () => {
 describe("seccomp listener", () => {
   test("the container process state: runc's fields, in its order", () => {
     const state = { ociVersion: "1.2.0", id: "c", pid: 42, status: "created" as const, bundle: "/b", rootfs: "/b/rootfs", created: "t", owner: "" };
-    assert.equal(containerProcessState(42, state, "m"), `{"ociVersion":"1.2.0","fds":["seccompFd"],"pid":42,"metadata":"m","state":${JSON.stringify(state)}}`);
-    assert.equal(containerProcessState(42, state, undefined), `{"ociVersion":"1.2.0","fds":["seccompFd"],"pid":42,"state":${JSON.stringify(state)}}`);
+    assert.equal(containerProcessState(42, state, "m"), `{"ociVersion":"1.3.0","fds":["seccompFd"],"pid":42,"metadata":"m","state":${JSON.stringify(state)}}`);
+    assert.equal(containerProcessState(42, state, undefined), `{"ociVersion":"1.3.0","fds":["seccompFd"],"pid":42,"state":${JSON.stringify(state)}}`);
   });
 });

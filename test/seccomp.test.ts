@@ -186,7 +186,7 @@ describe("seccomp in containers", () => {
       const [json, fdLine] = fs.readFileSync(stateFile, "utf8").split("\n");
       assert.equal(fdLine, "1", "the notify fd came with SCM_RIGHTS");
       const st = JSON.parse(json!) as { ociVersion: string; fds: string[]; pid: number; metadata: string; state: { id: string; pid: number; status: string; bundle: string; annotations: Record<string, string> } };
-      assert.equal(st.ociVersion, "1.2.0");
+      assert.equal(st.ociVersion, "1.3.0");
       assert.deepEqual(st.fds, ["seccompFd"]);
       assert.equal(st.metadata, 'MKNOD=/dev/null;note="quoted"');
       assert.equal(st.state.id, b.id);

@@ -118,7 +118,7 @@ describe("security: what a caller hands tsrun", () => {
     assert.equal(fs.existsSync(canary), false, "the symlink's target was not created");
     fs.rmSync(path.join(dir, "config.json"));
     ok(tsrun(["spec", "--bundle", dir]));
-    assert.equal((JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { ociVersion: string }).ociVersion, "1.2.0");
+    assert.equal((JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { ociVersion: string }).ociVersion, "1.3.0");
   });
 
   test("--console-socket: a symlink to a real socket, or a path that is not a socket, is refused", async () => {

@@ -38,7 +38,7 @@ function mutate(fn: (s: any) => void): any {
 
 test("default spec parses and matches runc spec", () => {
   const spec = parseSpec(defaultSpec({ cgroupNamespace: false }));
-  assert.equal(spec.ociVersion, "1.2.0");
+  assert.equal(spec.ociVersion, "1.3.0");
   assert.deepEqual(spec.root, { path: "rootfs", readonly: true });
   assert.equal(spec.hostname, "runc");
   const p = spec.process!;
@@ -76,7 +76,7 @@ test("default spec adds a cgroup namespace when asked (cgroup v2 hosts)", () => 
 
 test("specJson formats like json.MarshalIndent with tabs and no trailing newline", () => {
   const text = specJson(defaultSpec({ cgroupNamespace: false }));
-  assert.ok(text.startsWith('{\n\t"ociVersion": "1.2.0",\n\t"process": {\n\t\t"terminal": true,'));
+  assert.ok(text.startsWith('{\n\t"ociVersion": "1.3.0",\n\t"process": {\n\t\t"terminal": true,'));
   assert.ok(text.endsWith("\n}"));
   assert.ok(!text.endsWith("\n\n"));
   // Keys come out in runc's (Go struct) order.
@@ -169,15 +169,15 @@ test("only the first problem is reported, with a count of the rest", () => {
 // ---------------------------------------------------------------------------
 // ociVersion
 
-test("ociVersion accepts 1.0.0 through 1.2.x", () => {
-  for (const v of ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc.1", "1.0.0-rc5"]) {
+test("ociVersion accepts 1.0.0 through 1.3.x", () => {
+  for (const v of ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc.1", "1.0.0-rc5", "1.3.0", "1.3.1-dev"]) {
     assert.equal(parseSpec(mutate((s) => (s.ociVersion = v))).ociVersion, v, v);
   }
 });
 
-test("ociVersion outside 1.0.0..1.2.x is rejected naming the range", () => {
-  for (const v of ["2.0.0", "0.1.0", "1.3.0", "0.9", "abc", "1.2", "01.0.0", ""]) {
-    rejects(mutate((s) => (s.ociVersion = v)), "ociVersion", /1\.0\.0 to 1\.2\.x/);
+test("ociVersion outside 1.0.0..1.3.x is rejected naming the range", () => {
+  for (const v of ["2.0.0", "0.1.0", "1.4.0", "0.9", "abc", "1.2", "01.0.0", ""]) {
+    rejects(mutate((s) => (s.ociVersion = v)), "ociVersion", /1\.0\.0 to 1\.3\.x/);
   }
   rejects(mutate((s) => (s.ociVersion = 1)), "ociVersion", /expected a string, got number$/);
 });
@@ -379,7 +379,9 @@ test("timeOffsets only accepts monotonic and boottime", () => {
 test("resources: -1 memory limit and large values are accepted, fractions are not", () => {
   parseSpec(mutate((s) => (s.linux.resources.memory = { limit: -1, swap: -1, reservation: 9007199254740993 })));
   rejects(mutate((s) => (s.linux.resources.memory = { limit: 1.5 })), "linux.resources.memory.limit", /int64.*got 1\.5$/);
-  rejects(mutate((s) => (s.linux.resources.pids = {})), "linux.resources.pids.limit", /missing required field/);
+  // runtime-spec 1.3: pids.limit is optional (an empty pids object sets nothing)
+  assert.deepEqual(parseSpec(mutate((s) => (s.linux.resources.pids = {}))).linux!.resources!.pids, {});
+  rejects(mutate((s) => (s.linux.resources.pids = { limit: 0.5 })), "linux.resources.pids.limit", /int64/);
 });
 
 test("devices need a known type and major/minor unless type is p", () => {
@@ -404,5 +406,5 @@ test("custom source names appear in messages and SpecSchema is usable directly",
   const r = SpecSchema.safeParse(base());
   assert.ok(r.success);
   const typed: Spec = r.data;
-  assert.equal(typed.ociVersion, "1.2.0");
+  assert.equal(typed.ociVersion, "1.3.0");
 });

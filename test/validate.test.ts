@@ -118,12 +118,28 @@ describe("validateSpec (create)", () => {
     validateSpec(spec((s) => (s.process!.apparmorProfile = "")), HOST, TTY_OK);
   });
 
-  test("linux fields: process required, personality flags, intelRdt", () => {
+  test("linux fields: process required, personality flags, intelRdt; Windows-only process fields", () => {
     refusedSpec((s) => delete s.process, "config.json: process is required to create a container");
     refusedSpec((s) => (s.linux!.personality = { domain: "LINUX", flags: ["SOMETHING"] }), "config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
+    refusedSpec((s) => (s.process!.commandLine = "cmd.exe /c dir"), "config.json: process.commandLine is for Windows containers only; tsrun does not apply it");
+    refusedSpec((s) => (s.process!.user!.username = "ContainerUser"), "config.json: process.user.username is for Windows containers only; tsrun does not apply it");
     refusedSpec((s) => (s.linux!.intelRdt = { closID: "x" }), "config.json: linux.intelRdt is not supported by tsrun");
-    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0" }), "config.json: linux.memoryPolicy is not supported by tsrun");
-    refusedSpec((s) => (s.linux!.netDevices = { eth1: { name: "eth0" } }), "config.json: linux.netDevices is not supported by tsrun");
+  });
+
+  test("runtime-spec 1.3: memoryPolicy and netDevices in runc's words", () => {
+    validateSpec(spec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_STATIC_NODES"] })), HOST, TTY_OK);
+    validateSpec(spec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_PREFERRED" })), HOST, TTY_OK);
+    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_X" }), 'config.json: invalid memory policy mode "MPOL_X"');
+    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0", flags: ["MPOL_F_X"] }), 'config.json: invalid memory policy flag "MPOL_F_X"');
+    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "3-1" }), 'config.json: invalid memory policy nodes "3-1": invalid range: 3-1');
+    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_INTERLEAVE", nodes: "" }), "config.json: memory policy mode requires at least one node but got 0");
+    refusedSpec((s) => (s.linux!.memoryPolicy = { mode: "MPOL_DEFAULT", nodes: "0,2" }), "config.json: memory policy mode requires 0 nodes but got 2");
+    validateSpec(spec((s) => (s.linux!.netDevices = { eth1: { name: "eth0" }, eth2: {} })), HOST, TTY_OK);
+    refusedSpec((s) => ((s.linux!.netDevices = { eth1: {} }), (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "network"))), "config.json: unable to move network devices without a NET namespace");
+    refused(() => validateSpec(spec((s) => (s.linux!.netDevices = { eth1: {} })), { ...HOST, uid: 1000 }, TTY_OK), "config.json: network devices are not supported for rootless containers");
+    refusedSpec((s) => (s.linux!.netDevices = { "eth 1": {} }), 'config.json: invalid network device name "eth 1"');
+    refusedSpec((s) => (s.linux!.netDevices = { eth1: { name: "a:b" } }), 'config.json: invalid network device name "a:b"');
+    refusedSpec((s) => (s.linux!.netDevices = { eth1: { name: "x" }, x: {} }), 'config.json: linux.netDevices: "eth1" and "x" would both be named "x" in the container');
   });
 
   test("mounts: idmapped, proc-safety, options, destinations, bind sources", () => {

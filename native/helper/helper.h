@@ -165,6 +165,7 @@ void op_root_dir(Args a);
 void op_cpu_affinity(Args a);
 void op_sched_attr(Args a);
 void op_ioprio(Args a);
+void op_mempolicy(Args a);
 void op_chroot();
 void op_unshare(Args a);
 void op_usermap_sync();

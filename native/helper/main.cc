@@ -42,6 +42,7 @@ void run_op(const Op& op) {
     case OP_CPU_AFFINITY: op_cpu_affinity(a); break;
     case OP_SCHED_ATTR: op_sched_attr(a); break;
     case OP_IOPRIO: op_ioprio(a); break;
+    case OP_MEMPOLICY: op_mempolicy(a); break;
     case OP_CHROOT: op_chroot(); break;
     case OP_OPEN_PROC: op_open_proc(); break;
     case OP_OPEN_TREE: op_open_tree(a); break;

@@ -159,6 +159,18 @@ void op_ioprio(Args a) {
   if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, static_cast<int>(prio)) != 0) die("failed to set io priority: %s", err());
 }
 
+// linux.memoryPolicy (runc's setupMemoryPolicy): maxnode counts the mask's bits plus one, as the kernel
+// reads one bit fewer than it is told.
+void op_mempolicy(Args a) {
+  int64_t mode = a.i();
+  const Arg& nodes = a.raw_s();
+  const void* mask = nodes.len > 0 ? nodes.s : nullptr;
+  unsigned long maxnode = nodes.len > 0 ? nodes.len * 8 + 1 : 0;
+  while (syscall(SYS_set_mempolicy, static_cast<int>(mode), mask, maxnode) != 0) {
+    if (errno != EINTR) die("set_mempolicy: %s", err());
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Namespaces
 

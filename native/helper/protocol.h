@@ -81,6 +81,7 @@ enum TsrunOp : uint16_t {
   OP_CPU_AFFINITY = 66,  // s:mask i:which — sched_setaffinity(0) to a cpu_set_t mask (empty: every CPU); which: AFFINITY_* (RESET only warns on failure)
   OP_SCHED_ATTR = 67,  // i:policy i:flags i:nice i:priority i:runtime i:deadline i:period i:cpuset — sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)
   OP_IOPRIO = 68,  // i:prio — ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)
+  OP_MEMPOLICY = 69,  // i:mode s:nodes — set_mempolicy(2) (linux.memoryPolicy): mode with its MPOL_F_* flags, nodes a nodemask of u64 words (empty: none)
   OP_SYSCTL = 65,  // s:file s:value — write a file under the helper's procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount
   OP_LSM_ATTR_DIR = 80,  // s:dir — tests only (TSRUN_TEST_LSM_ATTR_DIR): a host directory, opened now (before any namespace or root is entered), whose files OP_LSM_ATTR writes instead of the procfs's
   OP_LSM_ATTR = 81,  // s:attr s:value s:what — write value to attr/<attr> (apparmor/exec, exec, keycreate) of this thread, reached through the helper's own procfs (OP_OPEN_PROC), never the container's /proc; what names the step in an error
@@ -207,6 +208,7 @@ static const TsrunOpSpec kTsrunOps[] = {
     {OP_CPU_AFFINITY, "OP_CPU_AFFINITY", "si", PHASE_HOST, 0},
     {OP_SCHED_ATTR, "OP_SCHED_ATTR", "iiiiiiii", PHASE_ROOTED, 0},
     {OP_IOPRIO, "OP_IOPRIO", "i", PHASE_ROOTED, 0},
+    {OP_MEMPOLICY, "OP_MEMPOLICY", "is", PHASE_ROOTED | PHASE_CREDS, 0},
     {OP_SYSCTL, "OP_SYSCTL", "ss", PHASE_ROOTED, 0},
     {OP_LSM_ATTR_DIR, "OP_LSM_ATTR_DIR", "s", PHASE_HOST, 0},
     {OP_LSM_ATTR, "OP_LSM_ATTR", "sss", PHASE_ROOTED | PHASE_CREDS, 0},

@@ -96,6 +96,9 @@ const LINUX_KEYS: Record<string, string[] | null> = {
   selinux: ["enabled"],
   intelRdt: ["enabled"],
   mountExtensions: ["idmap"],
+  // runtime-spec 1.3
+  memoryPolicy: ["modes", "flags"],
+  netDevices: ["enabled"],
 };
 
 // mount(8)'s file-system independent options, the spec's table, rnodev (the recursive nodev the table's rdev
@@ -153,7 +156,7 @@ export const featuresCases: Case[] = [
     id: "features.properties",
     spec: "features.md#specification-version",
     level: "MUST",
-    title: "the features document holds only properties that its ociVersionMax defines (checked for versions up to 1.2)",
+    title: "the features document holds only properties that its ociVersionMax defines (checked for versions up to 1.3)",
     requires: [needs.features],
     steps: [
       {
@@ -161,7 +164,7 @@ export const featuresCases: Case[] = [
         what: "the features document",
         check: (ctx) => {
           const f = feat(ctx);
-          if (typeof f.ociVersionMax === "string" && SEMVER.test(f.ociVersionMax) && compareSemver(f.ociVersionMax, "1.2.99") > 0) ctx.skip(`ociVersionMax ${f.ociVersionMax} is newer than the spec these cases know (1.2)`);
+          if (typeof f.ociVersionMax === "string" && SEMVER.test(f.ociVersionMax) && compareSemver(f.ociVersionMax, "1.3.99") > 0) ctx.skip(`ociVersionMax ${f.ociVersionMax} is newer than the spec these cases know (1.3)`);
           const unknown: string[] = Object.keys(f).filter((k) => !TOP_KEYS.includes(k));
           const l = f.linux;
           if (l && typeof l === "object") {

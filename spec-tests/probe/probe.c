@@ -1128,6 +1128,26 @@ static int cmd_kill_self(int argc, char **argv)
     return 0;
 }
 
+/* mempolicy: the calling thread's NUMA memory policy, from get_mempolicy(2): {"ok", "errno", "mode" (the
+ * MPOL_* mode with its MPOL_F_* flags, as the kernel returns them), "nodes" (the nodemask's first 64 bits)} */
+static int cmd_mempolicy(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    int mode = -1;
+    unsigned long mask[16];
+    memset(mask, 0, sizeof(mask));
+    long r = syscall(SYS_get_mempolicy, &mode, mask, sizeof(mask) * 8, NULL, 0UL);
+    j_obj();
+    jk_bool("ok", r == 0);
+    jk_i64("errno", r == 0 ? 0 : errno);
+    jk_i64("mode", mode);
+    jk_i64("nodes", (int64_t)mask[0]);
+    j_obj_end();
+    j_line_end();
+    return 0;
+}
+
 static int cmd_sleep(int argc, char **argv)
 {
     (void)argc;
@@ -2133,6 +2153,7 @@ static const struct command commands[] = {
     {"exit", 1, 1, 1, cmd_exit},
     {"kill-self", 1, 1, 1, cmd_kill_self},
     {"sleep", 1, 1, 0, cmd_sleep},
+    {"mempolicy", 0, 0, 0, cmd_mempolicy},
     {"wait-signal", 0, 0, 1, cmd_wait_signal},
     {"echo", 0, -1, 0, cmd_echo},
     {"cat", 0, 0, 0, cmd_cat},

@@ -135,7 +135,7 @@ function cgroups(f: CheckFacts): CheckGroup {
 function systemd(f: CheckFacts): CheckGroup {
   const s = f.systemd;
   const running = s.pid1 === "systemd" && s.booted;
-  const items = [item("systemd.pid1", "systemd as PID 1", running, false, `PID 1 is ${s.pid1 ?? "unknown"}${s.booted ? ", /run/systemd/system exists" : ""}`, "--systemd-cgroup and slice:prefix:name cgroupsPath are refused: the cgroupfs driver places containers")];
+  const items = [item("systemd.pid1", "systemd as PID 1", running, false, `PID 1 is ${s.pid1 ?? "unknown"}${s.booted ? ", /run/systemd/system exists" : ""}`, "--systemd-cgroup and slice:prefix:name cgroupsPath fail (no systemd to ask): the cgroupfs driver places containers")];
   if (running) items.push(item("systemd.dbus", "D-Bus system bus", s.dbusSocket, false, s.dbusSocket ? "/run/dbus/system_bus_socket" : "no /run/dbus/system_bus_socket", "the systemd cgroup driver cannot reach systemd"));
   items.push(item("systemd.notify_socket", "NOTIFY_SOCKET", true, false, f.notifySocket ? `set: ${f.notifySocket}` : "not set (tsrun is not run by a Type=notify unit)", ""));
   return { name: "systemd", items };
@@ -161,8 +161,8 @@ function lsm(f: CheckFacts): CheckGroup {
   return {
     name: "Security modules",
     items: [
-      item("lsm.apparmor", "AppArmor", a.enabled && a.securityfs, false, a.enabled ? (a.securityfs ? "enabled, /sys/kernel/security/apparmor" : "enabled, securityfs not mounted") : "not enabled", "process.apparmorProfile is refused"),
-      item("lsm.selinux", "SELinux", s.mounted, false, s.mounted ? `selinuxfs at /sys/fs/selinux, ${s.enforce === 1 ? "enforcing" : "permissive"}` : "not enabled", "process.selinuxLabel and linux.mountLabel are refused"),
+      item("lsm.apparmor", "AppArmor", a.enabled && a.securityfs, false, a.enabled ? (a.securityfs ? "enabled, /sys/kernel/security/apparmor" : "enabled, securityfs not mounted") : "not enabled", "a container that names an AppArmor profile (Docker, containerd's CRI and podman do on AppArmor hosts) fails: the kernel refuses the profile, as with runc"),
+      item("lsm.selinux", "SELinux", s.mounted, false, s.mounted ? `selinuxfs at /sys/fs/selinux, ${s.enforce === 1 ? "enforcing" : "permissive"}` : "not enabled", "process.selinuxLabel is refused and a linux.mountLabel mount fails, as with runc"),
     ],
   };
 }

@@ -16,7 +16,7 @@
 import * as path from "path";
 import type { Hook, LinuxDevice, Mount, Process, Spec } from "../spec/schema";
 import type { HostFacts, LsmFacts, ProcessFacts } from "./host";
-import { CLONE, NAMESPACES, NamespaceKind, MS, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
+import { CLONE, NAMESPACES, NamespaceKind, MS, MPOL_FLAGS, MPOL_MODES, PERSONALITY, RLIMITS, capMask, sysctlFile } from "./linux";
 import { containerPath, idmapOf, mountPoint, parseMountOptions, PROPAGATION } from "./mounts";
 import { Op } from "./opcodes";
 import { FLAGS } from "./protocol";
@@ -344,7 +344,10 @@ export function buildPlan(o: BuildOptions): Plan {
   }
 
   const hooks = spec.hooks ?? {};
-  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0) plan.add(Op.SYNC_HOOKS);
+  // linux.netDevices are moved into the init's network namespace by tsrun at this sync too, before the
+  // hooks (runc's setupNetworkDevices, before its prestart/createRuntime hooks)
+  const netDevices = Object.keys(linux.netDevices ?? {}).length > 0;
+  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0 || netDevices) plan.add(Op.SYNC_HOOKS);
   for (const h of hooks.createContainer ?? []) hookOp(plan, "createContainer", h);
 
   plan.add(Op.MKDIR, containerPath(proc.cwd, "config.json: process.cwd"));
@@ -363,6 +366,7 @@ export function buildPlan(o: BuildOptions): Plan {
   for (const p of linux.maskedPaths ?? []) plan.add(Op.MASK_PATH, p);
   if (!o.noNewKeyring) keyringOps(plan, `_ses.${o.id}`, proc);
   if (linux.personality) plan.add(Op.PERSONALITY, PERSONALITY[linux.personality.domain]!);
+  memoryPolicyOps(plan, spec);
   const env = processEnv(proc, o.host);
   const dropAfterSeccomp = credentialOps(plan, proc, env, userns, o.host, o.warn, o.seccomp, cpusetOf(spec));
   // (before READY: the helper's procfs is closed while the init waits for start)
@@ -427,6 +431,15 @@ export function credentialOps(plan: Plan, proc: Process, env: readonly string[],
   plan.add(Op.LOOKUP_EXEC, proc.args[0]!, pathEnv);
   if (proc.noNewPrivileges) plan.add(Op.NO_NEW_PRIVS);
   return adminForSeccomp ? { effective, permitted, inheritable } : undefined;
+}
+
+// linux.memoryPolicy: set_mempolicy(2) after the personality, in the init and in every exec (runc's
+// setupMemoryPolicy in standard_init and setns_init), inherited by what the process execs.
+function memoryPolicyOps(plan: Plan, spec: Spec): void {
+  const mp = spec.linux?.memoryPolicy;
+  if (!mp) return;
+  const mode = (mp.flags ?? []).reduce((m, f) => m | MPOL_FLAGS[f]!, MPOL_MODES[mp.mode]!);
+  plan.add(Op.MEMPOLICY, mode, cpuListMask(mp.nodes) ?? Buffer.alloc(0));
 }
 
 export interface SeccompPlan {
@@ -511,6 +524,7 @@ export function buildExecPlan(o: ExecBuildOptions): Plan {
   if (ioPriority) sched.ioPriority = ioPriority;
   const dropAfterSeccomp = credentialOps(plan, sched, env, userns || hasNamespace(o.spec, "user"), o.host, o.warn, o.seccomp, cpusetOf(o.spec));
   if (o.spec.linux?.personality) plan.add(Op.PERSONALITY, PERSONALITY[o.spec.linux.personality.domain]!);
+  memoryPolicyOps(plan, o.spec);
   plan.add(Op.PDEATHSIG, 0);
   lsmExecOps(plan, proc, o.host.lsm);
   execOps(plan, proc, env, o.extraFds, o.seccomp, dropAfterSeccomp);

@@ -115,6 +115,22 @@ export const RLIMITS: Record<string, number> = {
 
 export const PERSONALITY: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
 
+// linux.memoryPolicy (runtime-spec 1.3) as set_mempolicy(2) numbers them (<linux/mempolicy.h>).
+export const MPOL_MODES: Record<string, number> = {
+  MPOL_DEFAULT: 0,
+  MPOL_PREFERRED: 1,
+  MPOL_BIND: 2,
+  MPOL_INTERLEAVE: 3,
+  MPOL_LOCAL: 4,
+  MPOL_PREFERRED_MANY: 5,
+  MPOL_WEIGHTED_INTERLEAVE: 6,
+};
+export const MPOL_FLAGS: Record<string, number> = {
+  MPOL_F_NUMA_BALANCING: 1 << 13,
+  MPOL_F_RELATIVE_NODES: 1 << 14,
+  MPOL_F_STATIC_NODES: 1 << 15,
+};
+
 export const SIGNALS: Record<string, number> = {
   SIGHUP: 1,
   SIGINT: 2,

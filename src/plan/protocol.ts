@@ -171,6 +171,12 @@ export const OPS = {
     doc: "sched_setattr(0) (process.scheduler); cpuset: the container has cpu.cpus (names runc's EPERM error)",
   },
   IOPRIO: { code: 68, phases: ["ROOTED"], args: [i("prio")], doc: "ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | level) (process.ioPriority)" },
+  MEMPOLICY: {
+    code: 69,
+    phases: ["ROOTED", "CREDS"],
+    args: [i("mode"), s("nodes")],
+    doc: "set_mempolicy(2) (linux.memoryPolicy): mode with its MPOL_F_* flags, nodes a nodemask of u64 words (empty: none)",
+  },
   SYSCTL: { code: 65, phases: ["ROOTED"], args: [s("file"), s("value")], doc: 'write a file under the helper\'s procfs ("sys/net/ipv4/ip_forward"): no symlinks, no other mount' },
   // --- AppArmor and SELinux (src/plan/build.ts lsm*Ops, native/helper/lsm.cc)
   LSM_ATTR_DIR: {

@@ -21,6 +21,7 @@ import { type Bundle, loadBundle } from "./bundle";
 import { checkPassedFds, connectSocketPath, PidfdSocket } from "./caller";
 import { FdMap, Launch } from "./launch";
 import { checkNotifySocket, makeNotifyDir, notifyFacts, notifySource, notifySpec } from "./notify";
+import { moveNetDevices } from "./netdev";
 import { encodeChecked } from "./setup-size";
 import { writePidFile } from "./pidfile";
 import { ShimClient } from "./shim";
@@ -212,13 +213,16 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
   // Recorded before they are made: a create killed in between leaves nothing `delete` does not know of.
   record.cgroup = cgroups.planned();
   ctx.store.write(record);
-  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure).
-  // A systemd unit is started with the set-up helper in it, once it exists and before it reads its plan.
+  // Limits and device rules are in place before the init joins the cgroups (create removes them on failure),
+  // but for pids.max: written once set-up is done (runc sets its limits at procReady), as a limit of 0 or 1
+  // (runtime-spec 1.3) would refuse the init's own clone. A systemd unit is started with the set-up helper
+  // in it, once it exists and before it reads its plan.
+  const { pids: pidsLimit, ...early } = spec.linux?.resources ?? {};
   const makeCgroups = async (pid?: number) => {
     await cgroups.create({ ...(pid !== undefined ? { pid } : {}), resources: spec.linux?.resources });
     record.cgroup = cgroups.record();
     ctx.store.write(record);
-    await cgroups.set(spec.linux?.resources, applyOptions(ctx, spec));
+    await cgroups.set(early, applyOptions(ctx, spec));
   };
   if (!cgroups.createsWithPid) await makeCgroups();
 
@@ -277,12 +281,14 @@ async function createInit(ctx: Context, o: CreateOptions, spec: Spec, record: Co
     },
     onUsermapRequest: (pid) => writeIdMaps(pid, spec),
     onHooksRequest: async () => {
+      moveNetDevices(spec, record.pid, (m) => ctx.logger.debug(m)); // (linux.netDevices: the init waits here for them too)
       const state = stateOf(record, "creating");
       await runHooks("prestart", spec.hooks?.prestart, state);
       await runHooks("createRuntime", spec.hooks?.createRuntime, state);
       return Buffer.from(JSON.stringify(state));
     },
-    onReady: () => {
+    onReady: async () => {
+      if (pidsLimit) await cgroups.set({ pids: pidsLimit }, { ...applyOptions(ctx, spec), skipDevices: true });
       // The commit point: the container is recorded as created, then the init is told (until the ack it
       // exits if tsrun dies, so a killed create never leaves an init the state does not show).
       record.creating = false;

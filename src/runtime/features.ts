@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import { lsmFacts } from "../plan/host";
-import { CAPABILITIES, NAMESPACES } from "../plan/linux";
+import { CAPABILITIES, MPOL_FLAGS, MPOL_MODES, NAMESPACES } from "../plan/linux";
 import { MOUNT_OPTIONS } from "../plan/mounts";
 import { SUPPORTED_ARCHES } from "../seccomp/arch";
 import { SECCOMP_ACTIONS, SECCOMP_FLAGS, SECCOMP_OPERATORS, type SeccompAction } from "../spec/seccomp-enums";
@@ -52,7 +52,7 @@ export function features(): Record<string, unknown> {
   const lsm = lsmFacts(); // apparmor.enabled and selinux.enabled as runc reports them
   return {
     ociVersionMin: "1.0.0",
-    ociVersionMax: "1.2.0",
+    ociVersionMax: "1.3.0",
     hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
     mountOptions: MOUNT_OPTIONS,
     linux: {
@@ -70,7 +70,9 @@ export function features(): Record<string, unknown> {
       apparmor: { enabled: lsm.apparmor },
       selinux: { enabled: lsm.selinux },
       intelRdt: { enabled: false },
+      memoryPolicy: { modes: Object.keys(MPOL_MODES).sort(), flags: Object.keys(MPOL_FLAGS).sort() },
       mountExtensions: { idmap: { enabled: true } },
+      netDevices: { enabled: true },
     },
     annotations: { "org.opencontainers.runtime-spec.features": "tsrun" },
   };

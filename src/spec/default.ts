@@ -34,7 +34,7 @@ export function isCgroup2UnifiedMode(): boolean {
 export function defaultSpec(opts: DefaultSpecOptions = {}): Spec {
   const caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
   const spec: Spec = {
-    ociVersion: "1.2.0",
+    ociVersion: "1.3.0",
     process: {
       terminal: true,
       user: { uid: 0, gid: 0 },

@@ -6,7 +6,7 @@
 import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
 import type { HostFacts, LsmFacts } from "../plan/host";
-import { type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
+import { MPOL_FLAGS, MPOL_MODES, type NamespaceKind, sysctlDotted, sysctlFile } from "../plan/linux";
 import { cpuListMask } from "../plan/build";
 import { containerPath, idmapOf, mountPoint, parseMountOptions } from "../plan/mounts";
 import type { Mount, Process, Spec } from "./schema";
@@ -74,11 +74,12 @@ function specRules(spec: Spec, host: HostFacts): void {
     if (why) fail(`config.json: linux.sysctl: ${why}`);
   }
   processRules(spec.process, "config.json", host.lsm);
+  // runc warns and ignores the flags; runtime-spec defines none and says an unsupported value MUST be an
+  // error (spec-tests config.linux.personality.flags): refused
   if (linux?.personality?.flags && linux.personality.flags.length > 0) fail("config.json: linux.personality.flags: no personality flag is defined (runtime-spec), so none can be applied");
   if (linux?.intelRdt) fail("config.json: linux.intelRdt is not supported by tsrun");
-  // runtime-spec 1.3 fields tsrun does not apply yet: refused, never silently ignored
-  if (linux?.memoryPolicy) fail("config.json: linux.memoryPolicy is not supported by tsrun");
-  if (linux?.netDevices && Object.keys(linux.netDevices).length > 0) fail("config.json: linux.netDevices is not supported by tsrun");
+  memoryPolicyRules(spec);
+  netDeviceRules(spec, host);
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => {
     idmapRules(spec, m, `config.json: mounts[${i}]`, host);
@@ -107,6 +108,67 @@ function specRules(spec: Spec, host: HostFacts): void {
   containerPath(spec.process.cwd, "config.json: process.cwd");
 }
 
+// linux.memoryPolicy (runtime-spec 1.3), in runc's words: specconv (an unknown mode or flag, a bad node
+// list) and configs/validate memoryPolicy() (how many nodes each mode takes).
+function memoryPolicyRules(spec: Spec): void {
+  const mp = spec.linux?.memoryPolicy;
+  if (!mp) return;
+  if (MPOL_MODES[mp.mode] === undefined) fail(`config.json: invalid memory policy mode ${JSON.stringify(mp.mode)}`);
+  let nodes: Buffer | undefined;
+  try {
+    nodes = cpuListMask(mp.nodes);
+  } catch (e) {
+    fail(`config.json: invalid memory policy nodes ${JSON.stringify(mp.nodes)}: ${messageOf(e)}`);
+  }
+  for (const f of mp.flags ?? []) if (MPOL_FLAGS[f] === undefined) fail(`config.json: invalid memory policy flag ${JSON.stringify(f)}`);
+  const count = nodes ? [...nodes].reduce((n, byte) => n + popcount(byte), 0) : 0;
+  switch (mp.mode) {
+    case "MPOL_DEFAULT":
+    case "MPOL_LOCAL":
+      if (count !== 0) fail(`config.json: memory policy mode requires 0 nodes but got ${count}`);
+      break;
+    case "MPOL_PREFERRED":
+      break; // zero or more nodes
+    default:
+      if (count === 0) fail("config.json: memory policy mode requires at least one node but got 0");
+  }
+}
+
+function popcount(byte: number): number {
+  let n = 0;
+  for (let b = byte; b; b >>= 1) n += b & 1;
+  return n;
+}
+
+// The kernel's dev_valid_name() as runc checks it (configs/validate: devValidName).
+const IFNAMSIZ = 16;
+function netDeviceName(name: string): boolean {
+  return name.length > 0 && name.length <= IFNAMSIZ && name !== "." && name !== ".." && !/[/: ]/.test(name);
+}
+
+// linux.netDevices (runtime-spec 1.3), runc's configs/validate netdevices(): a network namespace of the
+// container's (new or joined by a path), not rootless, valid names on both sides. A network namespace
+// joined by a path that is tsrun's own (HostFacts.sharedNamespaces) is the host's: refused in the same
+// words. Two devices given the same name in the container are refused here rather than half moved.
+function netDeviceRules(spec: Spec, host: HostFacts): void {
+  const devices = spec.linux?.netDevices ?? {};
+  const names = Object.keys(devices);
+  if (names.length === 0) return;
+  const own = (spec.linux?.namespaces ?? []).some((n) => n.type === "network" && (!n.path || !host.sharedNamespaces.includes("network")));
+  if (!own) fail("config.json: unable to move network devices without a NET namespace");
+  if (host.uid !== 0) fail("config.json: network devices are not supported for rootless containers");
+  const targets = new Map<string, string>();
+  for (const name of names) {
+    if (!netDeviceName(name)) fail(`config.json: invalid network device name ${JSON.stringify(name)}`);
+    const to = devices[name]!.name ?? "";
+    if (to !== "" && !netDeviceName(to)) fail(`config.json: invalid network device name ${JSON.stringify(to)}`);
+    const target = to || name;
+    const other = targets.get(target);
+    if (other !== undefined) fail(`config.json: linux.netDevices: ${JSON.stringify(other)} and ${JSON.stringify(name)} would both be named ${JSON.stringify(target)} in the container`);
+    targets.set(target, name);
+  }
+}
+
 // Without a mount namespace the container shares tsrun's (runtime-spec), as runc and crun run it. runc then
 // makes its mounts (and changes the propagation of "/") in the host's mount table, where they stay after
 // the container is gone; tsrun makes no mount at all and refuses what would need one. The masked and
@@ -126,8 +188,18 @@ function lsmRules(proc: Process, where: "config.json" | "exec", lsm: LsmFacts | 
   if (proc.selinuxLabel && !lsm?.selinux) fail(`${where}: process.selinuxLabel is set but SELinux is not enabled on this host`);
 }
 
+// Windows-only process fields (runtime-spec config.md): a Linux container has no use for them, and runc
+// drops them without a word; refused here rather than ignored.
+const WINDOWS_PROCESS_FIELDS = [
+  ["commandLine", (p: Process) => p.commandLine],
+  ["user.username", (p: Process) => p.user?.username],
+] as const;
+
 function processRules(proc: Process, where: "config.json" | "exec", lsm: LsmFacts | undefined): void {
   lsmRules(proc, where, lsm);
+  for (const [field, get] of WINDOWS_PROCESS_FIELDS) {
+    if ((get(proc) ?? "") !== "") fail(`${where}: process.${field} is for Windows containers only; tsrun does not apply it`);
+  }
   schedulerRules(proc, where);
   for (const k of ["initial", "final"] as const) {
     try {

@@ -9,7 +9,7 @@ import { native } from "../native";
 import type { CgroupRecord } from "../cgroups/manager";
 import type { Spec } from "../spec/schema";
 
-export const OCI_VERSION = "1.2.0";
+export const OCI_VERSION = "1.3.0";
 export const START_SOCKET = "start.sock";
 // NOTIFY_SOCKET (src/runtime/notify.ts): a directory bound into the container, holding tsrun's socket.
 export const NOTIFY_DIR = "notify";

@@ -20,16 +20,19 @@ function stats(loc: Location | undefined): Obj {
   return { current: nzBig(current), limit: nzBig(max === UINT64_MAX ? 0n : max) };
 }
 
+export function pidsMax(limit: number): string {
+  return limit > 0 ? num(limit) : limit === 0 ? "1" : "max";
+}
+
 export const pids: Controller = {
   name: "pids",
   setting: P,
-  // runc 1.4 (runtime-spec 1.3): a given limit is a limit, 0 included — written as 1 (systemd's TasksMax cannot
-  // be 0, and the fs drivers match it); a negative one is "max"; only an absent one (update) leaves it alone.
+  // runtime-spec 1.3 (runc >= 1.4, opencontainers/cgroups): a limit that is there is applied, v1 and v2
+  // alike: > 0 as it is, 0 as "1" (pids.max "0" is what systemd's TasksMax cannot say, so runc writes the
+  // same in both drivers: only the init then fits), < 0 as "max". No limit (no pids object, or one without
+  // "limit") leaves pids.max alone.
   needed: (r) => r.pids?.limit !== undefined,
-  apply: (w, r) => {
-    const l = r.pids!.limit;
-    w.write(P, "pids.max", l > 0 ? num(l) : l === 0 ? "1" : "max");
-  },
+  apply: (w, r) => w.write(P, "pids.max", pidsMax(r.pids!.limit!)),
   stats: (loc, s) => {
     s.pids = stats(loc);
   },

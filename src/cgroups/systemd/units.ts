@@ -166,7 +166,7 @@ export function resourceProperties(resources: LinuxResources, o: ResourceOptions
   const quota = addCpuQuota(props, cpu.quota ?? 0, cpu.period ?? 0, o.version);
   if (quota !== (cpu.quota ?? 0) && r.cpu) r.cpu.quota = quota;
   if (!o.v2 && r.blockIO?.weight !== undefined && r.blockIO.weight !== 0) props.push(prop("BlockIOWeight", "t", BigInt(r.blockIO.weight)));
-  if (r.pids) {
+  if (r.pids?.limit !== undefined) {
     const limit = r.pids.limit;
     props.push(prop("TasksMax", "t", limit < 0 ? INFINITY : limit === 0 ? 1n : BigInt(limit)));
   }
