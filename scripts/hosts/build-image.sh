@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the systemd test host (see README "Test hosts") into DIR: a Debian 12 root file system as a raw
-# ext4 image (root.img, made with mkfs.ext4 -d: no loop mount), the guest's kernel (vmlinuz) and a small
-# busybox initrd (initrd.img) that loads the virtio/ext4/9p modules from that kernel and switches to the root,
-# so systemd is PID 1 without Debian's initramfs. Needs root, debootstrap, busybox-static, e2fsprogs, cpio and
+# ext4 image (root.img, made with mkfs.ext4 -d: no loop mount) and the guest's kernel (vmlinuz, its version in
+# kernel.txt); initrd.sh then makes the initrd from that image. Needs root, debootstrap, e2fsprogs and
 # Debian's mirror. scripts/hosts/run.js calls it when its cache has no image for this file's hash; everything
 # that changes per run (the project, the commands) comes in through the 9p share, not through this image.
 set -euo pipefail
@@ -69,60 +68,13 @@ chroot "$root" systemctl enable -q tsrun-guest.service
 chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/*
 
-echo "build-image: initrd"
 kver=$(ls "$root/lib/modules" | sort -V | tail -1)
-moddir=$root/lib/modules/$kver
 cp "$root/boot/vmlinuz-$kver" "$work/vmlinuz"
-ird=$work/initrd
-mkdir -p "$ird"/{bin,dev,proc,sys,newroot,lib/modules}
-cp /bin/busybox "$ird/bin/busybox"
-for a in sh mount umount insmod switch_root mkdir cat echo sleep; do ln -s busybox "$ird/bin/$a"; done
-# Modules in dependency order (modules.dep lists a module's dependencies after it), each once.
-declare -A seen=()
-order=()
-add_mod() {
-  local rel=$1 deps d
-  [ -n "${seen[$rel]:-}" ] && return
-  seen[$rel]=1
-  deps=$(awk -F': *' -v m="$rel" '$1 == m { print $2 }' "$moddir/modules.dep")
-  for d in $deps; do add_mod "$d"; done
-  order+=("$rel")
-}
-for name in virtio_pci virtio_blk ext4 9pnet_virtio 9p; do
-  rel=$(awk -F: -v n="$name" '{ f = $1; sub(/.*\//, "", f); sub(/\.ko(\.[a-z]+)?$/, "", f); gsub(/-/, "_", f); if (f == n) { print $1; exit } }' "$moddir/modules.dep")
-  if [ -n "$rel" ]; then add_mod "$rel"
-  elif ! grep -qE "/$name\.ko" "$moddir/modules.builtin"; then echo "build-image: no module $name in $kver" >&2; exit 1; fi
-done
-: >"$ird/modules"
-for rel in "${order[@]}"; do
-  base=$(basename "$rel")
-  case $base in
-    *.ko.xz) xz -dc "$moddir/$rel" >"$ird/lib/modules/${base%.xz}"; base=${base%.xz} ;;
-    *.ko.zst) zstd -qdc "$moddir/$rel" >"$ird/lib/modules/${base%.zst}"; base=${base%.zst} ;;
-    *) cp "$moddir/$rel" "$ird/lib/modules/$base" ;;
-  esac
-  echo "$base" >>"$ird/modules"
-done
-cat >"$ird/init" <<'SH'
-#!/bin/sh
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules); do insmod /lib/modules/$m || echo "initrd: insmod $m failed"; done
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-mount -t ext4 -o rw /dev/vda /newroot || { echo "initrd: cannot mount /dev/vda"; exec sh; }
-umount /proc /sys /dev
-exec switch_root /newroot /sbin/init
-SH
-chmod 755 "$ird/init"
-(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.img"
-
 echo "build-image: root.img"
 used=$(du -sm "$root" | cut -f1)
 rm -f "$work/root.img"
 truncate -s "$((used + 3072))M" "$work/root.img"
 mkfs.ext4 -q -F -L tsrun-guest -E root_owner=0:0 -d "$root" "$work/root.img"
 echo "$kver" >"$work/kernel.txt"
-mv "$work/vmlinuz" "$work/initrd.img" "$work/root.img" "$work/kernel.txt" "$out/"
+mv "$work/vmlinuz" "$work/root.img" "$work/kernel.txt" "$out/"
 echo "build-image: done ($kver, $((used + 3072)) MiB image)"
