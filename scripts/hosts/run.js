@@ -22,10 +22,11 @@ const path = require("path");
 
 const REPO = path.resolve(__dirname, "..", "..");
 const CACHE = process.env.TSRUN_HOSTS_CACHE || "/var/cache/tsrun-hosts";
-// Existing test files that make sense on a pure cgroup v2 systemd host and fit in the time budget (node is
-// about 25x slower under TCG): the API lifecycle, the pure-v2 cgroup scenarios. (lifecycle.test.js reads v1
-// paths such as /sys/fs/cgroup/memory/..., so it cannot pass on a pure v2 host as it is.)
-const GUEST_TESTS = ["dist/test/hosts/", "dist/test/api.test.js", "dist/test/cgroups-v2.test.js"];
+// What the guest runs by default. Existing files were tried there and cannot pass as they are:
+// lifecycle.test.js reads v1 paths (/sys/fs/cgroup/memory/...), api.test.js asserts event-loop stalls under
+// 2 s (node is ~25x slower under TCG), cgroups-v2.test.js re-mounts cgroup2 on /sys/fs/cgroup (EBUSY where it
+// already is; test/hosts/v2-scenarios.test.ts runs its scenarios directly instead).
+const GUEST_TESTS = ["dist/test/hosts/"];
 const KERNEL_ARGS = [
   "console=ttyS0",
   "root=/dev/vda",

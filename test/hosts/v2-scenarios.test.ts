@@ -1,0 +1,11 @@
+// The pure-v2 scenarios of test/cgroups-v2-scenarios.ts (placement, freezer, kill, devices, limits, stats), run
+// on the guest's own cgroup2 tree: there /sys/fs/cgroup already is cgroup2, so cgroups-v2.test.ts's private
+// re-mount is refused (EBUSY) and not needed. Skipped unless TSRUN_GUEST=1 (the systemd test host).
+import { describe, test } from "node:test";
+import { runScenario, scenarioNames } from "../cgroups-v2-scenarios";
+
+const skip = process.env.TSRUN_GUEST === "1" ? false : "runs only in the systemd test host (npm run test:hosts)";
+
+describe("cgroup v2 scenarios on the guest's cgroup2 tree", { skip }, () => {
+  for (const name of scenarioNames) test(name, () => runScenario(name));
+});
