@@ -62,33 +62,37 @@ describe("the guest", { skip }, () => {
   });
 });
 
+// every tsrun command takes seconds under TCG on a busy machine
+const slow = { timeout: 180_000 };
+
 // A container's whole lifecycle with limits; the files are read from outside while it runs.
 function limitsLifecycle(resources: NonNullable<NonNullable<Spec["linux"]>["resources"]>, expect: Record<string, string>): void {
   const b = makeBundle(["sleep", "60"], (s) => {
     s.linux!.resources = { ...s.linux!.resources, ...resources };
   });
   const dir = path.join(V2, CGROUP_PARENT, b.id);
-  ok(tsrun(["create", "--bundle", b.dir, b.id], { timeout: 120_000 }));
-  const st = JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string; pid: number };
+  ok(tsrun(["create", "--bundle", b.dir, b.id], slow));
+  const st = JSON.parse(ok(tsrun(["state", b.id], slow)).stdout) as { status: string; pid: number };
   assert.equal(st.status, "created");
   assert.ok(words(path.join(dir, "cgroup.procs")).includes(String(st.pid)), `the init ${st.pid} is not in ${dir}`);
-  ok(tsrun(["start", b.id], { timeout: 120_000 }));
+  ok(tsrun(["start", b.id], slow));
   for (const [file, want] of Object.entries(expect)) assert.equal(fs.readFileSync(path.join(dir, file), "utf8").trim(), want, file);
-  ok(tsrun(["kill", b.id, "KILL"]));
-  waitFor(() => (JSON.parse(ok(tsrun(["state", b.id])).stdout) as { status: string }).status === "stopped", 30_000, 100);
-  ok(tsrun(["delete", b.id]));
+  ok(tsrun(["kill", b.id, "KILL"], slow));
+  waitFor(() => (JSON.parse(ok(tsrun(["state", b.id], slow)).stdout) as { status: string }).status === "stopped", 120_000, 100);
+  ok(tsrun(["delete", b.id], slow));
   assert.equal(fs.existsSync(path.join(stateRoot(), b.id)), false);
   assert.equal(fs.existsSync(dir), false, `${dir} is left`);
 }
 
 describe("a container on the guest", { skip }, () => {
-  test("lifecycle with a memory and a pids limit (controllers systemd enables at the root)", () => {
-    limitsLifecycle({ memory: { limit: 64 << 20 }, pids: { limit: 100 } }, { "memory.max": String(64 << 20), "pids.max": "100" });
+  test("lifecycle with memory, pids and cpu limits, read back from memory.max, pids.max and cpu.max", () => {
+    limitsLifecycle({ memory: { limit: 64 << 20 }, pids: { limit: 100 }, cpu: { quota: 50_000, period: 100_000 } }, { "memory.max": String(64 << 20), "pids.max": "100", "cpu.max": "50000 100000" });
   });
 
-  // systemd enables only some controllers in /sys/fs/cgroup/cgroup.subtree_control; tsrun does not yet enable
-  // the others in ancestors it did not create, as runc does. Drop the todo when that lands.
-  test("lifecycle with a memory and a cpu limit, read back from memory.max and cpu.max", { todo: "issue 13 point 2: tsrun does not enable cpu in the root's cgroup.subtree_control (\"no cpu cgroup\")" }, () => {
-    limitsLifecycle({ memory: { limit: 64 << 20 }, cpu: { quota: 50_000, period: 100_000 } }, { "memory.max": String(64 << 20), "cpu.max": "50000 100000" });
+  // systemd 252 enables cpuset cpu io memory pids in /sys/fs/cgroup/cgroup.subtree_control, not hugetlb, rdma or
+  // misc; tsrun does not yet enable controllers in ancestors it did not create, as runc does. Drop the todo
+  // when that lands.
+  test("a hugetlb limit, read back from hugetlb.2MB.max", { todo: "issue 13 point 2: tsrun does not enable hugetlb in the root's cgroup.subtree_control" }, () => {
+    limitsLifecycle({ hugepageLimits: [{ pageSize: "2MB", limit: 8 << 20 }] }, { "hugetlb.2MB.max": String(8 << 20) });
   });
 });
