@@ -47,7 +47,7 @@ export const REQUIRED_FIELDS: RequiredField[] = [
   { field: "linux.devices[].path", spec: "config-linux.md#devices", patch: (c) => void (linux(c).devices = [without(NULL_DEVICE(), "path")]) },
   { field: "linux.devices[].major", spec: "config-linux.md#devices", patch: (c) => void (linux(c).devices = [without(NULL_DEVICE(), "major")]) },
   { field: "linux.resources.devices[].allow", spec: "config-linux.md#allowed-device-list", patch: (c) => void (linux(c).resources = { devices: [without({ allow: false, access: "rwm" }, "allow")] }) },
-  { field: "linux.resources.pids.limit", spec: "config-linux.md#pids", patch: (c) => void (linux(c).resources = { pids: without({ limit: 10 }, "limit") }) },
+  // (linux.resources.pids.limit was REQUIRED until runtime-spec 1.3, which made it OPTIONAL)
   {
     field: "linux.resources.hugepageLimits[].pageSize",
     spec: "config-linux.md#huge-page-limits",
