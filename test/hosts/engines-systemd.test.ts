@@ -1,0 +1,141 @@
+// The engines on a systemd host, with the systemd cgroup driver (issue 13): containerd (runc's shim with
+// `SystemdCgroup`, through `ctr run --runc-systemd-cgroup --runc-binary`) and podman (`--cgroup-manager
+// systemd --runtime`) run a container with a memory and a cpu limit through runc and through tsrun; each
+// container is a systemd scope whose files and unit properties show the limits, identically for both
+// runtimes. Skipped unless TSRUN_GUEST=1 (the systemd test host: npm run test:hosts).
+import * as assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { REPO, cleanup, probe, uniqueId, waitFor, work } from "../helpers";
+
+const skip = process.env.TSRUN_GUEST === "1" ? false : "runs only in the systemd test host (npm run test:hosts)";
+const RUNTIMES = [
+  ["runc", "/usr/sbin/runc"],
+  ["tsrun", path.join(REPO, "bin", "tsrun")],
+] as const;
+const MEMORY = 64 << 20;
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env, timeout: 300_000 });
+  assert.equal(r.status, 0, `${cmd} ${args.join(" ")}: ${r.stderr}${r.error ? String(r.error) : ""}`);
+  return r.stdout;
+}
+
+// An OCI layout holding the static probe only, and the same as a tar (oci-archive).
+function image(dir: string): string {
+  const layout = path.join(dir, "layout");
+  const unpacked = path.join(dir, "unpacked");
+  run("umoci", ["init", "--layout", layout]);
+  run("umoci", ["new", "--image", `${layout}:latest`]);
+  run("umoci", ["unpack", "--image", `${layout}:latest`, unpacked]);
+  fs.copyFileSync(probe(), path.join(unpacked, "rootfs", "probe"));
+  fs.chmodSync(path.join(unpacked, "rootfs", "probe"), 0o755);
+  run("umoci", ["repack", "--image", `${layout}:latest`, unpacked]);
+  run("umoci", ["config", "--image", `${layout}:latest`, "--config.cmd", "/probe"]);
+  const archive = path.join(dir, "image.tar");
+  run("tar", ["-C", layout, "-cf", archive, "."]);
+  return archive;
+}
+
+// What systemd and the cgroup files say of the scope a process is in.
+function scopeOf(pid: number): { unit: string; memoryMax: string; cpuMax: string; unitMemoryMax: string } {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+  assert.ok(line, `pid ${pid} has a v2 cgroup`);
+  const rel = line.slice(3);
+  const unit = path.basename(rel);
+  assert.match(unit, /\.scope$/, `${rel} is a systemd scope`);
+  const dir = path.join("/sys/fs/cgroup", rel);
+  const unitMemoryMax = run("systemctl", ["show", unit, "--property=MemoryMax", "--value"]).trim();
+  return { unit, memoryMax: fs.readFileSync(path.join(dir, "memory.max"), "utf8").trim(), cpuMax: fs.readFileSync(path.join(dir, "cpu.max"), "utf8").trim(), unitMemoryMax };
+}
+
+function expectLimits(pid: number, who: string): void {
+  const s = scopeOf(pid);
+  assert.equal(s.memoryMax, String(MEMORY), `${who}: memory.max of ${s.unit}`);
+  assert.equal(s.unitMemoryMax, String(MEMORY), `${who}: MemoryMax of ${s.unit}`);
+  assert.equal(s.cpuMax, "50000 100000", `${who}: cpu.max of ${s.unit}`);
+}
+
+describe("engines with the systemd cgroup driver (systemd 252, cgroup v2)", { skip }, () => {
+  let dir = "";
+  let archive = "";
+  let containerd: ChildProcess | undefined;
+  const sock = () => path.join(dir, "containerd.sock");
+  const ns = `tsrun-guest-${process.pid}`;
+  const ctr = (args: string[]) => run("ctr", ["--address", sock(), "--namespace", ns, ...args]);
+
+  before(() => {
+    dir = path.join(work(), uniqueId("eng"));
+    fs.mkdirSync(dir, { recursive: true });
+    archive = image(dir);
+  });
+  after(() => {
+    if (containerd?.pid) {
+      try {
+        process.kill(-containerd.pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    cleanup();
+  });
+
+  test("containerd (SystemdCgroup): runc and tsrun give the same scope, limits in its files and properties", () => {
+    const config = [
+      "version = 2",
+      `root = "${dir}/root"`,
+      `state = "${dir}/state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      "[grpc]",
+      `  address = "${sock()}"`,
+      "[ttrpc]",
+      `  address = "${dir}/containerd-ttrpc.sock"`,
+    ].join("\n");
+    fs.writeFileSync(path.join(dir, "config.toml"), config + "\n");
+    const log = fs.openSync(path.join(dir, "containerd.log"), "w");
+    containerd = spawn("containerd", ["--config", path.join(dir, "config.toml")], { stdio: ["ignore", log, log], detached: true });
+    fs.closeSync(log);
+    waitFor(() => spawnSync("ctr", ["--address", sock(), "version"], { encoding: "utf8" }).stdout.includes("Server"), 120_000, 200);
+    ctr(["images", "import", "--base-name", "tsrun.local/guest", archive]);
+    for (const [who, binary] of RUNTIMES) {
+      const id = `${who}-${process.pid}`;
+      ctr(["run", "-d", "--runc-binary", binary, "--runc-systemd-cgroup", "--cgroup", `system.slice:ctr-${who}:${process.pid}`, "--memory-limit", String(MEMORY), "--cpus", "0.5", "tsrun.local/guest:latest", id, "/probe", "sleep", "600"]);
+      try {
+        const pid = Number(/\s(\d+)\s+RUNNING/.exec(ctr(["task", "ls"]).split("\n").find((l) => l.startsWith(id + " ")) ?? "")?.[1]);
+        assert.ok(pid > 0, `${who}: a running task`);
+        expectLimits(pid, who);
+      } finally {
+        spawnSync("ctr", ["--address", sock(), "--namespace", ns, "task", "kill", "-s", "KILL", id]);
+        waitFor(() => spawnSync("ctr", ["--address", sock(), "--namespace", ns, "task", "rm", id]).status === 0, 60_000, 500);
+        spawnSync("ctr", ["--address", sock(), "--namespace", ns, "container", "rm", id]);
+      }
+    }
+  });
+
+  test("podman (cgroup_manager systemd): runc and tsrun give the same scope, limits in its files and properties", () => {
+    const conf = path.join(dir, "containers.conf");
+    const runtimes = RUNTIMES.map(([n]) => `"${n}"`).join(", ");
+    fs.writeFileSync(conf, ["[containers]", "default_ulimits = []", "[engine]", `runtime_supports_json = [${runtimes}, "crun"]`, 'events_logger = "file"', 'cgroup_manager = "systemd"', ""].join("\n"));
+    const env = { ...process.env, CONTAINERS_CONF: conf };
+    const runroot = fs.mkdtempSync("/tmp/pr"); // (podman: a runroot of at most 50 characters)
+    const base = ["--root", `${dir}/podman-root`, "--runroot", runroot, "--tmpdir", `${dir}/podman-tmp`, "--cgroup-manager", "systemd", "--events-backend", "file"];
+    run("podman", [...base, "load", "-i", archive], env);
+    const image = run("podman", [...base, "images", "--format", "{{.ID}}"], env).trim().split("\n")[0]!;
+    for (const [who, binary] of RUNTIMES) {
+      const name = `${who}-${process.pid}`;
+      const rt = [...base, "--runtime", binary, "--runtime-flag", `root=${dir}/${who}-state`];
+      run("podman", [...rt, "run", "-d", "--name", name, "--network", "none", "--memory", String(MEMORY), "--cpus", "0.5", image, "/probe", "sleep", "600"], env);
+      try {
+        const pid = Number(run("podman", [...rt, "inspect", "--format", "{{.State.Pid}}", name], env).trim());
+        assert.ok(pid > 0, `${who}: a running container`);
+        expectLimits(pid, who);
+      } finally {
+        spawnSync("podman", [...rt, "rm", "--force", name], { env });
+      }
+    }
+    spawnSync("umount", ["-R", "-l", runroot]);
+    fs.rmSync(runroot, { recursive: true, force: true });
+  });
+});
