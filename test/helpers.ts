@@ -46,14 +46,19 @@ export interface Bundle {
 
 // A bundle with rootfs/probe and runc's default config, patched for tests: no terminal, a cgroup under
 // /tsrun-test/, the probe as the process.
-export function makeBundle(args: string[] = ["facts"], patch?: (s: Spec) => void): Bundle {
-  const id = uniqueId();
-  const dir = path.join(work(), id);
-  const rootfs = path.join(dir, "rootfs");
+// A rootfs holding the static probe as /probe and the usual mount points.
+export function makeRootfs(rootfs: string): void {
   fs.mkdirSync(rootfs, { recursive: true });
   fs.copyFileSync(probe(), path.join(rootfs, "probe"));
   fs.chmodSync(path.join(rootfs, "probe"), 0o755);
   for (const d of ["proc", "sys", "dev", "tmp", "etc"]) fs.mkdirSync(path.join(rootfs, d));
+}
+
+export function makeBundle(args: string[] = ["facts"], patch?: (s: Spec) => void): Bundle {
+  const id = uniqueId();
+  const dir = path.join(work(), id);
+  const rootfs = path.join(dir, "rootfs");
+  makeRootfs(rootfs);
   const spec = defaultSpec({});
   spec.process!.terminal = false;
   spec.root!.readonly = false;

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { defaultSpec } from "../src/spec/default";
 import type { Spec } from "../src/spec/schema";
-import { TSRUN, cgroupMounts, cleanup, probe, uniqueId, work } from "./helpers";
+import { TSRUN, cgroupMounts, cleanup, makeRootfs, uniqueId, work } from "./helpers";
 
 const USER = `tsrl${process.pid % 100000}`;
 let uid = -1;
@@ -32,10 +32,7 @@ function rootlessBundle(args: string[], patch?: (s: Spec) => void): { dir: strin
   const id = uniqueId("rl");
   const dir = path.join(work(), id);
   const rootfs = path.join(dir, "rootfs");
-  fs.mkdirSync(rootfs, { recursive: true });
-  fs.copyFileSync(probe(), path.join(rootfs, "probe"));
-  fs.chmodSync(path.join(rootfs, "probe"), 0o755);
-  for (const d of ["proc", "sys", "dev", "tmp", "etc"]) fs.mkdirSync(path.join(rootfs, d));
+  makeRootfs(rootfs);
   const spec = defaultSpec({ rootless: true });
   spec.process!.terminal = false;
   spec.process!.args = ["/probe", ...args];
