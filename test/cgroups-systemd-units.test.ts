@@ -4,10 +4,23 @@
 // unit properties.
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { outsideUid } from "../src/cgroups/systemd/dbus";
 import { deviceProperties, expandSlice, parseCgroupsPath, type Property, rangeToBits, resourceProperties, startProperties, systemdVersionAtoi, unitCgroupPath, unitName } from "../src/cgroups/systemd/units";
 
 const byName = (props: Property[]) => Object.fromEntries(props.map((p) => [p.name, p.value]));
 const MAX = 2n ** 64n - 1n;
+
+describe("the uid the user's bus sees", () => {
+  test("outsideUid maps through a uid_map (rootless podman's: root is the user, the rest subordinate ids)", () => {
+    const podman = "         0       1000          1\n         1     100000      65536\n";
+    assert.equal(outsideUid(0, podman), 1000);
+    assert.equal(outsideUid(1, podman), 100000);
+    assert.equal(outsideUid(65536, podman), 165535);
+    assert.equal(outsideUid(65537, podman), undefined);
+    assert.equal(outsideUid(0, "0 0 4294967295"), 0);
+    assert.equal(outsideUid(0, "garbage\n"), undefined);
+  });
+});
 
 describe("slices and units", () => {
   test("expandSlice: a-b-c.slice is /a.slice/a-b.slice/a-b-c.slice (runc's ExpandSlice)", () => {
@@ -31,6 +44,9 @@ describe("slices and units", () => {
     assert.throws(() => parseCgroupsPath("a:b:c:d", "c1", false), /slice:prefix:name/);
     assert.equal(unitCgroupPath(parseCgroupsPath("kubepods-besteffort-pod12.slice:cri-containerd:abc", "x", false)), "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope");
     assert.equal(unitCgroupPath(parseCgroupsPath("-.slice:p:n", "x", false)), "/p-n.scope");
+    // the user instance (rootless): below the manager's ControlGroup, podman's default slice user.slice
+    assert.equal(unitCgroupPath(parseCgroupsPath("user.slice:libpod:abc", "abc", true), "/user.slice/user-1000.slice/user@1000.service"), "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-abc.scope");
+    assert.equal(unitCgroupPath(parseCgroupsPath(undefined, "abc", true), "/user.slice/user-1000.slice/user@1000.service/"), "/user.slice/user-1000.slice/user@1000.service/user.slice/runc-abc.scope");
   });
 
   test("systemd's version string (runc's TestSystemdVersion)", () => {

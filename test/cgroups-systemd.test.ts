@@ -43,10 +43,16 @@ function startChild(cmd: string, args: string[], until: RegExp): Promise<{ child
   });
 }
 
+// The user instance's fake (rootless): its own bus, its units below MANAGER.
+const MANAGER = `/${TOP}.slice/user@0.service`;
+let userBus = "";
+
 before(async () => {
   if (skip) return;
   const { line } = await startChild("/usr/bin/dbus-daemon", ["--session", "--nofork", "--print-address", `--address=unix:path=${path.join(tmp, "bus")}`], /^unix:\S+$/m);
   await startChild(process.execPath, [path.join(__dirname, "fake-systemd.js"), line, layout.unified!.mountPoint, log], /^ready$/m);
+  userBus = (await startChild("/usr/bin/dbus-daemon", ["--session", "--nofork", "--print-address", `--address=unix:path=${path.join(tmp, "user-bus")}`], /^unix:\S+$/m)).line;
+  await startChild(process.execPath, [path.join(__dirname, "fake-systemd.js"), userBus, layout.unified!.mountPoint, log, MANAGER], /^ready$/m);
   fs.mkdirSync(path.join(tmp, "run-systemd-system"));
   process.env.DBUS_SYSTEM_BUS_ADDRESS = line;
   process.env.TSRUN_SYSTEMD_RUN_DIR = path.join(tmp, "run-systemd-system");
@@ -56,17 +62,15 @@ after(() => {
   if (!skip) cleanup(); // (containers first: deleting them needs the fake)
   for (const c of children.reverse()) c.kill("SIGTERM");
   // the slices of this test, in every hierarchy, deepest first (scopes left by a failed test too)
-  for (const m of mounts) {
-    const outer = path.join(m, `${TOP}.slice`);
-    const inner = path.join(outer, SLICE);
-    for (const d of [...(fs.existsSync(inner) ? fs.readdirSync(inner).map((s) => path.join(inner, s)) : []), inner, outer]) {
-      try {
-        if (fs.statSync(d).isDirectory()) fs.rmdirSync(d);
-      } catch {
-        // not there
-      }
+  const rmTree = (d: string): void => {
+    try {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rmTree(path.join(d, e.name));
+      fs.rmdirSync(d);
+    } catch {
+      // not there
     }
-  }
+  };
+  for (const m of mounts) rmTree(path.join(m, `${TOP}.slice`));
   delete process.env.DBUS_SYSTEM_BUS_ADDRESS;
   delete process.env.TSRUN_SYSTEMD_RUN_DIR;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -143,6 +147,35 @@ describe("the systemd cgroup driver against a fake systemd", { skip }, () => {
     ok(tsrun(["delete", b.id]));
     assert.equal(callsFor(unit, "StopUnit").length, 1);
     for (const m of mounts) assert.equal(fs.existsSync(dir(m)), false, `${dir(m)} removed`);
+  });
+
+  test("rootless: the user's instance on the session bus, the scope below its manager's cgroup", () => {
+    const id = uniqueId("sdu");
+    const unit = `tsrun-${id}.scope`;
+    const b = makeBundle(["sleep", "100"], (s) => {
+      s.linux!.cgroupsPath = `${SLICE}:tsrun:${id}`;
+      s.linux!.resources = { ...s.linux!.resources, pids: { limit: 50 } };
+    });
+    process.env.DBUS_SESSION_BUS_ADDRESS = userBus;
+    try {
+      ok(tsrun(["--rootless", "true", "--systemd-cgroup", "create", "--bundle", b.dir, b.id]));
+      const [start] = callsFor(unit, "StartTransientUnit");
+      assert.ok(start, `StartTransientUnit ${unit} on the user's bus`);
+      assert.equal(start.args.props!.Slice, SLICE);
+      const rel = `${MANAGER}/${TOP}.slice/${SLICE}/${unit}`;
+      const pid = state(b.id).pid;
+      // the container is in the user instance's scope, with the limit in its files
+      const v2 = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+      assert.equal(v2, `0::${rel}`);
+      assert.equal(fs.readFileSync(path.join(layout.unified!.mountPoint, rel, "cgroup.procs"), "utf8").trim(), String(pid));
+      const pids = layout.v1.find((h) => h.controllers.includes("pids"));
+      if (pids) assert.equal(fs.readFileSync(path.join(pids.mountPoint, rel, "pids.max"), "utf8").trim(), "50");
+      ok(tsrun(["delete", "--force", b.id]));
+      assert.equal(callsFor(unit, "StopUnit").length, 1);
+      assert.equal(fs.existsSync(path.join(layout.unified!.mountPoint, rel)), false);
+    } finally {
+      delete process.env.DBUS_SESSION_BUS_ADDRESS;
+    }
   });
 
   test("a cgroupsPath not in slice:prefix:name form is refused before anything is made", () => {

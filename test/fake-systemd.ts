@@ -5,14 +5,16 @@
 //                       systemd does), moves PIDs into it, returns a job and sends JobRemoved "done";
 //   StopUnit            kills what is in the cgroup, removes it, JobRemoved "done" (NoSuchUnit if unknown);
 //   SetUnitProperties, ResetFailedUnit, GetUnit; Properties.Get of Version ("252") and ControlGroup.
-// Usage: node fake-systemd.js BUS_ADDRESS CGROUP_MOUNT LOG. Prints "ready" once it owns the name. Without
+// Usage: node fake-systemd.js BUS_ADDRESS CGROUP_MOUNT LOG [MANAGER_CGROUP]. MANAGER_CGROUP (default "/") is
+// the manager's own ControlGroup, below which its units go, as a user instance's (user@UID.service) do.
+// Prints "ready" once it owns the name. Without
 // arguments it exits at once (node --test runs every file under a test directory).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as DBus from "@particle/dbus-next";
 import { expandSlice } from "../src/cgroups/systemd/units";
 
-const [address, mount, log] = process.argv.slice(2);
+const [address, mount, log, managerCgroup = "/"] = process.argv.slice(2);
 
 function jsonable(v: unknown): unknown {
   if (typeof v === "bigint") return v.toString();
@@ -44,7 +46,7 @@ async function main(addr: string, root: string, logFile: string): Promise<void> 
     const body = m.body as unknown[];
     if (m.interface === "org.freedesktop.DBus.Properties" && m.member === "Get") {
       const name = body[1] as string;
-      bus.send(dbus.Message.newMethodReturn(m, "v", [new dbus.Variant("s", name === "Version" ? "252" : "/")]));
+      bus.send(dbus.Message.newMethodReturn(m, "v", [new dbus.Variant("s", name === "Version" ? "252" : managerCgroup)]));
       return true;
     }
     if (m.interface !== "org.freedesktop.systemd1.Manager") return false;
@@ -57,7 +59,7 @@ async function main(addr: string, root: string, logFile: string): Promise<void> 
           error(m, "org.freedesktop.systemd1.UnitExists", `Unit ${unit} was already loaded or has a fragment file.`);
           return true;
         }
-        const dir = path.join(root, expandSlice(String(p.Slice ?? "system.slice")), unit);
+        const dir = path.join(root, managerCgroup, expandSlice(String(p.Slice ?? "system.slice")), unit);
         fs.mkdirSync(dir, { recursive: true });
         for (const pid of (p.PIDs as number[] | undefined) ?? []) fs.writeFileSync(path.join(dir, "cgroup.procs"), String(pid));
         units.set(unit, dir);

@@ -18,9 +18,12 @@ cleanup() {
 trap cleanup EXIT
 root=$work/root
 
-# systemd + udev + dbus for a real init, AppArmor, the engines (issue 13, 14) and what the tests run.
+# systemd + udev + dbus for a real init, AppArmor, the engines (issue 13, 14) and what the tests run: Docker
+# (docker.io), and for rootless podman the user session (libpam-systemd, dbus-user-session: user@UID.service
+# and its bus), newuidmap/newgidmap (uidmap) and slirp4netns.
 pkgs=(systemd systemd-sysv udev dbus kmod linux-image-amd64 apparmor libstdc++6 procps iproute2 util-linux
-  ca-certificates python3 runc crun containerd podman conmon netavark umoci skopeo)
+  ca-certificates python3 runc crun containerd podman conmon netavark umoci skopeo docker.io iptables
+  libpam-systemd dbus-user-session uidmap slirp4netns)
 echo "build-image: debootstrap bookworm ($mirror)"
 # INITRD=No: the kernel's postinst skips Debian's initramfs (minutes here; the guest boots from its own initrd).
 INITRD=No debootstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
@@ -33,7 +36,7 @@ printf '127.0.0.1 localhost\n127.0.1.1 tsrun-guest\n' >"$root/etc/hosts"
 : >"$root/etc/fstab"
 chroot "$root" passwd -d root >/dev/null
 # Timers and services a throwaway test host has no use for; containerd is started by the tests that want it.
-chroot "$root" systemctl disable -q containerd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
+chroot "$root" systemctl disable -q containerd.service docker.service docker.socket apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
   fstrim.timer dpkg-db-backup.timer 2>/dev/null || true
 chroot "$root" systemctl mask -q getty@tty1.service serial-getty@ttyS0.service systemd-timesyncd.service \
   e2scrub_reap.service man-db.timer 2>/dev/null || true

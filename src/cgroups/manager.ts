@@ -123,9 +123,10 @@ export abstract class CgroupManager {
 
   // The manager of a container about to be created (nothing made yet): its directories by runc's
   // cgroupsPath rules on the host's layout; with systemd, its unit's cgroup ("slice:prefix:name").
-  static forContainer(cgroupsPath: string | undefined, id: string, layout: CgroupLayout, o: { systemd?: boolean } = {}): CgroupManager {
+  // Rootless with systemd: the user instance's unit, below `managerCgroup` (systemd/driver.ts managerCgroup()).
+  static forContainer(cgroupsPath: string | undefined, id: string, layout: CgroupLayout, o: { systemd?: boolean; rootless?: boolean; managerCgroup?: string } = {}): CgroupManager {
     if (o.systemd) {
-      const { dirs, systemd } = systemdDriver().placement(cgroupsPath, id, layout);
+      const { dirs, systemd } = systemdDriver().placement(cgroupsPath, id, layout, { ...(o.rootless ? { rootless: true } : {}), ...(o.managerCgroup ? { managerCgroup: o.managerCgroup } : {}) });
       return CgroupManager.fromRecord({ dirs, created: [], systemd });
     }
     return CgroupManager.fromRecord({ dirs: resolveCgroupPaths(cgroupsPath, id, layout), created: [] });

@@ -79,7 +79,9 @@ export async function create(ctx: Context, o: CreateOptions): Promise<Created> {
   // NUL byte) is refused before anything exists either.
   // (as runc: an existing id is reported before the cgroup checks; claim() below is the atomic check)
   if (ctx.store.hasDir(o.id)) throw new TsrunError(`container with given ID already exists: ${o.id}`, "EXISTS");
-  const prepared = prepare(ctx, o, planned, bundle, rootfs, seccomp, extra, host);
+  // Rootless with systemd: the user's systemd instance says where its units' cgroups are.
+  const managerCgroup = ctx.systemdCgroup && ctx.rootlessCgroups ? await userManagerCgroup() : undefined;
+  const prepared = prepare(ctx, o, planned, bundle, rootfs, seccomp, extra, host, managerCgroup);
   await breathe();
   const lock = await ctx.store.claim(o.id);
   const record: ContainerRecord = {
@@ -167,10 +169,24 @@ interface Prepared {
 
 // Everything decided before the host is touched: where the cgroups go (refused when they exist frozen or in
 // use, as runc refuses them), the helper's fd numbers, and the encoded plan.
-function prepare(ctx: Context, o: CreateOptions, spec: Spec, bundle: string, rootfs: string, seccomp: Compiled | undefined, extra: number, host: HostFacts): Prepared {
-  let cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, o.id, detectLayout(), { systemd: ctx.systemdCgroup === true });
-  // Rootless (runc's rootless cgroup manager): without a cgroupsPath, hierarchies tsrun may not use are left out.
-  if (ctx.rootlessCgroups && !spec.linux?.cgroupsPath) cgroups = rootlessSubset(cgroups, spec.linux?.resources, applyOptions(ctx, spec));
+async function userManagerCgroup(): Promise<string> {
+  const driver = require("../cgroups/systemd/driver") as typeof import("../cgroups/systemd/driver");
+  try {
+    return await driver.managerCgroup();
+  } catch (e) {
+    throw new TsrunError(messageOf(e));
+  }
+}
+
+function prepare(ctx: Context, o: CreateOptions, spec: Spec, bundle: string, rootfs: string, seccomp: Compiled | undefined, extra: number, host: HostFacts, managerCgroup: string | undefined): Prepared {
+  let cgroups = CgroupManager.forContainer(spec.linux?.cgroupsPath, o.id, detectLayout(), {
+    systemd: ctx.systemdCgroup === true,
+    ...(ctx.rootlessCgroups ? { rootless: true } : {}),
+    ...(managerCgroup !== undefined ? { managerCgroup } : {}),
+  });
+  // Rootless (runc's rootless cgroup manager, cgroupfs only): without a cgroupsPath, hierarchies tsrun may
+  // not use are left out. (The user's systemd instance delegates its units: nothing to leave out there.)
+  if (ctx.rootlessCgroups && !ctx.systemdCgroup && !spec.linux?.cgroupsPath) cgroups = rootlessSubset(cgroups, spec.linux?.resources, applyOptions(ctx, spec));
   // As runc (1.2+): a cgroup that exists already must hold no process, and must not be frozen (the init would
   // block in it, and create with it).
   const present = cgroups.pids().length;

@@ -66,14 +66,34 @@ export function parseRootless(value: string | undefined): boolean | undefined {
 }
 
 // runc's shouldUseRootlessCgroupManager: the flag when given; else a non-root euid, or root inside a user
-// namespace (with the systemd driver runc asks the user bus for its owner and treats an unanswered question
-// as owner 0, i.e. not rootless: tsrun does the same without asking, as its systemd driver talks to the
-// system bus for root).
-export function rootlessCgroups(flag: boolean | undefined, systemd: boolean): boolean {
+// namespace. With the systemd driver runc asks the user's bus for its owner (DetectUID) and treats no answer
+// as owner 0 (the system's systemd): tsrun takes the user instance when a user bus is there
+// (DBUS_SESSION_BUS_ADDRESS, or $XDG_RUNTIME_DIR/bus) and this process's root is not the host's root
+// (a uid other than 0 outside the namespace: rootless podman), without starting busctl.
+export function rootlessCgroups(flag: boolean | undefined, systemd: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
   if (flag !== undefined) return flag;
   if (euid() !== 0) return true;
   if (!inUserNamespace()) return false;
-  return !systemd;
+  if (!systemd) return true;
+  return userBusPresent(env) && outsideRoot() !== 0;
+}
+
+function userBusPresent(env: NodeJS.ProcessEnv): boolean {
+  if (env.DBUS_SESSION_BUS_ADDRESS) return true;
+  return !!env.XDG_RUNTIME_DIR && fs.existsSync(path.join(env.XDG_RUNTIME_DIR, "bus"));
+}
+
+// The uid this namespace's root is outside it (undefined: not mapped).
+function outsideRoot(): number | undefined {
+  try {
+    for (const line of fs.readFileSync("/proc/self/uid_map", "utf8").split("\n")) {
+      const [inside, outside] = line.trim().split(/\s+/).map(Number);
+      if (inside === 0 && Number.isSafeInteger(outside)) return outside;
+    }
+  } catch {
+    // no map
+  }
+  return undefined;
 }
 
 // runc's RootlessEUID: tsrun runs as a non-root user.

@@ -3,7 +3,8 @@
 // first use: commands on cgroupfs-managed containers never pay for it, and the startup snapshot does not
 // carry it (createRequire is invisible to the bundler).
 //   system instance  DBUS_SYSTEM_BUS_ADDRESS, else /run/dbus/system_bus_socket (the library's default);
-//   user instance    DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus (rootless: issue 14).
+//   user instance    DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus (rootless), authenticated as the
+//                    uid the bus sees (busUid: from inside a user namespace too).
 // Jobs are waited for as runc (go-systemd) does: the JobRemoved signal for the job the call returned, at
 // most 30 s.
 import * as fs from "fs";
@@ -44,6 +45,46 @@ function userBusAddress(): string {
   return `unix:path=${path.join(dir, "bus")}`;
 }
 
+// The uid `uid` is in the parent user namespace, by a uid_map's text ("inside outside count" lines);
+// undefined when the map does not cover it.
+export function outsideUid(uid: number, map: string): number | undefined {
+  for (const line of map.split("\n")) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length !== 3 || f.some((n) => !Number.isSafeInteger(n))) continue;
+    const [inside, outside, count] = f as [number, number, number];
+    if (uid >= inside && uid < inside + count) return outside + (uid - inside);
+  }
+  return undefined;
+}
+
+// The uid the bus sees for this process (SO_PEERCRED, in the bus's namespace): inside a user namespace (tsrun
+// under rootless podman runs as root there), the euid mapped out of it; runc's DetectUID asks the user bus for
+// its owner instead, which is the same uid for a bus of the user's own.
+export function busUid(): number {
+  const uid = process.geteuid?.() ?? 0;
+  try {
+    return outsideUid(uid, fs.readFileSync("/proc/self/uid_map", "utf8")) ?? uid;
+  } catch {
+    return uid;
+  }
+}
+
+// dbus-next answers the EXTERNAL mechanism with process.getuid(), which inside a user namespace is not the uid
+// the bus checks it against. For the handshake alone (it reads the uid synchronously when the socket connects)
+// getuid answers `uid`: one listener before the library's, one after.
+function authenticateAs(bus: DBus.MessageBus, uid: number): void {
+  const real = process.getuid;
+  if (!real || uid === real()) return;
+  const stream = (bus as unknown as { _connection?: { stream?: NodeJS.EventEmitter } })._connection?.stream;
+  if (!stream || typeof stream.prependOnceListener !== "function") throw new Error("cannot authenticate to the user's bus from a user namespace (dbus-next changed)");
+  stream.prependOnceListener("connect", () => {
+    process.getuid = () => uid;
+  });
+  stream.once("connect", () => {
+    process.getuid = real;
+  });
+}
+
 // The D-Bus error name of a failed call ("" for anything else).
 export function dbusErrorName(e: unknown): string {
   return e instanceof Error && "type" in e && typeof (e as { type: unknown }).type === "string" ? (e as { type: string }).type : "";
@@ -70,6 +111,7 @@ export class SystemdBus {
     let bus: DBus.MessageBus;
     try {
       bus = rootless ? d.sessionBus({ busAddress: userBusAddress() }) : d.systemBus();
+      if (rootless) authenticateAs(bus, busUid());
     } catch (e) {
       throw new Error(`connect to ${rootless ? "the user's" : "the system"} D-Bus: ${(e as Error).message}`);
     }

@@ -14,18 +14,29 @@ import { parseCgroupsPath, resourceProperties, type ResourceOptions, startProper
 
 export type { SystemdRecord } from "./units";
 
-// The record and directories of a container about to be created with --systemd-cgroup. Refused, as runc:
-// without systemd as the host's init; rootless (the user instance, whose cgroup only it can tell) is issue 14.
-export function placement(cgroupsPath: string | undefined, id: string, layout: CgroupLayout): { dirs: Record<string, string>; systemd: SystemdRecord } {
+// The record and directories of a container about to be created with --systemd-cgroup. Refused, as runc,
+// without systemd as the host's init. Rootless (runc's rootless systemd manager): the unit goes to the user's
+// own systemd instance, below its manager's cgroup (managerCgroup(), asked for before this).
+export function placement(cgroupsPath: string | undefined, id: string, layout: CgroupLayout, o: { rootless?: boolean; managerCgroup?: string } = {}): { dirs: Record<string, string>; systemd: SystemdRecord } {
   if (!isRunningSystemd()) throw new Error("systemd cgroup flag passed, but systemd support for managing cgroups is not available (systemd is not running: no /run/systemd/system)");
-  const rootless = process.geteuid?.() !== 0;
-  if (rootless) throw new Error("--systemd-cgroup: rootless containers under the user's systemd instance are not supported yet");
+  const rootless = o.rootless === true;
+  if (rootless && !o.managerCgroup) throw new Error("internal: the user's systemd manager cgroup was not asked for");
   const systemd = parseCgroupsPath(cgroupsPath, id, rootless);
-  const rel = unitCgroupPath(systemd);
+  const rel = unitCgroupPath(systemd, rootless ? o.managerCgroup : "");
   const dirs: Record<string, string> = {};
   for (const h of layout.v1) dirs[h.controllers.join(",")] = path.join(h.mountPoint, rel);
   if (layout.unified) dirs[""] = path.join(layout.unified.mountPoint, rel);
   return { dirs, systemd };
+}
+
+// The cgroup of the user's systemd instance (its units' parent), as runc's rootless initPath asks it.
+export async function managerCgroup(): Promise<string> {
+  if (!isRunningSystemd()) throw new Error("systemd cgroup flag passed, but systemd support for managing cgroups is not available (systemd is not running: no /run/systemd/system)");
+  try {
+    return await withSystemd(true, (bus) => bus.controlGroup());
+  } catch (e) {
+    throw new Error(`rootless systemd cgroups: the user's systemd instance: ${(e as Error).message}`);
+  }
 }
 
 // The transient unit, started with `pid` in it (runc's Apply), waited for until systemd says done.

@@ -57,12 +57,13 @@ export function parseCgroupsPath(cgroupsPath: string | undefined, id: string, ro
   return { unit: unitName(prefix, name), slice: slice || fallback, name, rootless };
 }
 
-// The unit's directory below a hierarchy's mount point (runc's initPaths / initPath for the system
-// instance; the user instance's directory also has the manager's own cgroup in front, which only systemd
-// can tell: rootless is issue 14).
-export function unitCgroupPath(r: SystemdRecord): string {
+// The unit's directory below a hierarchy's mount point (runc's initPaths / initPath). The user instance's
+// units live below the manager's own cgroup (its ControlGroup property, e.g.
+// "/user.slice/user-1000.slice/user@1000.service"), which only systemd can tell: `managerCgroup`.
+export function unitCgroupPath(r: SystemdRecord, managerCgroup = ""): string {
   const slice = r.slice ? expandSlice(r.slice) : "/system.slice";
-  return `${slice === "/" ? "" : slice}/${r.unit}`;
+  const base = managerCgroup.replace(/\/+$/, "");
+  return `${base}${slice === "/" ? "" : slice}/${r.unit}`;
 }
 
 // runc's systemdVersionAtoi: "v245.4-1.fc32", "245", "\"219\"" -> the leading number.
