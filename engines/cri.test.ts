@@ -205,7 +205,18 @@ for (const handler of Object.keys(handlers)) {
         (x) => `exit ${x.exitCode}`,
         (e: Error) => `error: ${/no such file/i.test(e.message) ? "no such file" : e.message}`,
       );
-      s["exec"] = { exit: 7, pid1: "pause / own", env: true, missingBinary: missing };
+      // past its timeout the exec is killed and ExecSync fails; the container runs on
+      const t = Date.now();
+      const late = await c.runtime.execSync({ containerId: ids.b, cmd: ["/probe", "sleep", "30"], timeout: 1n }).then(
+        (x) => `exit ${x.exitCode}`,
+        (e: Error) => `error: ${/timeout|deadline/i.test(e.message) ? "timeout" : e.message}`,
+      );
+      const lateMs = Date.now() - t;
+      assert.equal(late, "error: timeout");
+      assert.ok(lateMs < 10_000, `the timed-out exec ended in ${lateMs} ms`);
+      assert.equal((await c.runtime.containerStatus({ containerId: ids.b })).status?.state, ContainerState.CONTAINER_RUNNING);
+      s["exec"] = { exit: 7, pid1: "pause / own", env: true, missingBinary: missing, timeout: late };
+      s["execTimeoutMs"] = lateMs;
     });
 
     test("logs: the CRI log files, both streams, in the CRI format", async () => {
@@ -289,5 +300,6 @@ test("both handlers showed the same (but for timings)", { skip: Object.keys(seen
   const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !k.endsWith("Ms")));
   const [first, ...rest] = Object.keys(seen);
   for (const h of rest) assert.deepEqual(strip(seen[h]!), strip(seen[first!]!), `${h} against ${first}`);
+  console.log(`# what both saw: ${JSON.stringify(strip(seen[first!]!))}`);
   for (const h of Object.keys(seen)) console.log(`# ${suiteName(h)} timings: ${JSON.stringify(Object.fromEntries(Object.entries(seen[h]!).filter(([k]) => k.endsWith("Ms"))))}`);
 });
