@@ -116,16 +116,18 @@ export class CriContainerd {
   private readonly network: string;
   private readonly cniCacheMade: boolean; // libcni's cache (/var/lib/cni) did not exist: ours to remove
 
+  // hostNetwork: pods on the host's network even with CNI plugins installed
   constructor(
     readonly dir: string,
     handlers: Record<string, Handler>,
+    hostNetwork = false,
   ) {
     fs.mkdirSync(dir, { recursive: true });
     this.sock = path.join(dir, "containerd.sock");
     this.cgroupParent = `/tsrun-cri-${process.pid}`;
     this.network = `tsrun-cri-${process.pid}`;
     this.bridge = `tsrcri${process.pid % 1_000_000}`;
-    this.podNetwork = ["bridge", "host-local", "loopback"].every((p) => fs.existsSync(path.join(CNI_BIN, p)));
+    this.podNetwork = !hostNetwork && ["bridge", "host-local", "loopback"].every((p) => fs.existsSync(path.join(CNI_BIN, p)));
     this.cniCacheMade = !fs.existsSync(CNI_CACHE);
     const cri = 'plugins."io.containerd.grpc.v1.cri"';
     const lines = [
