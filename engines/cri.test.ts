@@ -1,6 +1,6 @@
 // Kubernetes through the CRI (issue 15): containerd's CRI plugin runs one pod — a sandbox and two
-// containers — through each runtime handler, runc's shim with runc ("runc") and tsrun's own shim
-// ("tsrun-shim", io.containerd.tsrun.v2), with the same requests and the same expectations: shared
+// containers — through each runtime handler, runc's shim with runc ("runc") and with tsrun ("tsrun") and
+// tsrun's own shim ("tsrun-shim", io.containerd.tsrun.v2), with the same requests and expectations: shared
 // namespaces as the CRI sets them, ExecSync, the CRI log files, ContainerStats, stop (SIGTERM, and SIGKILL
 // after the timeout), remove, StopPodSandbox, RemovePodSandbox; then what each saw is compared.
 // Run alone: node --test --test-reporter=tap dist/engines/cri.test.js (TSRUN_ENGINES_RUNTIMES=tsrun-shim:
@@ -15,18 +15,21 @@ import { after, before, describe, test } from "node:test";
 import { buildPauseImage, CriContainerd, type Handler, IMAGE, PAUSE_IMAGE } from "./cri";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, NamespaceMode, PodSandboxState, type ContainerConfigSchema, type PodSandboxConfigSchema } from "./cri_pb";
-import { buildImage, hasCommand, unmountUnder } from "./engines";
+import { buildImage, hasCommand, TSRUN, unmountUnder } from "./engines";
 
 const work = path.join(os.tmpdir(), `tsrun-cri-${process.pid}`);
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(work);
 
-// handler name → the runtime behind it
+// handler name → the runtime behind it: runc (the reference), tsrun as a binary under runc's shim (as
+// the engine suite's "tsrun"), tsrun's own shim (the RuntimeClass handler "tsrun" of the README)
 const handlers: Record<string, Handler> = {};
 if (hasCommand("runc")) handlers["runc"] = { runtimeType: "io.containerd.runc.v2", options: { Root: path.join(work, "runc-root") } };
+handlers["tsrun-binary"] = { runtimeType: "io.containerd.runc.v2", options: { BinaryName: TSRUN, Root: path.join(work, "tsrun-binary-root") } };
 handlers["tsrun"] = { runtimeType: "io.containerd.tsrun.v2" };
 // the engine suite's runtime names: TSRUN_ENGINES_RUNTIMES=tsrun-shim,runc
-const suiteName = (h: string) => (h === "tsrun" ? "tsrun-shim" : h);
+const suiteNames: Record<string, string> = { runc: "runc", "tsrun-binary": "tsrun", tsrun: "tsrun-shim" };
+const suiteName = (h: string) => suiteNames[h] ?? h;
 const only = process.env.TSRUN_ENGINES_RUNTIMES?.split(",").filter(Boolean);
 for (const h of Object.keys(handlers)) if (only?.length && !only.includes(suiteName(h))) delete handlers[h];
 
@@ -84,7 +87,7 @@ function logLines(file: string): string[] {
 const seen: Record<string, Record<string, unknown>> = {};
 
 for (const handler of Object.keys(handlers)) {
-  describe(`CRI pod with the ${suiteName(handler)} handler (${handlers[handler]!.runtimeType})`, { concurrency: false }, () => {
+  describe(`CRI pod through ${suiteName(handler)} (handler "${handler}": ${handlers[handler]!.runtimeType})`, { concurrency: false }, () => {
     const s: Record<string, unknown> = {};
     seen[handler] = s;
     let c: CriContainerd;
@@ -180,7 +183,7 @@ for (const handler of Object.keys(handlers)) {
       assert.equal(ppid(a.pid), shim);
       assert.equal(ppid(b.pid), shim);
       const shimCmd = fs.readFileSync(`/proc/${shim}/cmdline`, "utf8");
-      assert.match(shimCmd, handler === "tsrun" ? /shim\/containerd\/main\.js/ : /containerd-shim-runc-v2/);
+      assert.match(shimCmd, handlers[handler]!.runtimeType === "io.containerd.tsrun.v2" ? /shim\/containerd\/main\.js/ : /containerd-shim-runc-v2/);
       // cgroups (cgroupfs): <cgroup_parent>/<container id>
       const memcg = (pid: number) => /^\d+:memory:(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
       assert.equal(memcg(a.pid), `${c.cgroupParent}/${ids.a}`);
@@ -300,10 +303,10 @@ for (const handler of Object.keys(handlers)) {
   });
 }
 
-test("both handlers showed the same (but for timings)", { skip: Object.keys(seen).length < 2 }, () => {
+test("every handler showed the same (but for timings)", { skip: Object.keys(seen).length < 2 }, () => {
   const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => !k.endsWith("Ms")));
   const [first, ...rest] = Object.keys(seen);
   for (const h of rest) assert.deepEqual(strip(seen[h]!), strip(seen[first!]!), `${h} against ${first}`);
-  console.log(`# what both saw: ${JSON.stringify(strip(seen[first!]!))}`);
+  console.log(`# what all saw: ${JSON.stringify(strip(seen[first!]!))}`);
   for (const h of Object.keys(seen)) console.log(`# ${suiteName(h)} timings: ${JSON.stringify(Object.fromEntries(Object.entries(seen[h]!).filter(([k]) => k.endsWith("Ms"))))}`);
 });
