@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run test:engines`: the engine suite (engines/engines.test.ts) as TAP, then the closing line
-// `N passed, M failed`. Needs root and Debian's containerd, podman (with conmon) and umoci.
+// `N passed, M failed`. Needs root and Debian's containerd, podman (with conmon) and umoci; the CRI pod
+// uses the CNI plugins in /usr/lib/cni when installed (containernetworking-plugins), else the host's network.
 "use strict";
 const { spawn, spawnSync } = require("child_process");
 const fs = require("fs");
@@ -14,7 +15,9 @@ if (missing.length) {
 }
 // A working directory of its own: conmon drops files (an "oom" marker) in its cwd when it has no persist dir.
 const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "engines-cwd-"));
-const child = spawn(process.execPath, ["--test", "--test-reporter=tap", path.join(__dirname, "..", "dist", "engines", "engines.test.js")], { cwd, stdio: ["ignore", "pipe", "inherit"] });
+// engines.test.js (containerd, podman, Docker), then cri.test.js (a pod through containerd's CRI plugin)
+const files = ["engines.test.js", "cri.test.js"].map((f) => path.join(__dirname, "..", "dist", "engines", f));
+const child = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=tap", ...files], { cwd, stdio: ["ignore", "pipe", "inherit"] });
 let pass = 0;
 let fail = 0;
 let buf = "";
