@@ -1,8 +1,11 @@
 // The engines on a systemd host, with the systemd cgroup driver (issue 13): containerd (runc's shim with
-// `SystemdCgroup`, through `ctr run --runc-systemd-cgroup --runc-binary`) and podman (`--cgroup-manager
-// systemd --runtime`) run a container with a memory and a cpu limit through runc and through tsrun; each
-// container is a systemd scope whose files and unit properties show the limits, identically for both
-// runtimes. Skipped unless TSRUN_GUEST=1 (the systemd test host: npm run test:hosts).
+// `SystemdCgroup`, through `ctr run --runc-systemd-cgroup --runc-binary`), podman (`--cgroup-manager
+// systemd --runtime`) and Docker (`native.cgroupdriver=systemd`, `--add-runtime`) run a container with a
+// memory and a cpu limit through runc and through tsrun; each container is a systemd scope whose files and
+// unit properties show the limits, identically for both runtimes. The guest has AppArmor: each engine's
+// default profile (containerd's generated one, podman's containers-default, Docker's docker-default) is the
+// container's label, and an exec'd process's (issue 14). Skipped unless TSRUN_GUEST=1 (the systemd test
+// host: npm run test:hosts).
 import * as assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -16,6 +19,7 @@ const RUNTIMES = [
   ["tsrun", path.join(REPO, "bin", "tsrun")],
 ] as const;
 const MEMORY = 64 << 20;
+const PROFILE = "tsrun-ctr-default"; // containerd's default profile, under a name of this test's
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", env, timeout: 300_000 });
@@ -49,6 +53,11 @@ function scopeOf(pid: number): { unit: string; memoryMax: string; cpuMax: string
   const dir = path.join("/sys/fs/cgroup", rel);
   const unitMemoryMax = run("systemctl", ["show", unit, "--property=MemoryMax", "--value"]).trim();
   return { unit, memoryMax: fs.readFileSync(path.join(dir, "memory.max"), "utf8").trim(), cpuMax: fs.readFileSync(path.join(dir, "cpu.max"), "utf8").trim(), unitMemoryMax };
+}
+
+// The AppArmor label a process runs under (/proc/PID/attr/current: "profile (enforce)").
+function label(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/attr/current`, "utf8").replace(/\0/g, "").trim();
 }
 
 function expectLimits(pid: number, who: string): void {
@@ -101,11 +110,15 @@ describe("engines with the systemd cgroup driver (systemd 252, cgroup v2)", { sk
     ctr(["images", "import", "--base-name", "tsrun.local/guest", archive]);
     for (const [who, binary] of RUNTIMES) {
       const id = `${who}-${process.pid}`;
-      ctr(["run", "-d", "--runc-binary", binary, "--runc-systemd-cgroup", "--cgroup", `system.slice:ctr-${who}:${process.pid}`, "--memory-limit", String(MEMORY), "--cpus", "0.5", "tsrun.local/guest:latest", id, "/probe", "sleep", "600"]);
+      ctr(["run", "-d", "--runc-binary", binary, "--runc-systemd-cgroup", "--cgroup", `system.slice:ctr-${who}:${process.pid}`, "--memory-limit", String(MEMORY), "--cpus", "0.5", "--apparmor-default-profile", PROFILE, "tsrun.local/guest:latest", id, "/probe", "sleep", "600"]);
       try {
         const pid = Number(/\s(\d+)\s+RUNNING/.exec(ctr(["task", "ls"]).split("\n").find((l) => l.startsWith(id + " ")) ?? "")?.[1]);
         assert.ok(pid > 0, `${who}: a running task`);
         expectLimits(pid, who);
+        // containerd's docker-default-style profile, generated and loaded by ctr, is the container's label
+        assert.equal(label(pid), `${PROFILE} (enforce)`, `${who}: the container's AppArmor label`);
+        const inside = JSON.parse(ctr(["task", "exec", "--exec-id", `x${process.pid}`, id, "/probe", "read", "/proc/self/attr/current"]).split("\n")[0]!) as { content: string };
+        assert.equal(inside.content.replace(/\0/g, "").trim(), `${PROFILE} (enforce)`, `${who}: an exec'd process's AppArmor label`);
       } finally {
         spawnSync("ctr", ["--address", sock(), "--namespace", ns, "task", "kill", "-s", "KILL", id]);
         waitFor(() => spawnSync("ctr", ["--address", sock(), "--namespace", ns, "task", "rm", id]).status === 0, 60_000, 500);
@@ -131,11 +144,59 @@ describe("engines with the systemd cgroup driver (systemd 252, cgroup v2)", { sk
         const pid = Number(run("podman", [...rt, "inspect", "--format", "{{.State.Pid}}", name], env).trim());
         assert.ok(pid > 0, `${who}: a running container`);
         expectLimits(pid, who);
+        // podman's default profile (containers-default-<version>) is the container's label
+        assert.match(label(pid), /^containers-default-[0-9.]+ \(enforce\)$/, `${who}: the container's AppArmor label`);
       } finally {
         spawnSync("podman", [...rt, "rm", "--force", name], { env });
       }
     }
     spawnSync("umount", ["-R", "-l", runroot]);
     fs.rmSync(runroot, { recursive: true, force: true });
+  });
+  test("Docker (native.cgroupdriver=systemd): runc and tsrun give the same scope and limits, docker-default confines both", () => {
+    // a daemon of this test's own: data, exec root and socket in private directories, no iptables and no
+    // bridge (containers run with --network none), both runtimes added by path
+    const exec = fs.mkdtempSync("/tmp/dx"); // (the exec root's socket paths must stay short)
+    const sockPath = path.join(exec, "docker.sock");
+    const log = fs.openSync(path.join(dir, "dockerd.log"), "w");
+    const runtimes = RUNTIMES.flatMap(([who, binary]) => ["--add-runtime", `guest-${who}=${binary}`]);
+    const dockerd = spawn("dockerd", ["--data-root", `${dir}/docker`, "--exec-root", exec, "--host", `unix://${sockPath}`, "--pidfile", `${exec}/dockerd.pid`, "--iptables=false", "--ip6tables=false", "--bridge=none", "--exec-opt", "native.cgroupdriver=systemd", ...runtimes], { stdio: ["ignore", log, log], detached: true });
+    fs.closeSync(log);
+    const docker = (args: string[]) => run("docker", ["--host", `unix://${sockPath}`, ...args]);
+    try {
+      waitFor(() => spawnSync("docker", ["--host", `unix://${sockPath}`, "version", "--format", "{{.Server.Version}}"]).status === 0, 180_000, 500);
+      assert.match(docker(["info", "--format", "{{.CgroupDriver}} {{.CgroupVersion}}"]).trim(), /^systemd 2$/);
+      // Docker 20.10 loads docker-archive, not OCI
+      const dockerArchive = path.join(dir, "image.docker.tar");
+      run("skopeo", ["copy", "--quiet", `oci-archive:${archive}:latest`, `docker-archive:${dockerArchive}:tsrun.local/guest:latest`]);
+      docker(["load", "--input", dockerArchive]);
+      for (const [who] of RUNTIMES) {
+        const name = `${who}-${process.pid}`;
+        const id = docker(["run", "-d", "--name", name, "--runtime", `guest-${who}`, "--network", "none", "--memory", String(MEMORY), "--cpus", "0.5", "tsrun.local/guest:latest", "/probe", "sleep", "600"]).trim();
+        try {
+          const pid = Number(docker(["inspect", "--format", "{{.State.Pid}}", name]).trim());
+          assert.ok(pid > 0, `${who}: a running container`);
+          expectLimits(pid, who);
+          assert.equal(scopeOf(pid).unit, `docker-${id}.scope`, `${who}: Docker's scope`);
+          assert.equal(label(pid), "docker-default (enforce)", `${who}: the container's AppArmor label`);
+          const inside = JSON.parse(docker(["exec", name, "/probe", "read", "/proc/self/attr/current"]).split("\n")[0]!) as { content: string };
+          assert.equal(inside.content.replace(/\0/g, "").trim(), "docker-default (enforce)", `${who}: an exec'd process's AppArmor label`);
+        } finally {
+          spawnSync("docker", ["--host", `unix://${sockPath}`, "rm", "--force", name]);
+        }
+      }
+    } finally {
+      if (dockerd.pid) {
+        try {
+          process.kill(dockerd.pid, "SIGTERM");
+        } catch {
+          // gone
+        }
+        waitFor(() => !fs.existsSync(`/proc/${dockerd.pid}`) || /\) Z/.test(fs.readFileSync(`/proc/${dockerd.pid}/stat`, "utf8")), 60_000, 200);
+      }
+      spawnSync("umount", ["-R", "-l", exec]);
+      spawnSync("sh", ["-c", `grep -o " ${dir}/docker[^ ]*" /proc/self/mountinfo | xargs -r -n1 umount -l`]);
+      fs.rmSync(exec, { recursive: true, force: true });
+    }
   });
 });
