@@ -9,7 +9,7 @@ import * as path from "path";
 import type { JsonValue, Stats } from "../../api";
 import { hugePageSizes } from "../../cgroups/controllers/hugetlb";
 import { readCgroupFile, readKeyValues, UINT64_MAX } from "../../cgroups/files";
-import { detectLayout } from "../../cgroups/layout";
+import { type CgroupLayout, detectLayout } from "../../cgroups/layout";
 import { type Metrics, MetricsSchema } from "./gen/cgroups/v1/metrics_pb";
 import * as v2 from "./gen/cgroups/v2/metrics_pb";
 
@@ -100,10 +100,10 @@ export function metricsFromStats(s: Stats): Metrics {
 
 // The cgroup v2 directory of process `pid` when the host is unified (containerd's shim reports v2 metrics
 // only then; on a hybrid host it reports v1), else undefined.
-export function v2CgroupDir(pid: number): string | undefined {
-  let layout;
+export function v2CgroupDir(pid: number, host?: Pick<CgroupLayout, "mode" | "unified">): string | undefined {
+  let layout = host;
   try {
-    layout = detectLayout();
+    layout ??= detectLayout();
   } catch {
     return undefined;
   }
