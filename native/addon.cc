@@ -13,6 +13,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -225,6 +226,14 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   out.Set(0u, fds[0]);
   out.Set(1u, fds[1]);
   return out;
+}
+
+// eventfd(): a non-blocking, close-on-exec eventfd (counter 0), as cgroup v1's event_control wants one.
+Napi::Value EventFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw_sys(env, "eventfd");
+  return Napi::Number::New(env, fd);
 }
 
 // The address of a unix socket at `path`. Paths longer than sun_path are reached through an O_PATH fd of
@@ -666,6 +675,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("bindUnixgram", Napi::Function::New(env, BindUnixgram));
   exports.Set("connectUnixgram", Napi::Function::New(env, ConnectUnixgram));

@@ -14,6 +14,8 @@ export interface NativeApi {
   socketpair(seqpacket?: boolean): [number, number];
   // pipe2(O_CLOEXEC): [read end, write end]
   pipe(): [number, number];
+  // eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK)
+  eventfd(): number;
   connectUnix(file: string, seqpacket?: boolean): number;
   // non-blocking, close-on-exec datagram sockets: bound to a path (nothing may be there), or connected to one
   // ("@name": an abstract socket); long paths are reached through their directory

@@ -1,6 +1,7 @@
 // containerd-shim-tsrun-v2's server (`serve`) driven over ttrpc as containerd drives it, without containerd:
 // a fake events service at TTRPC_ADDRESS collects what the shim publishes. Covers the subreaper (orphans of
-// a container and of an exec re-parented to the shim and reaped, exit statuses kept until Delete), TaskOOM,
+// a container and of an exec re-parented to the shim and reaped, exit statuses kept until Delete), TaskOOM
+// (event-driven: v1 eventfd, v2 memory.events watched),
 // Stats (cgroup v1 Metrics on this hybrid host) and the binary:// and file:// log URIs.
 import * as assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -14,6 +15,7 @@ import { MetricsSchema } from "../src/shim/containerd/gen/cgroups/v1/metrics_pb"
 import * as t from "../src/shim/containerd/gen/runtime/task/v2/shim_pb";
 import { ForwardRequestSchema } from "../src/shim/containerd/gen/services/ttrpc/events/v1/events_pb";
 import { Status } from "../src/shim/containerd/gen/types/task/task_pb";
+import { memoryCgroupOf, watchV2 } from "../src/shim/containerd/oom";
 import { Client, Server } from "../src/shim/containerd/ttrpc";
 import type { Spec } from "../src/spec/schema";
 import { cleanup, makeBundle, REPO, tsrun, work } from "./helpers";
@@ -105,6 +107,17 @@ function shimZombies(): number[] {
   }
   return out;
 }
+function eventfds(): number {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${shim!.pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${shim!.pid}/fd/${fd}`) === "anon_inode:[eventfd]") n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
 const noPidNs = (s: Spec) => {
   s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "pid");
 };
@@ -187,12 +200,38 @@ test("no TaskOOM for a container that exits normally", async () => {
   const b = makeBundle(["hog", "4"], (s) => {
     s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 << 20 } };
   });
+  const base = eventfds(); // (libuv's own)
   await rpc("Create", t.CreateTaskRequestSchema, { id: b.id, bundle: b.dir }, t.CreateTaskResponseSchema);
   await rpc("Start", t.StartRequestSchema, { id: b.id }, t.StartResponseSchema);
   assert.equal((await rpc("Wait", t.WaitRequestSchema, { id: b.id }, t.WaitResponseSchema)).exitStatus, 0);
   await sleep(300);
+  assert.equal(eventfds(), base + 1, "the container's OOM eventfd (cgroup v1)");
   await rpc("Delete", t.DeleteRequestSchema, { id: b.id }, t.DeleteResponseSchema);
   assert.ok(!published.some((e) => e.topic === "/tasks/oom" && fromBinary(TaskOOMSchema, e.value).containerId === b.id));
+  assert.ok(await until(() => eventfds() === base, 2000), "the OOM eventfd is closed at Delete");
+});
+
+test("OOM on cgroup v2: one notification each time memory.events' oom_kill grows (a fake cgroup directory)", async () => {
+  const dir = path.join(work(), "fake-v2");
+  fs.mkdirSync(dir);
+  const file = path.join(dir, "memory.events");
+  fs.writeFileSync(file, "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n");
+  let n = 0;
+  const stop = watchV2(dir, () => n++);
+  try {
+    fs.writeFileSync(file, "low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\n");
+    assert.ok(await until(() => n === 1, 2000));
+    fs.writeFileSync(file, "low 0\nhigh 3\nmax 1\noom 1\noom_kill 1\n");
+    await sleep(200);
+    assert.equal(n, 1, "no new kill: no event");
+    fs.writeFileSync(file, "low 0\nhigh 3\nmax 2\noom 2\noom_kill 2\n");
+    assert.ok(await until(() => n === 2, 2000));
+  } finally {
+    stop();
+  }
+  const own = memoryCgroupOf(process.pid);
+  assert.equal(own?.version, 1, "this hybrid host's memory controller is on v1");
+  assert.ok(fs.existsSync(path.join(own!.dir, "memory.oom_control")));
 });
 
 // A logging binary as containerd's shim starts one: fds 3 and 4 the process's stdout and stderr, fd 5 closed

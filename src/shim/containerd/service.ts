@@ -20,6 +20,7 @@ import { OptionsSchema, ProcessDetailsSchema } from "./gen/types/runc/options/oc
 import { Status } from "./gen/types/task/task_pb";
 import { BUNDLE_STATE, DEFAULT_ROOT, shared } from "./main";
 import { Publisher } from "./publish";
+import { watchOom } from "./oom";
 import { reaper } from "./reaper";
 import { metricsFromStats, metricsV2FromDir, V1_TYPE, V2_TYPE, v2CgroupDir } from "./stats";
 import { openStdio, type Stdio } from "./stdio";
@@ -49,6 +50,7 @@ interface Task {
   execs: Map<string, Proc>;
   rootfsMounted: boolean;
   cgroupV2?: string; // the container's cgroup directory on a unified (cgroup v2) host
+  stopOom?: () => void;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -207,19 +209,11 @@ export class TaskService {
       });
   }
 
-  // TaskOOM for each OOM kill in the container's cgroup, as `tsrun events` reports them (v1 memory.oom_control
-  // oom_kill, v2 memory.events), until the cgroup is empty or gone.
+  // TaskOOM for each OOM in the container's memory cgroup (src/shim/containerd/oom.ts), until Delete.
   private watchOom(task: Task): void {
-    void (async () => {
-      try {
-        for await (const e of task.container.events({ intervalMs: 2 ** 31 - 1 })) {
-          if (this.tasks.get(task.id) !== task) return;
-          if (e.type === "oom") this.events.publish("/tasks/oom", ev.TaskOOMSchema, { containerId: task.id });
-        }
-      } catch {
-        // the container is gone
-      }
-    })();
+    task.stopOom = watchOom(task.init.pid, () => {
+      if (this.tasks.get(task.id) === task) this.events.publish("/tasks/oom", ev.TaskOOMSchema, { containerId: task.id });
+    });
   }
 
   private async create(r: t.CreateTaskRequest): Promise<t.CreateTaskResponse> {
@@ -373,6 +367,7 @@ export class TaskService {
       if (s === "created") await task.container.kill("SIGKILL").catch(() => {});
       await p.exited;
     }
+    task.stopOom?.();
     await task.container.delete({ force: true }).catch((e: unknown) => {
       if (!(e instanceof TsrunError && e.code === "NOT_FOUND")) throw e;
     });
