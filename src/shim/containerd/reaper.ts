@@ -121,7 +121,8 @@ export class Reaper {
 }
 
 // This process's children (every thread's: a child belongs to the thread that forked it, an orphan to the
-// thread it was re-parented to).
+// thread it was re-parented to), from /proc/self/task/*/children; on a kernel without that file
+// (CONFIG_PROC_CHILDREN), from every process's parent in /proc/*/stat.
 export function children(): number[] {
   const out: number[] = [];
   let tasks: string[];
@@ -130,14 +131,26 @@ export function children(): number[] {
   } catch {
     return out;
   }
+  let listed = false;
   for (const t of tasks) {
     let text = "";
     try {
       text = fs.readFileSync(`/proc/self/task/${t}/children`, "utf8");
+      listed = true;
     } catch {
       continue; // the thread is gone
     }
     for (const p of text.split(" ")) if (p.trim()) out.push(Number(p));
+  }
+  if (listed) return out;
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid) out.push(Number(name));
+    } catch {
+      // gone
+    }
   }
   return out;
 }
