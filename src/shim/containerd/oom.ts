@@ -13,9 +13,15 @@ import { native } from "../../native";
 
 export type Stop = () => void;
 
+// The host's cgroup layout, read once per shim (it does not change under a running shim).
+let layoutMemo: CgroupLayout | undefined;
+export function hostLayout(): CgroupLayout {
+  return (layoutMemo ??= detectLayout());
+}
+
 // The memory cgroup of process `pid`: a v1 memory hierarchy's directory, else its v2 directory when memory
 // is enabled there (memory.events exists).
-export function memoryCgroupOf(pid: number, layout: CgroupLayout = detectLayout()): { version: 1 | 2; dir: string } | undefined {
+export function memoryCgroupOf(pid: number, layout: CgroupLayout = hostLayout()): { version: 1 | 2; dir: string } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8");
@@ -40,7 +46,12 @@ export function memoryCgroupOf(pid: number, layout: CgroupLayout = detectLayout(
 
 // Calls onOom for each OOM in the memory cgroup of `pid` until stop() or the cgroup's removal.
 export function watchOom(pid: number, onOom: () => void): Stop {
-  const cg = memoryCgroupOf(pid);
+  let cg;
+  try {
+    cg = memoryCgroupOf(pid);
+  } catch {
+    return () => {}; // no cgroup filesystem
+  }
   if (!cg) return () => {};
   try {
     return cg.version === 1 ? watchV1(cg.dir, onOom) : watchV2(cg.dir, onOom);

@@ -9,9 +9,10 @@ import * as path from "path";
 import type { JsonValue, Stats } from "../../api";
 import { hugePageSizes } from "../../cgroups/controllers/hugetlb";
 import { readCgroupFile, readKeyValues, UINT64_MAX } from "../../cgroups/files";
-import { type CgroupLayout, detectLayout } from "../../cgroups/layout";
+import type { CgroupLayout } from "../../cgroups/layout";
 import { type Metrics, MetricsSchema } from "./gen/cgroups/v1/metrics_pb";
 import * as v2 from "./gen/cgroups/v2/metrics_pb";
+import { hostLayout } from "./oom";
 
 export const V1_TYPE = "io.containerd.cgroups.v1.Metrics";
 export const V2_TYPE = "io.containerd.cgroups.v2.Metrics";
@@ -103,7 +104,7 @@ export function metricsFromStats(s: Stats): Metrics {
 export function v2CgroupDir(pid: number, host?: Pick<CgroupLayout, "mode" | "unified">): string | undefined {
   let layout = host;
   try {
-    layout ??= detectLayout();
+    layout ??= hostLayout();
   } catch {
     return undefined;
   }
