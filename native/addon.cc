@@ -13,8 +13,10 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -212,6 +214,26 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   out.Set(0u, sv[0]);
   out.Set(1u, sv[1]);
   return out;
+}
+
+// pipe(): [read end, write end], close-on-exec (a real pipe where a socket will not do: /dev/stdout of a
+// process can be reopened through /proc only when it is a pipe or a file).
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw_sys(env, "pipe2");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, fds[0]);
+  out.Set(1u, fds[1]);
+  return out;
+}
+
+// eventfd(): a non-blocking, close-on-exec eventfd (counter 0), as cgroup v1's event_control wants one.
+Napi::Value EventFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw_sys(env, "eventfd");
+  return Napi::Number::New(env, fd);
 }
 
 // The address of a unix socket at `path`. Paths longer than sun_path are reached through an O_PATH fd of
@@ -459,6 +481,40 @@ Napi::Value WaitPid(const Napi::CallbackInfo& info) {
   return wait_result(env, r, status);
 }
 
+// setChildSubreaper(on): prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to this
+// process (not to the init of the pid namespace), which must reap them.
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  unsigned long on = info.Length() > 0 && info[0].ToBoolean() ? 1 : 0;
+  if (prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) != 0) throw_sys(env, "prctl PR_SET_CHILD_SUBREAPER");
+  return env.Undefined();
+}
+
+// isChildSubreaper(): prctl(PR_GET_CHILD_SUBREAPER).
+Napi::Value IsChildSubreaper(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int on = 0;
+  if (prctl(PR_GET_CHILD_SUBREAPER, reinterpret_cast<unsigned long>(&on), 0, 0, 0) != 0) throw_sys(env, "prctl PR_GET_CHILD_SUBREAPER");
+  return Napi::Boolean::New(env, on != 0);
+}
+
+// zombieChild(): the pid of a child that has exited and is not reaped yet, left unreaped (waitid P_ALL,
+// WEXITED|WNOHANG|WNOWAIT, any clone kind); 0 when there is none (or no child at all).
+Napi::Value ZombieChild(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do {
+    rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == ECHILD) return Napi::Number::New(env, 0);
+    throw_sys(env, "waitid for an exited child");
+  }
+  return Napi::Number::New(env, si.si_pid);
+}
+
 // waitAsync(pid): Promise of {pid, code, signal}, waiting on a libuv worker thread.
 class WaitWorker : public Napi::AsyncWorker {
  public:
@@ -618,6 +674,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("bindUnixgram", Napi::Function::New(env, BindUnixgram));
   exports.Set("connectUnixgram", Napi::Function::New(env, ConnectUnixgram));
@@ -630,6 +688,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("waitpid", Napi::Function::New(env, WaitPid));
   exports.Set("waitAsync", Napi::Function::New(env, WaitAsync));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
+  exports.Set("isChildSubreaper", Napi::Function::New(env, IsChildSubreaper));
+  exports.Set("zombieChild", Napi::Function::New(env, ZombieChild));
   exports.Set("readable", Napi::Function::New(env, Readable));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));

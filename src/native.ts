@@ -12,6 +12,10 @@ export interface NativeApi {
   spawn(file: string, argv: string[], env: string[], fds: number[]): number;
   sealedCopy(file: string): number;
   socketpair(seqpacket?: boolean): [number, number];
+  // pipe2(O_CLOEXEC): [read end, write end]
+  pipe(): [number, number];
+  // eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK)
+  eventfd(): number;
   connectUnix(file: string, seqpacket?: boolean): number;
   // non-blocking, close-on-exec datagram sockets: bound to a path (nothing may be there), or connected to one
   // ("@name": an abstract socket); long paths are reached through their directory
@@ -29,6 +33,11 @@ export interface NativeApi {
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   waitpid(pid: number, nohang?: boolean): WaitResult;
   waitAsync(pid: number): Promise<WaitResult>;
+  // prctl(PR_SET_CHILD_SUBREAPER / PR_GET_CHILD_SUBREAPER)
+  setChildSubreaper(on: boolean): void;
+  isChildSubreaper(): boolean;
+  // a child that has exited, not reaped (waitid WNOWAIT): its pid, or 0 when there is none
+  zombieChild(): number;
   // true once fd is readable or hung up (a pidfd: the process exited), false after timeoutMs (< 0: none);
   // watched on the event loop, no thread held
   readable(fd: number, timeoutMs?: number): Promise<boolean>;

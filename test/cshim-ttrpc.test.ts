@@ -10,10 +10,11 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { MetricsSchema } from "../src/shim/containerd/gen/cgroups/v1/metrics_pb";
+import { MetricsSchema as MetricsV2Schema } from "../src/shim/containerd/gen/cgroups/v2/metrics_pb";
 import { CreateTaskRequestSchema, DeleteResponseSchema, KillRequestSchema } from "../src/shim/containerd/gen/runtime/task/v2/shim_pb";
 import { RequestSchema, ResponseSchema } from "../src/shim/containerd/gen/ttrpc/ttrpc_pb";
 import { deleteResponse, groupOf, parseFlags, socketPath } from "../src/shim/containerd/main";
-import { metricsFromStats } from "../src/shim/containerd/stats";
+import { metricsFromStats, metricsV2FromDir, v2CgroupDir } from "../src/shim/containerd/stats";
 import { Client, Code, type Handler, encodeFrame, FrameReader, HEADER, RpcError, Server, TYPE_REQUEST } from "../src/shim/containerd/ttrpc";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cshim-"));
@@ -125,6 +126,74 @@ test("stats: runc's events shape becomes cgroup v1 Metrics", () => {
   assert.deepEqual([back.pids?.current, back.pids?.limit], [2n, 10n]);
   assert.equal(back.blkio?.ioServiceBytesRecursive[0]?.value, 512n);
   assert.equal(back.hugetlb[0]?.pagesize, "2MB");
+});
+
+test("stats on a cgroup v2 host: cgroup2's files become io.containerd.cgroups.v2.Metrics (containerd's field numbers)", () => {
+  const cg = path.join(dir, "cg2");
+  fs.mkdirSync(cg);
+  const files: Record<string, string> = {
+    "pids.current": "3\n",
+    "pids.max": "max\n",
+    "cpu.stat": "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 7\nnr_throttled 2\nthrottled_usec 90\nnr_bursts 1\nburst_usec 4\n",
+    "cpu.pressure": "some avg10=1.50 avg60=0.00 avg300=0.00 total=12\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3\n",
+    "memory.stat": "anon 4096\nfile 8192\nkernel_stack 16384\nslab 100\nsock 0\nshmem 1\nfile_mapped 2\npgfault 77\npgmajfault 5\nworkingset_refault_anon 9\nthp_fault_alloc 6\nunknown_key 1\n",
+    "memory.current": "123456\n",
+    "memory.max": "268435456\n",
+    "memory.peak": "200000\n",
+    "memory.swap.current": "0\n",
+    "memory.swap.max": "max\n",
+    "memory.events": "low 0\nhigh 1\nmax 2\noom 3\noom_kill 4\noom_group_kill 0\n",
+    "io.stat": "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n253:1 rbytes=10 wbytes=0 rios=1 wios=0\n",
+    "rdma.current": "mlx5_0 hca_handle=2 hca_object=2000\n",
+    "rdma.max": "mlx5_0 hca_handle=max hca_object=10\n",
+    "hugetlb.2MB.current": "2097152\n",
+    "hugetlb.2MB.max": "max\n",
+    "hugetlb.2MB.events": "max 5\n",
+  };
+  for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(cg, f), text);
+  const m = fromBinary(MetricsV2Schema, toBinary(MetricsV2Schema, metricsV2FromDir(cg, ["2MB", "1GB"])));
+  const MAX = 2n ** 64n - 1n;
+  assert.deepEqual([m.pids?.current, m.pids?.limit], [3n, MAX]);
+  assert.deepEqual([m.cpu?.usageUsec, m.cpu?.userUsec, m.cpu?.systemUsec, m.cpu?.nrPeriods, m.cpu?.nrThrottled, m.cpu?.throttledUsec, m.cpu?.nrBursts, m.cpu?.burstUsec], [1500n, 1000n, 500n, 7n, 2n, 90n, 1n, 4n]);
+  assert.deepEqual([m.cpu?.psi?.some?.avg10, m.cpu?.psi?.some?.total, m.cpu?.psi?.full?.total], [1.5, 12n, 3n]);
+  const mem = m.memory!;
+  assert.deepEqual([mem.anon, mem.file, mem.kernelStack, mem.slab, mem.shmem, mem.fileMapped, mem.pgfault, mem.pgmajfault, mem.workingsetRefaultAnon, mem.thpFaultAlloc], [4096n, 8192n, 16384n, 100n, 1n, 2n, 77n, 5n, 9n, 6n]);
+  assert.deepEqual([mem.usage, mem.usageLimit, mem.maxUsage, mem.swapUsage, mem.swapLimit, mem.swapMaxUsage], [123456n, 268435456n, 200000n, 0n, MAX, 0n]);
+  assert.deepEqual([m.memoryEvents?.high, m.memoryEvents?.max, m.memoryEvents?.oom, m.memoryEvents?.oomKill], [1n, 2n, 3n, 4n]);
+  assert.deepEqual(
+    m.io?.usage.map((e) => [e.major, e.minor, e.rbytes, e.wbytes, e.rios, e.wios]),
+    [
+      [8n, 0n, 4096n, 8192n, 1n, 2n],
+      [253n, 1n, 10n, 0n, 1n, 0n],
+    ],
+  );
+  assert.deepEqual(m.rdma?.current.map((e) => [e.device, e.hcaHandles, e.hcaObjects]), [["mlx5_0", 2, 2000]]);
+  assert.deepEqual(m.rdma?.limit.map((e) => [e.device, e.hcaHandles, e.hcaObjects]), [["mlx5_0", 0xffffffff, 10]]);
+  assert.deepEqual(
+    m.hugetlb.map((h) => [h.pagesize, h.current, h.max, h.failcnt]),
+    [
+      ["2MB", 2097152n, MAX, 5n],
+      ["1GB", 0n, 0n, 0n],
+    ],
+  );
+  // containerd's field numbers: pids 1, cpu 2, memory 4, rdma 5, io 6, hugetlb 7, memory_events 8
+  assert.deepEqual(
+    fields(toBinary(MetricsV2Schema, m)).map(([n]) => n),
+    [1, 2, 4, 5, 6, 7, 7, 8],
+  );
+  const memFields = fields(toBinary(MetricsV2Schema, create(MetricsV2Schema, { memory: { usage: 1n, usageLimit: 2n, maxUsage: 3n, swapMaxUsage: 4n, workingsetRefaultFile: 5n } })).subarray(2));
+  assert.deepEqual(
+    memFields.map(([n]) => n),
+    [32, 33, 36, 37, 40],
+  );
+  // no memory.events: no memory_events (as cgroup2's readMemoryEvents); missing files read as 0
+  fs.rmSync(path.join(cg, "memory.events"));
+  assert.equal(metricsV2FromDir(cg, []).memoryEvents, undefined);
+  assert.equal(metricsV2FromDir(path.join(dir, "none"), []).pids?.current, 0n);
+  // v2 only on a unified host: the process's "0::" cgroup under the v2 mount
+  const own = /^0::(\/.*)$/m.exec(fs.readFileSync("/proc/self/cgroup", "utf8"))![1]!;
+  assert.equal(v2CgroupDir(process.pid, { mode: "v2", unified: { mountPoint: "/sys/fs/cgroup", root: "/" } }), path.join("/sys/fs/cgroup", own));
+  assert.equal(v2CgroupDir(process.pid, { mode: "hybrid", unified: { mountPoint: "/sys/fs/cgroup/unified", root: "/" } }), undefined);
 });
 
 test("start's flags (Go's forms) and the shim's socket: one per container, one per pod", () => {

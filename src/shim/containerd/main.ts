@@ -175,6 +175,7 @@ function isMountPoint(p: string): boolean {
 async function serve(f: Flags): Promise<number> {
   const { TaskService } = await import("./service");
   const { Server } = await import("./ttrpc");
+  (await import("./reaper")).startReaper(); // the containers' subreaper (src/shim/containerd/reaper.ts)
   let server: InstanceType<typeof Server> | undefined;
   const service = new TaskService(f.namespace, process.env.TTRPC_ADDRESS, () => {
     void service.events.flush().then(() => {

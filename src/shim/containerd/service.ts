@@ -13,13 +13,16 @@ import { native } from "../../native";
 import type { Process, UpdateResources } from "../../spec/schema";
 import * as ev from "./gen/events/task_pb";
 import { MetricsSchema } from "./gen/cgroups/v1/metrics_pb";
+import { MetricsSchema as MetricsV2Schema } from "./gen/cgroups/v2/metrics_pb";
 import * as t from "./gen/runtime/task/v2/shim_pb";
 import { type Mount } from "./gen/types/mount_pb";
 import { OptionsSchema, ProcessDetailsSchema } from "./gen/types/runc/options/oci_pb";
 import { Status } from "./gen/types/task/task_pb";
 import { BUNDLE_STATE, DEFAULT_ROOT, shared } from "./main";
 import { Publisher } from "./publish";
-import { metricsFromStats } from "./stats";
+import { watchOom } from "./oom";
+import { reaper } from "./reaper";
+import { metricsFromStats, metricsV2FromDir, V1_TYPE, V2_TYPE, v2CgroupDir } from "./stats";
 import { openStdio, type Stdio } from "./stdio";
 import { Code, type Handler, RpcError } from "./ttrpc";
 
@@ -46,6 +49,8 @@ interface Task {
   init: Proc;
   execs: Map<string, Proc>;
   rootfsMounted: boolean;
+  cgroupV2?: string; // the container's cgroup directory on a unified (cgroup v2) host
+  stopOom?: () => void;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -86,10 +91,15 @@ export class TaskService {
     const add = <I extends DescMessage, O extends DescMessage>(method: string, inS: I, outS: O, fn: (req: MessageShape<I>) => Promise<MessageShape<O>>) => {
       m.set(`${SERVICE}/${method}`, async (payload) => {
         if (this.debug) process.stderr.write(`${new Date().toISOString()} ${method}\n`);
+        // (the API may wait for processes it spawns during a request: the reaper waits for its end; Wait
+        // spawns nothing and lasts as long as the process)
+        const release = method === "Wait" ? undefined : reaper.hold();
         try {
           return toBinary(outS, await fn(fromBinary(inS, payload)));
         } catch (e) {
           throw rpcError(e);
+        } finally {
+          release?.();
         }
       });
     };
@@ -138,9 +148,13 @@ export class TaskService {
       return create(t.WaitResponseSchema, { exitStatus: p.exit!.status, exitedAt: timestampFromDate(p.exit!.at) });
     });
     add("Stats", t.StatsRequestSchema, t.StatsResponseSchema, async (r) => {
-      const stats: Stats = await this.task(r.id).container.stats();
-      const metrics = metricsFromStats(stats);
-      return create(t.StatsResponseSchema, { stats: anyOf("io.containerd.cgroups.v1.Metrics", toBinary(MetricsSchema, metrics)) });
+      const task = this.task(r.id);
+      if (task.cgroupV2 !== undefined) {
+        if (task.init.exit) throw new RpcError(Code.NOT_FOUND, `container with id ${r.id} is not running`);
+        return create(t.StatsResponseSchema, { stats: anyOf(V2_TYPE, toBinary(MetricsV2Schema, metricsV2FromDir(task.cgroupV2))) });
+      }
+      const stats: Stats = await task.container.stats();
+      return create(t.StatsResponseSchema, { stats: anyOf(V1_TYPE, toBinary(MetricsSchema, metricsFromStats(stats))) });
     });
     add("Connect", t.ConnectRequestSchema, t.ConnectResponseSchema, async (r) => {
       const task = this.tasks.get(r.id);
@@ -180,16 +194,26 @@ export class TaskService {
     return { execId, pid: 0, started: false, exited: d.promise, onExit: d.resolve, stdio: undefined, io };
   }
 
-  // Watches `pid` (this process's child) and records its exit, then publishes TaskExit.
+  // Watches `pid` (this process's child) and records its exit, then publishes TaskExit. The reaper leaves
+  // the pid to this wait.
   private watch(task: Task, p: Proc, wait: () => Promise<{ code: number | null }>): void {
+    reaper.track(p.pid);
     void wait()
       .catch(() => ({ code: null }))
       .then((s) => {
+        reaper.untrack(p.pid);
         p.exit = { status: s.code ?? 255, at: new Date() };
         p.stdio?.close();
         p.onExit();
         this.events.publish("/tasks/exit", ev.TaskExitSchema, { containerId: task.id, id: p.execId || task.id, pid: p.pid, exitStatus: p.exit.status, exitedAt: timestampFromDate(p.exit.at) });
       });
+  }
+
+  // TaskOOM for each OOM in the container's memory cgroup (src/shim/containerd/oom.ts), until Delete.
+  private watchOom(task: Task): void {
+    task.stopOom = watchOom(task.init.pid, () => {
+      if (this.tasks.get(task.id) === task) this.events.publish("/tasks/oom", ev.TaskOOMSchema, { containerId: task.id });
+    });
   }
 
   private async create(r: t.CreateTaskRequest): Promise<t.CreateTaskResponse> {
@@ -210,7 +234,7 @@ export class TaskService {
     const init = this.newProc("", { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal });
     let pair: [number, number] | undefined;
     try {
-      init.stdio = openStdio(init.io);
+      init.stdio = await openStdio(init.io, { id: r.id, namespace: this.namespace });
       if (r.terminal) pair = native().socketpair();
       const container = await this.runtime(root, systemd).create(r.id, { bundle: r.bundle, stdio: init.stdio.fds, ...(pair ? { consoleFd: pair[1] } : {}), ...o });
       if (pair) {
@@ -222,10 +246,13 @@ export class TaskService {
       const st = await container.state();
       init.pid = st.pid;
       const task: Task = { id: r.id, bundle: r.bundle, container, init, execs: new Map(), rootfsMounted };
+      const v2 = v2CgroupDir(init.pid);
+      if (v2 !== undefined) task.cgroupV2 = v2;
       this.tasks.set(r.id, task);
       this.watch(task, init, () => container.wait());
+      this.watchOom(task);
     } catch (e) {
-      init.stdio?.dispose();
+      void init.stdio?.dispose();
       if (rootfsMounted) await unmountRootfs(r.bundle);
       throw e;
     } finally {
@@ -247,7 +274,7 @@ export class TaskService {
     if (p.started || !p.spec) throw new RpcError(Code.FAILED_PRECONDITION, `process ${r.execId} already started`);
     let stdio: Stdio | undefined;
     try {
-      stdio = openStdio(p.io);
+      stdio = await openStdio(p.io, { id: r.execId, namespace: this.namespace });
       p.stdio = stdio;
       const h = await task.container.exec(p.spec, { tty: p.io.terminal, stdio: stdio.fds });
       if (h.terminal !== undefined) stdio.attachTerminal(h.terminal);
@@ -258,7 +285,7 @@ export class TaskService {
       delete p.spec;
       this.watch(task, p, () => h.wait());
     } catch (e) {
-      stdio?.dispose();
+      void stdio?.dispose();
       throw e;
     }
     this.events.publish("/tasks/exec-started", ev.TaskExecStartedSchema, { containerId: r.id, execId: r.execId, pid: p.pid });
@@ -330,8 +357,8 @@ export class TaskService {
     const p = this.proc(r.id, r.execId);
     if (r.execId) {
       if (p.started && !p.exit) throw new RpcError(Code.FAILED_PRECONDITION, `process ${r.execId} must be stopped before deletion`);
-      p.stdio?.dispose();
       task.execs.delete(r.execId);
+      await p.stdio?.dispose();
       return create(t.DeleteResponseSchema, { pid: p.pid, exitStatus: p.exit?.status ?? 0, ...(p.exit ? { exitedAt: timestampFromDate(p.exit.at) } : {}) });
     }
     if (!p.exit) {
@@ -340,11 +367,11 @@ export class TaskService {
       if (s === "created") await task.container.kill("SIGKILL").catch(() => {});
       await p.exited;
     }
+    task.stopOom?.();
     await task.container.delete({ force: true }).catch((e: unknown) => {
       if (!(e instanceof TsrunError && e.code === "NOT_FOUND")) throw e;
     });
-    for (const x of task.execs.values()) x.stdio?.dispose();
-    p.stdio?.dispose();
+    await Promise.all([...task.execs.values(), p].map((x) => x.stdio?.dispose()));
     if (task.rootfsMounted) await unmountRootfs(task.bundle);
     this.tasks.delete(r.id);
     const exit = p.exit!;
