@@ -228,6 +228,10 @@ export class TaskService {
       systemd = opts.systemdCgroup;
       o = { ...(opts.noPivotRoot ? { noPivot: true } : {}), ...(opts.noNewKeyring ? { noNewKeyring: true } : {}) };
     }
+    // containerd's CRI hands runc's Options to io.containerd.runc.* runtimes only: for this one a
+    // "slice:prefix:name" cgroupsPath (what the CRI makes of a kubelet's systemd cgroup parent) on a systemd
+    // host asks for the systemd driver.
+    if (!systemd && systemdCgroupsPath(r.bundle)) systemd = true;
     root = path.join(root, this.namespace);
     fs.writeFileSync(path.join(r.bundle, BUNDLE_STATE), JSON.stringify({ root, systemdCgroup: systemd }));
     const rootfsMounted = await mountRootfs(r.bundle, r.rootfs);
@@ -433,4 +437,17 @@ export async function mountRootfs(bundle: string, mounts: Mount[]): Promise<bool
 export async function unmountRootfs(bundle: string): Promise<void> {
   const target = path.join(bundle, "rootfs");
   await run("umount", [target]).catch(() => run("umount", ["-l", target]).catch(() => {}));
+}
+
+// Whether the bundle's cgroupsPath has the systemd driver's form ("slice:prefix:name", no "/"), on a host
+// whose init is systemd.
+export function systemdCgroupsPath(bundle: string): boolean {
+  if (!fs.existsSync(process.env.TSRUN_SYSTEMD_RUN_DIR ?? "/run/systemd/system")) return false;
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as { linux?: { cgroupsPath?: unknown } };
+    const p = spec.linux?.cgroupsPath;
+    return typeof p === "string" && /^(?:[^:/]*\.slice)?:[^:/]*:[^:/]+$/.test(p);
+  } catch {
+    return false;
+  }
 }
