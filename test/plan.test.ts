@@ -160,6 +160,25 @@ describe("plan", () => {
     assert.equal(m("/data", "proc"), '"/data" cannot be mounted because it is not on /proc (a proc-type mount goes only on /proc)');
   });
 
+  test("devices: made with mknod, or bound from the host in a user namespace — the container's or tsrun's own (rootless podman)", () => {
+    const devices = (facts: HostFacts, userns: boolean) => {
+      const spec = defaultSpec({});
+      spec.process!.terminal = false;
+      spec.linux!.devices = [{ path: "/dev/fuse", type: "c", major: 10, minor: 229 }];
+      if (userns) {
+        spec.linux!.namespaces!.push({ type: "user" });
+        spec.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+        spec.linux!.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+      }
+      const ops = buildPlan({ id: "c", spec, bundle: "/b", rootfs: "/b/rootfs", noPivot: false, noNewKeyring: false, extraFds: 0, syncFd: 3, stateDirFd: 4, cgroupProcs: [], cgroupDirs: {}, cgroupMode: "v2", host: facts, warn: () => undefined }).ops.filter((o) => o.code === Op.DEVICE);
+      assert.equal(ops.length, 7, "the six default nodes and /dev/fuse");
+      return new Set(ops.map((o) => Number(o.args[o.args.length - 1])));
+    };
+    assert.deepEqual(devices(host, false), new Set([0]));
+    assert.deepEqual(devices(host, true), new Set([1]));
+    assert.deepEqual(devices({ ...host, inUserNamespace: true }, false), new Set([1]));
+  });
+
   test("mounts: procfs and sysfs ask for an ordinary directory; cgroups read-only with a user namespace and no cgroup namespace", () => {
     const build = (patch: (s: Spec) => void, cgroupMode: "v1" | "v2" | "hybrid" = "v2") => {
       const spec = defaultSpec({});

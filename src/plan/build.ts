@@ -321,16 +321,18 @@ export function buildPlan(o: BuildOptions): Plan {
   // /dev: unless the host's /dev is bound in, make the default nodes, the configured devices, links.
   const devBound = mounts.some((m) => path.posix.normalize(`/${m.destination}`) === "/dev" && parseMountOptions(m.options, m.type, "").bind);
   if (!devBound) {
+    // (runc's createDevices: bound from the host in a user namespace, the container's or tsrun's own)
+    const bindDevices = userns || o.host.inUserNamespace === true;
     const seen = new Set<string>();
     const configured = linux.devices ?? [];
     for (const d of configured) seen.add(path.posix.normalize(d.path));
     for (const d of DEFAULT_DEVICES) {
       if (seen.has(d.path)) continue;
-      plan.add(Op.DEVICE, d.path, S_IFCHR, 0o666, d.major, d.minor, 0, 0, userns ? 1 : 0);
+      plan.add(Op.DEVICE, d.path, S_IFCHR, 0o666, d.major, d.minor, 0, 0, bindDevices ? 1 : 0);
     }
     configured.forEach((d, i) => {
       const p = containerPath(d.path, `config.json: linux.devices[${i}]`);
-      plan.add(Op.DEVICE, p, deviceType(d), d.fileMode ?? 0o666, d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0, userns ? 1 : 0);
+      plan.add(Op.DEVICE, p, deviceType(d), d.fileMode ?? 0o666, d.major ?? 0, d.minor ?? 0, d.uid ?? 0, d.gid ?? 0, bindDevices ? 1 : 0);
     });
     const links: [string, string][] = [
       ["/proc/self/fd", "/dev/fd"],

@@ -49,6 +49,9 @@ export interface HostFacts extends ProcessFacts {
   sharedNamespaces: NamespaceKind[];
   // Every bind mount source, keyed by the source as written in config.json.
   bindSources: Record<string, SourceFacts>;
+  // tsrun itself runs inside a user namespace (rootless podman's): device nodes cannot be made there, so
+  // they are bound from the host as in a user-namespaced container (runc's RunningInUserNS). Absent: no.
+  inUserNamespace?: boolean;
 }
 
 const PROC_SUPER_MAGIC = 0x9fa0;
@@ -66,7 +69,18 @@ export function hostFacts(spec: Spec, bundle: string, rootfs: string): HostFacts
     hasKcore: fs.existsSync("/proc/kcore"),
     sharedNamespaces: sharedNamespaces(spec),
     bindSources,
+    ...(runningInUserNamespace() ? { inUserNamespace: true } : {}),
   };
+}
+
+// Whether this process is in a user namespace other than the initial one (its uid map is not the identity
+// over every uid), as runc's userns.RunningInUserNS.
+export function runningInUserNamespace(): boolean {
+  try {
+    return !/^\s*0\s+0\s+4294967295\s*$/.test(fs.readFileSync("/proc/self/uid_map", "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 export function processFacts(rootfs: string, proc: Process | undefined): ProcessFacts {

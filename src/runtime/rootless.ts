@@ -7,16 +7,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
+import { runningInUserNamespace } from "../plan/host";
 
 // Whether this process runs inside a user namespace (its uid map is not the initial namespace's identity map).
-export function inUserNamespace(): boolean {
-  try {
-    const text = fs.readFileSync("/proc/self/uid_map", "utf8").trim();
-    return !/^0\s+0\s+4294967295$/.test(text);
-  } catch {
-    return false; // no user namespaces at all
-  }
-}
+export const inUserNamespace = runningInUserNamespace;
 
 function euid(): number {
   return process.geteuid?.() ?? 0;
