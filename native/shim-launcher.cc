@@ -32,6 +32,7 @@ namespace {
 const char* const SOCKET_DIR = "/run/containerd/s";
 const char* const DEFAULT_ROOT = "/run/containerd/tsrun";
 const char* const MAIN_JS = "/dist/src/shim/containerd/main.js";
+const char* const BLOB = "/dist/containerd-shim-tsrun-v2.blob";  // scripts/snapshot-shim.js
 const size_t MAX_JSON = 16 << 20;  // larger bundle files: node reads them
 
 char** g_argv;
@@ -678,9 +679,51 @@ void reset_signals() {
     if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
 }
 
+// One start of the server: 0 ready; else node's exit status (-2: killed by a signal, -3: ended its output
+// without a line and without exiting), with what it said (or "exit N") in `said`.
+int spawn_once(const char* const* args, int null, int logfd, Buf& said) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) die("pipe2");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    reset_signals();
+    if (setsid() < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(logfd >= 0 ? logfd : null, 2) < 0) _exit(127);
+    execv(args[0], (char* const*)args);
+    _exit(127);
+  }
+  close(p[1]);
+  said.clear();
+  char chunk[512];
+  bool line = false;
+  for (;;) {
+    ssize_t r = read(p[0], chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    said.add(chunk, (size_t)r);
+    if (memchr(said.p, '\n', said.len)) {
+      line = true;
+      break;
+    }
+  }
+  close(p[0]);
+  if (line) return strncmp(said.p, "ready", 5) == 0 ? 0 : -3;
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) die("waitpid");
+  said.clear();
+  char code[32];
+  if (WIFEXITED(status)) snprintf(code, sizeof code, "exit %d", WEXITSTATUS(status));
+  else snprintf(code, sizeof code, "exit null");
+  said.add(code);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+}
+
 // The server, as main.ts's start spawns it: `node main.js -namespace .. -address .. -publish-binary .. -id ..
 // -socket SOCK [-debug] serve` in its own session, stdin /dev/null, stdout a pipe read up to its first line
 // ("ready"), stderr TSRUN_SHIM_LOG (appended) or the bundle's log FIFO (when containerd reads it) or nothing.
+// From the startup snapshot dist/containerd-shim-tsrun-v2.blob when there is one (`node --snapshot-blob
+// BLOB -- ARGS`); node refuses a blob it did not make (status 14, before it runs anything): then from main.js.
 // 0: ready; 1: failed (said on stderr); -1: node decides (nothing was started).
 int spawn_server(const Flags& f, const char* sock) {
   struct stat st;
@@ -688,16 +731,25 @@ int spawn_server(const Flags& f, const char* sock) {
   if (unlink(sock) != 0 && errno != ENOENT) return -1;
   Node n;
   if (!locate(n)) return -1;
+  char blob[PATH_MAX];
+  char dir[PATH_MAX];
+  bool with_blob = package_dir(dir, sizeof dir) && (size_t)snprintf(blob, sizeof blob, "%s%s", dir, BLOB) < sizeof blob && stat(blob, &st) == 0 && S_ISREG(st.st_mode);
   const char* log = getenv("TSRUN_SHIM_LOG");
   int logfd = log && *log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666) : open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null < 0) die("/dev/null");
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) die("pipe2");
-  const char* args[16];
+  const char* args[20];
   int k = 0;
   args[k++] = n.node;
-  args[k++] = n.main_js;
+  int entry = k;
+  if (with_blob) {
+    args[k++] = "--snapshot-blob";
+    args[k++] = blob;
+    args[k++] = "--";
+  } else {
+    args[k++] = n.main_js;
+  }
+  int rest = k;
   args[k++] = "-namespace";
   args[k++] = f.namespace_;
   args[k++] = "-address";
@@ -711,41 +763,22 @@ int spawn_server(const Flags& f, const char* sock) {
   if (f.debug) args[k++] = "-debug";
   args[k++] = "serve";
   args[k] = nullptr;
-  pid_t pid = fork();
-  if (pid < 0) die("fork");
-  if (pid == 0) {
-    reset_signals();
-    if (setsid() < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(logfd >= 0 ? logfd : null, 2) < 0) _exit(127);
-    execv(n.node, (char* const*)args);
-    _exit(127);
+  Buf said;
+  int r = spawn_once(args, null, logfd, said);
+  if (r == 14 && with_blob) {
+    // the plain entry: main.js, then the same arguments
+    const char* plain[20];
+    int m = 0;
+    for (int i = 0; i < entry; i++) plain[m++] = args[i];
+    plain[m++] = n.main_js;
+    for (int i = rest; i <= k; i++) plain[m++] = args[i];
+    r = spawn_once(plain, null, logfd, said);
   }
-  close(p[1]);
   if (logfd >= 0) close(logfd);
   close(null);
-  Buf out;
-  char chunk[512];
-  for (;;) {
-    ssize_t r = read(p[0], chunk, sizeof chunk);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    out.add(chunk, (size_t)r);
-    if (memchr(out.p, '\n', out.len)) break;
-  }
-  close(p[0]);
-  if (out.p && memchr(out.p, '\n', out.len)) {
-    if (strncmp(out.p, "ready", 5) == 0) return 0;
-  } else {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    out.clear();
-    char code[32];
-    if (WIFEXITED(status)) snprintf(code, sizeof code, "exit %d", WEXITSTATUS(status));
-    else snprintf(code, sizeof code, "exit null");
-    out.add(code);
-  }
-  const char* b = out.p ? out.p : "";
-  size_t len = out.len;
+  if (r == 0) return 0;
+  const char* b = said.p ? said.p : "";
+  size_t len = said.len;
   while (len && strchr(" \t\n\r\v\f", b[0])) b++, len--;
   while (len && strchr(" \t\n\r\v\f", b[len - 1])) len--;
   dprintf(2, "tsrun shim: the shim server did not start: %.*s\n", (int)len, b);

@@ -17,6 +17,9 @@ import { REPO, work, cleanup } from "./helpers";
 
 const LAUNCHER = path.join(REPO, "bin", "containerd-shim-tsrun-v2");
 const MAIN = fs.realpathSync(path.join(REPO, "dist", "src", "shim", "containerd", "main.js"));
+// the server's startup snapshot (scripts/snapshot-shim.js), when npm run build could make it
+const BLOB = path.join(fs.realpathSync(REPO), "dist", "containerd-shim-tsrun-v2.blob");
+const serveEntry = () => (fs.existsSync(BLOB) ? ["--snapshot-blob", BLOB, "--"] : [MAIN]);
 // an address of this test run alone: its sockets never meet a real shim's
 const ADDRESS = `/run/tsrun-launcher-test-${process.pid}/containerd.sock`;
 const NS = "launcher-test";
@@ -39,6 +42,7 @@ echo --end-- >>"$FAKE_NODE_LOG"
 eval last=\\\${$#}
 if [ "$last" = serve ]; then
   [ "$FAKE_NODE_MODE" = fail ] && { echo "no luck" >&2; exit 3; }
+  [ "$FAKE_NODE_MODE" = refuse-blob ] && [ "$1" = --snapshot-blob ] && { echo "Failed to load the startup snapshot" >&2; exit 14; }
   echo "serve says hello" >&2
   echo ready
   exit 0
@@ -229,10 +233,24 @@ describe("the native launcher against main.ts", () => {
       assert.equal(l.status, 0, l.stderr);
       assert.equal(l.stdout.toString(), `unix://${sock}`);
       assert.equal(l.address, `unix://${sock}`);
-      const serve = [MAIN, "-namespace", f.namespace, "-address", f.address, "-publish-binary", f.publishBinary, "-id", f.id, "-socket", sock, ...(f.debug ? ["-debug"] : []), "serve"];
+      const serve = [...serveEntry(), "-namespace", f.namespace, "-address", f.address, "-publish-binary", f.publishBinary, "-id", f.id, "-socket", sock, ...(f.debug ? ["-debug"] : []), "serve"];
       assert.deepEqual(l.nodeRuns, [serve], args.join(" "));
       assert.equal(fs.readFileSync(log, "utf8"), "serve says hello\n", "the server's stderr goes to TSRUN_SHIM_LOG");
       assert.ok(!fs.existsSync(sock), "the dead socket was removed before the server was started");
+    }
+    // a blob node refuses (status 14): started again from main.js
+    if (fs.existsSync(BLOB)) {
+      const args = ["-namespace", NS, "-address", ADDRESS, "-id", "s6", "start"];
+      const bundle = bundleWith(null);
+      const sock = socketPath(ADDRESS, NS, "s6");
+      const l = run("launcher", bundle, args, { FAKE_NODE_MODE: "refuse-blob" });
+      assert.equal(l.status, 0, l.stderr);
+      assert.equal(l.stdout.toString(), `unix://${sock}`);
+      const rest = ["-namespace", NS, "-address", ADDRESS, "-publish-binary", "", "-id", "s6", "-socket", sock, "serve"];
+      assert.deepEqual(l.nodeRuns, [
+        ["--snapshot-blob", BLOB, "--", ...rest],
+        [MAIN, ...rest],
+      ]);
     }
     // a server that exits before it is ready: main.ts's message and status
     const bundle = bundleWith(null);

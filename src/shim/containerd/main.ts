@@ -215,7 +215,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+// (bundled into the server's startup snapshot, src/shim/containerd/snapshot.ts, there is no `module`)
+if (typeof module !== "undefined" && require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exitCode = code;
