@@ -632,7 +632,6 @@ bool group_of(const char* id, Buf& group) {
   return group.add(g);
 }
 
-
 // main.ts's socketPath(address, namespace, group): SOCKET_DIR/sha256(path.join(address, namespace, group) +
 // "#tsrun"), for the inputs path.join returns as they are. false: node decides.
 bool socket_path(const Flags& f, const char* group, char out[PATH_MAX]) {
