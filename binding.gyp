@@ -29,6 +29,20 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti", "-fno-asynchronous-unwind-tables"],
       "ldflags": ["-static", "-s"]
+    },
+    {
+      "target_name": "containerd-shim-tsrun-v2",
+      "type": "executable",
+      "sources": ["native/shim-launcher.cc"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-exceptions", "-fno-rtti", "-fno-asynchronous-unwind-tables"],
+      "ldflags": ["-static", "-s"]
+    },
+    {
+      "target_name": "install-shim-launcher",
+      "type": "none",
+      "dependencies": ["containerd-shim-tsrun-v2"],
+      "copies": [{ "destination": "<(module_root_dir)/bin", "files": ["<(PRODUCT_DIR)/containerd-shim-tsrun-v2"] }]
     }
   ]
 }

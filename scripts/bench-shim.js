@@ -2,8 +2,8 @@
 // `node scripts/bench-shim.js [--runs N]` (after `npm run build`, as root, with containerd, ctr and umoci):
 // `ctr run --rm /bin/true` through runc's shim with runc, through runc's shim with tsrun, and through tsrun's
 // own shim (one shim per container, and TSRUN_SHIM_SHARED=1: one shim for all) — medians and ratios to
-// runc — and the resident memory of the shims with 1 and 10 running containers. Each engine is a private
-// containerd (engines/engines.ts), removed at the end.
+// runc, the setups timed in turn, run after run — and the resident memory of the shims with 1 and 10 running
+// containers. Each engine is a private containerd (engines/engines.ts), removed at the end.
 "use strict";
 const fs = require("fs");
 const os = require("os");
@@ -37,11 +37,13 @@ try {
     ["tsrun shim (shared)", TSRUN, true, true],
   ];
   let seq = 0;
-  for (const [name, runtime, shim, shared] of setups) {
-    const e = engine(name.replace(/[^a-z]+/g, "-"), runtime, shim, shared);
-    e.timeRun(`warm${seq++}`); // (a shared shim starts here)
-    const times = [];
-    for (let i = 0; i < runs; i++) times.push(e.timeRun(`b${seq++}`));
+  const es = setups.map(([name, runtime, shim, shared]) => engine(name.replace(/[^a-z]+/g, "-"), runtime, shim, shared));
+  for (const e of es) e.timeRun(`warm${seq++}`); // (a shared shim starts here)
+  // round-robin: each round times every setup once, so that a change of load (the machine is shared)
+  // falls on all of them alike
+  const times = es.map(() => []);
+  for (let i = 0; i < runs; i++) es.forEach((e, k) => times[k].push(e.timeRun(`b${seq++}`)));
+  es.forEach((e, k) => {
     const rss = (n) => {
       const names = [];
       for (let i = 0; i < n; i++) {
@@ -53,8 +55,8 @@ try {
       for (const c of names) e.remove(c);
       return { count: shims.length, kb: shims.reduce((a, s) => a + s.rssKb, 0) };
     };
-    rows.push({ name, ms: median(times), rss1: rss(1), rss10: rss(10) });
-  }
+    rows.push({ name: setups[k][0], ms: median(times[k]), rss1: rss(1), rss10: rss(10) });
+  });
   const base = rows.find((r) => r.name === "runc shim + runc")?.ms;
   console.log(`ctr run --rm /bin/true, median of ${runs} (load ${os.loadavg()[0].toFixed(1)}):`);
   for (const r of rows) {

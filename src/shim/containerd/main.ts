@@ -6,6 +6,11 @@
 // there; else one shim per container. `delete` cleans up a container whose shim is gone. `serve` is the
 // long-lived server: every container of the group in this one Node process (src/shim/containerd/service.ts).
 // start and delete load nothing of tsrun's runtime until they need it: start runs once per container.
+// bin/containerd-shim-tsrun-v2 is a native launcher (native/shim-launcher.cc) in front of this file: it
+// answers start (and spawns serve, from the startup snapshot src/shim/containerd/snapshot.ts), delete's
+// usual case and -v itself, with the same results, and execs node with this file for everything else. A
+// change here to parseFlags, groupOf, socketPath, start, remove or deleteResponse must be made there too:
+// test/shim-launcher.test.ts runs both on a table of bundles and fails when they differ.
 import { spawn, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
@@ -216,7 +221,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+// (bundled into the server's startup snapshot, src/shim/containerd/snapshot.ts, there is no `module`)
+if (typeof module !== "undefined" && require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exitCode = code;
