@@ -141,7 +141,7 @@ function guestScript(o) {
     "mkdir -p /tsrun && tar -xf /mnt/host/project.tar -C /tsrun || exit 1",
     "install -m 755 /mnt/host/probe /usr/local/bin/tsrun-probe",
     "cd /tsrun",
-    o.snapshot ? "node scripts/snapshot.js || exit 1" : ":",
+    o.snapshot ? "node scripts/snapshot.js && node scripts/snapshot-shim.js || exit 1" : ":",
     'echo "guest: project unpacked${TSRUN_SNAPSHOT:+ and snapshot rebuilt} in $(($(date +%s) - t))s"',
     "export TSRUN_GUEST=1 TSRUN_TEST_PROBE=/usr/local/bin/tsrun-probe",
   ];
@@ -164,7 +164,7 @@ function guestScript(o) {
 
 function projectTar(share) {
   // One file: many small ones over 9p take minutes. The build's objects and the host's snapshot stay out.
-  execFileSync("tar", ["-cf", path.join(share, "project.tar"), "--exclude=./.git", "--exclude=./build/Release/obj.target", "--exclude=./build/Release/.deps", "--exclude=./dist/tsrun.blob", "--exclude=./dist/tsrun.blob.node", "--exclude=./node_modules/typescript", "--exclude=./node_modules/@types", "-C", REPO, "."]);
+  execFileSync("tar", ["-cf", path.join(share, "project.tar"), "--exclude=./.git", "--exclude=./build/Release/obj.target", "--exclude=./build/Release/.deps", "--exclude=./dist/tsrun.blob", "--exclude=./dist/tsrun.blob.node", "--exclude=./dist/containerd-shim-tsrun-v2.blob", "--exclude=./node_modules/typescript", "--exclude=./node_modules/@types", "-C", REPO, "."]);
   execFileSync("cc", ["-static", "-O2", "-o", path.join(share, "probe"), path.join(REPO, "spec-tests", "probe", "probe.c")]);
 }
 

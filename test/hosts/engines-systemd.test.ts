@@ -1,5 +1,6 @@
 // The engines on a systemd host, with the systemd cgroup driver (issue 13): containerd (runc's shim with
-// `SystemdCgroup`, through `ctr run --runc-systemd-cgroup --runc-binary`), podman (`--cgroup-manager
+// `SystemdCgroup`, through `ctr run --runc-systemd-cgroup --runc-binary`, and tsrun's own shim, whose
+// v2 task metrics are checked too), podman (`--cgroup-manager
 // systemd --runtime`) and Docker (`native.cgroupdriver=systemd`, `--add-runtime`) run a container with a
 // memory and a cpu limit through runc and through tsrun; each container is a systemd scope whose files and
 // unit properties show the limits, identically for both runtimes. The guest has AppArmor: each engine's
@@ -104,13 +105,17 @@ describe("engines with the systemd cgroup driver (systemd 252, cgroup v2)", { sk
     ].join("\n");
     fs.writeFileSync(path.join(dir, "config.toml"), config + "\n");
     const log = fs.openSync(path.join(dir, "containerd.log"), "w");
-    containerd = spawn("containerd", ["--config", path.join(dir, "config.toml")], { stdio: ["ignore", log, log], detached: true });
+    // (tsrun's own shim, containerd-shim-tsrun-v2, is found on containerd's PATH)
+    containerd = spawn("containerd", ["--config", path.join(dir, "config.toml")], { stdio: ["ignore", log, log], detached: true, env: { ...process.env, PATH: `${path.join(REPO, "bin")}:${process.env.PATH ?? ""}` } });
     fs.closeSync(log);
     waitFor(() => spawnSync("ctr", ["--address", sock(), "version"], { encoding: "utf8" }).stdout.includes("Server"), 120_000, 200);
     ctr(["images", "import", "--base-name", "tsrun.local/guest", archive]);
-    for (const [who, binary] of RUNTIMES) {
+    // runc's shim with runc and with tsrun (runc Options: BinaryName, SystemdCgroup), and tsrun's own shim,
+    // which gets no runc Options from ctr: the "slice:prefix:name" cgroupsPath selects systemd there
+    const runtimes = [...RUNTIMES.map(([who, binary]) => [who, ["--runc-binary", binary, "--runc-systemd-cgroup"]] as const), ["tsrun-shim", ["--runtime", "io.containerd.tsrun.v2"]] as const];
+    for (const [who, how] of runtimes) {
       const id = `${who}-${process.pid}`;
-      ctr(["run", "-d", "--runc-binary", binary, "--runc-systemd-cgroup", "--cgroup", `system.slice:ctr-${who}:${process.pid}`, "--memory-limit", String(MEMORY), "--cpus", "0.5", "--apparmor-default-profile", PROFILE, "tsrun.local/guest:latest", id, "/probe", "sleep", "600"]);
+      ctr(["run", "-d", ...how, "--cgroup", `system.slice:ctr-${who}:${process.pid}`, "--memory-limit", String(MEMORY), "--cpus", "0.5", "--apparmor-default-profile", PROFILE, "tsrun.local/guest:latest", id, "/probe", "sleep", "600"]);
       try {
         const pid = Number(/\s(\d+)\s+RUNNING/.exec(ctr(["task", "ls"]).split("\n").find((l) => l.startsWith(id + " ")) ?? "")?.[1]);
         assert.ok(pid > 0, `${who}: a running task`);
@@ -119,6 +124,11 @@ describe("engines with the systemd cgroup driver (systemd 252, cgroup v2)", { sk
         assert.equal(label(pid), `${PROFILE} (enforce)`, `${who}: the container's AppArmor label`);
         const inside = JSON.parse(ctr(["task", "exec", "--exec-id", `x${process.pid}`, id, "/probe", "read", "/proc/self/attr/current"]).split("\n")[0]!) as { content: string };
         assert.equal(inside.content.replace(/\0/g, "").trim(), `${PROFILE} (enforce)`, `${who}: an exec'd process's AppArmor label`);
+        // the task's metrics are cgroup v2's (the tsrun shim reads them itself; runc's shim through runc)
+        const metrics = JSON.parse(ctr(["task", "metrics", "--format", "json", id])) as { pids?: { current?: number }; memory?: { usage?: number; usage_limit?: number } };
+        assert.ok((metrics.pids?.current ?? 0) >= 1, `${who}: pids.current in ${JSON.stringify(metrics).slice(0, 300)}`);
+        assert.ok((metrics.memory?.usage ?? 0) > 0, `${who}: memory.usage`);
+        assert.equal(metrics.memory?.usage_limit, MEMORY, `${who}: memory.usage_limit`);
       } finally {
         spawnSync("ctr", ["--address", sock(), "--namespace", ns, "task", "kill", "-s", "KILL", id]);
         waitFor(() => spawnSync("ctr", ["--address", sock(), "--namespace", ns, "task", "rm", id]).status === 0, 60_000, 500);
