@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, test } from "node:test";
 import { native } from "../src/native";
 import { MountSchema } from "../src/shim/containerd/gen/types/mount_pb";
-import { mountRootfs, rootfsMountOptions, unmountRootfs } from "../src/shim/containerd/service";
+import { compactLowerdirs, mountRootfs, rootfsMountOptions, unmountRootfs } from "../src/shim/containerd/service";
 import { REPO } from "./helpers";
 
 const MAIN = path.join(REPO, "dist", "src", "shim", "containerd", "main.js");
@@ -107,6 +107,41 @@ test("an overlay rootfs: lowerdirs, upperdir and workdir", async () => {
   }
   assert.equal(mountsAt(rootfs), 0);
   assert.deepEqual(fs.readdirSync(l1).sort(), ["a", "both"], "the lowerdir untouched");
+});
+
+test("a long lowerdir list is shortened as containerd's compactLowerdirOption shortens it", () => {
+  assert.equal(compactLowerdirs(["workdir=a"]), undefined);
+  assert.equal(compactLowerdirs(["workdir=a", "lowerdir=b"]), undefined);
+  assert.deepEqual(compactLowerdirs(["lowerdir=/snapshots/1/fs:/snapshots/10/fs", "workdir=w"]), { dir: "/snapshots", options: ["workdir=w", "lowerdir=1/fs:10/fs"] });
+  assert.deepEqual(compactLowerdirs(["lowerdir=/snapshots/1/fs:/snapshots/10/fs:/snapshots/2/fs"]), { dir: "/snapshots", options: ["lowerdir=1/fs:10/fs:2/fs"] });
+  assert.deepEqual(compactLowerdirs(["lowerdir=/s/snapshots/1/fs:/s/snapshots/2/fs"]), { dir: "/s/snapshots", options: ["lowerdir=1/fs:2/fs"] });
+  assert.equal(compactLowerdirs(["lowerdir=/snapshots/1/fs:/other_snapshots/1/fs"]), undefined, "common dir /");
+  assert.equal(compactLowerdirs(["lowerdir=a:aaa"]), undefined, "common dir .");
+});
+
+test("an overlay of 40 layers whose lowerdir list is longer than a page", async () => {
+  const snapshots = dir(`snapshots-${"x".repeat(100)}`);
+  const layers: string[] = [];
+  for (let i = 1; i <= 40; i++) {
+    const fsDir = path.join(snapshots, String(i), "fs");
+    fs.mkdirSync(fsDir, { recursive: true });
+    fs.writeFileSync(path.join(fsDir, `layer${i}`), String(i));
+    layers.unshift(fsDir); // the top layer first, as containerd lists them
+  }
+  const [up, wk] = [dir("upper"), dir("work")];
+  const options = ["index=off", `workdir=${wk}`, `upperdir=${up}`, `lowerdir=${layers.join(":")}`];
+  assert.ok(options.join(",").length > 4096, "too long for one mount(2) as it is");
+  const bundle = dir("bundle");
+  const rootfs = path.join(bundle, "rootfs");
+  await mountRootfs(bundle, [m("overlay", "overlay", options)]);
+  try {
+    assert.equal(fs.readFileSync(path.join(rootfs, "layer1"), "utf8"), "1");
+    assert.equal(fs.readFileSync(path.join(rootfs, "layer40"), "utf8"), "40");
+    assert.equal(fs.readdirSync(rootfs).length, 40);
+  } finally {
+    await unmountRootfs(bundle);
+  }
+  assert.equal(mountsAt(rootfs), 0);
 });
 
 test("a bad option is refused with the component and the reason, and nothing stays mounted", async () => {

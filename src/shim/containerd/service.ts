@@ -439,10 +439,32 @@ export function rootfsMountOptions(options: readonly string[]): { flags: number;
     else data.push(o); // "defaults" too (flag 0), as containerd does
   }
   const text = data.join(",");
-  // (containerd shortens a long overlay lowerdir list first, mounting from the layers' common directory;
-  // not done here: such a list is refused)
   if (Buffer.byteLength(text) > PAGE_SIZE) throw new Error("mount options is too long");
   return { flags, data: text };
+}
+
+// containerd's compactLowerdirOption: an overlay's lowerdir list relative to the layers' common directory
+// (the parent of their longest common prefix; not "/" or "."), the lowerdir option moved last; undefined
+// when there is nothing to shorten.
+export function compactLowerdirs(options: readonly string[]): { dir: string; options: string[] } | undefined {
+  const idx = options.findIndex((o) => o.startsWith("lowerdir="));
+  if (idx < 0) return undefined;
+  const dirs = options[idx]!.slice("lowerdir=".length).split(":");
+  if (dirs.length === 1) return undefined;
+  const lo = dirs.reduce((a, b) => (b < a ? b : a));
+  const hi = dirs.reduce((a, b) => (b > a ? b : a));
+  let n = 0;
+  while (n < lo.length && n < hi.length && lo[n] === hi[n]) n++;
+  const prefix = lo.slice(0, n);
+  if (prefix === "") return undefined;
+  // Go's path.Dir: up to the last slash, cleaned (no trailing slash but for "/")
+  const cut = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+  const dir = cut === "" ? "." : path.posix.normalize(cut).replace(/(.)\/$/, "$1");
+  if (dir === "/" || dir === ".") return undefined;
+  const common = `${dir}/`;
+  if (dirs.some((d) => d.length <= common.length)) return undefined;
+  const rest = options.filter((_, i) => i !== idx);
+  return { dir, options: [...rest, `lowerdir=${dirs.map((d) => d.slice(common.length)).join(":")}`] };
 }
 
 // One Mount onto target, as containerd's Mount.mount: a fuse.X/fuse3.X type through its mount.fuse(3)
@@ -455,10 +477,28 @@ async function mountOne(m: Mount, target: string): Promise<void> {
     await run(`mount.${fuse[1]!}`, [m.source, target, ...m.options.flatMap((o) => ["-o", o]), "-t", m.type.slice(fuse[0].length)]);
     return;
   }
-  const { flags, data } = rootfsMountOptions(m.options);
   const n = native();
-  if ((flags & MS.REMOUNT) === 0 || data !== "") n.mount(m.source, target, m.type, flags, data);
-  if ((flags & (MS.BIND | MS.RDONLY)) === (MS.BIND | MS.RDONLY)) n.mount("", target, "", flags | MS.REMOUNT, "");
+  let options: readonly string[] = m.options;
+  let dirFd: number | undefined;
+  // an overlay's lowerdir list near the one page mount(2) takes is shortened as containerd shortens it; where
+  // containerd mounts from a thread chdir'd into the common directory, the layers are named here through
+  // an O_PATH fd of it (/proc/self/fd/N/...): Node's threads share one working directory
+  if (m.type === "overlay" && options.reduce((a, o) => a + Buffer.byteLength(o), 0) >= PAGE_SIZE - 512) {
+    const c = compactLowerdirs(options);
+    if (c) {
+      dirFd = n.openPath(c.dir);
+      const at = `/proc/self/fd/${dirFd}/`;
+      const last = c.options.length - 1; // the lowerdir option, moved last
+      options = c.options.map((o, i) => (i === last ? `lowerdir=${o.slice("lowerdir=".length).split(":").map((d) => at + d).join(":")}` : o));
+    }
+  }
+  try {
+    const { flags, data } = rootfsMountOptions(options);
+    if ((flags & MS.REMOUNT) === 0 || data !== "") n.mount(m.source, target, m.type, flags, data);
+    if ((flags & (MS.BIND | MS.RDONLY)) === (MS.BIND | MS.RDONLY)) n.mount("", target, "", flags | MS.REMOUNT, "");
+  } finally {
+    if (dirFd !== undefined) fs.closeSync(dirFd);
+  }
 }
 
 // The rootfs mounts of a CreateTaskRequest, onto bundle/rootfs, as containerd's runc shim does (mount.All):
