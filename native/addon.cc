@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -70,6 +71,9 @@ const char* errno_name(int e) {
     case ENOTSOCK: return "ENOTSOCK";
     case ENOTTY: return "ENOTTY";
     case ELOOP: return "ELOOP";
+    case EBUSY: return "EBUSY";
+    case ENODEV: return "ENODEV";
+    case ENOTBLK: return "ENOTBLK";
     default: return "EUNKNOWN";
   }
 }
@@ -670,6 +674,37 @@ Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// mount(source, target, fstype, flags, data): mount(2) as given (an empty source, fstype or data is passed as
+// NULL, as the kernel expects for a remount or a propagation change). The caller builds flags and data.
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString() || !info[3].IsNumber() || !info[4].IsString())
+    throw Napi::TypeError::New(env, "mount(source: string, target: string, fstype: string, flags: number, data: string)");
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  std::string fstype = info[2].As<Napi::String>().Utf8Value();
+  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
+  std::string data = info[4].As<Napi::String>().Utf8Value();
+  if (mount(source.empty() ? nullptr : source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+            data.empty() ? nullptr : data.c_str()) != 0)
+    throw_sys(env, "mount " + (source.empty() ? std::string() : source + " ") + "on " + target);
+  return env.Undefined();
+}
+
+// umount2(target, flags): umount2(2), retried on EINTR.
+Napi::Value Umount2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "umount2(target: string, flags: number)");
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  int flags = int_arg(info, 1, "flags");
+  int r;
+  do {
+    r = umount2(target.c_str(), flags);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) throw_sys(env, "unmount " + target);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopy));
@@ -696,6 +731,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
   exports.Set("getWinsize", Napi::Function::New(env, GetWinsize));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("umount2", Napi::Function::New(env, Umount2));
   RegisterBpf(env, exports);
   RegisterNetlink(env, exports);
   return exports;

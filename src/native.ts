@@ -45,6 +45,9 @@ export interface NativeApi {
   pidfdSendSignal(pidfd: number, signal: number): void;
   getWinsize(fd: number): [number, number] | null;
   setWinsize(fd: number, rows: number, cols: number): void;
+  // mount(2) and umount2(2) as given ("" source, fstype or data: NULL); errors name the step and the path
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount2(target: string, flags: number): void;
   // native/bpf.cc: cgroup v2 device programs (fds are close-on-exec)
   bpfLoadDeviceProgram(insns: Buffer, license: string): number;
   bpfQueryDevicePrograms(cgroupFd: number): number[];

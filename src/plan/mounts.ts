@@ -40,6 +40,12 @@ const FLAGS: Record<string, [boolean, number]> = {
   symfollow: [true, MS.NOSYMFOLLOW],
 };
 
+// One word of the flag table above: [clear?, flag], or undefined for a word that is not in it. Shared with
+// the containerd shim's rootfs mounts (src/shim/containerd/service.ts), whose table is a subset of this one.
+export function mountFlagOption(option: string): readonly [boolean, number] | undefined {
+  return Object.hasOwn(FLAGS, option) ? FLAGS[option] : undefined;
+}
+
 // Propagation names (mount options, linux.rootfsPropagation) -> mount(2) flags, as runc's
 // mountPropagationMapping: only the r* values recurse.
 export const PROPAGATION: Record<string, number> = {

@@ -11,7 +11,7 @@
 // usual case and -v itself, with the same results, and execs node with this file for everything else. A
 // change here to parseFlags, groupOf, socketPath, start, remove or deleteResponse must be made there too:
 // test/shim-launcher.test.ts runs both on a table of bundles and fails when they differ.
-import { spawn, spawnSync } from "child_process";
+import { spawn } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as net from "net";
@@ -161,7 +161,13 @@ async function remove(f: Flags): Promise<number> {
     }
   }
   const rootfs = path.join(bundle, "rootfs");
-  if (fs.existsSync(rootfs) && isMountPoint(rootfs)) spawnSync("umount", ["-l", rootfs]);
+  if (isMountPoint(rootfs)) {
+    try {
+      unmountAll(rootfs);
+    } catch (e) {
+      process.stderr.write(`tsrun shim: delete ${f.id}: failed to clean up rootfs mount: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
   // a dead shim's socket (a live one serves other containers of the group)
   const sock = socketPath(f.address, f.namespace, groupOf(bundle, f.id));
   if (fs.existsSync(sock) && !(await alive(sock))) fs.rmSync(sock, { force: true });
@@ -169,11 +175,49 @@ async function remove(f: Flags): Promise<number> {
   return 0;
 }
 
+// Whether p is a mount point: a directory (a symlink is none, and is never unmounted through) whose
+// device differs from its parent's, or that /proc/self/mountinfo names as a mount point (the 5th field,
+// octal escapes undone, equal to p): a bind mount from the same filesystem keeps the device.
 function isMountPoint(p: string): boolean {
   try {
-    return fs.statSync(p).dev !== fs.statSync(path.dirname(p)).dev || fs.readFileSync("/proc/self/mountinfo", "utf8").includes(` ${p} `);
+    const st = fs.lstatSync(p);
+    if (!st.isDirectory()) return false;
+    if (st.dev !== fs.statSync(path.dirname(p)).dev) return true;
+    for (const line of fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+      const field = line.split(" ")[4];
+      if (field !== undefined && field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === p) return true;
+    }
+    return false;
   } catch {
     return false;
+  }
+}
+
+const MNT_DETACH = 2;
+const UMOUNT_NOFOLLOW = 8;
+
+// containerd's mount.UnmountAll: umount2 until EINVAL (nothing mounted there any more), which undoes a
+// stack of mounts on one target; nothing when the path does not exist. Never through a symlink
+// (UMOUNT_NOFOLLOW, which containerd does not pass). A busy mount is detached (MNT_DETACH) at once, where
+// containerd retries EBUSY for 2.5 s: the shim used `umount -l` before, and the mount leaves the
+// namespace either way.
+export function unmountAll(target: string): void {
+  try {
+    fs.lstatSync(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  const n = (require("../../native") as typeof import("../../native")).native();
+  for (;;) {
+    try {
+      n.umount2(target, UMOUNT_NOFOLLOW);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EINVAL") return;
+      if (code !== "EBUSY") throw e;
+      n.umount2(target, UMOUNT_NOFOLLOW | MNT_DETACH);
+    }
   }
 }
 

@@ -10,6 +10,8 @@ import { promisify } from "util";
 import { type Container, type ExecProcess, Runtime, type Stats } from "../../api";
 import { TsrunError } from "../../errors";
 import { native } from "../../native";
+import { MS } from "../../plan/linux";
+import { mountFlagOption } from "../../plan/mounts";
 import type { Process, UpdateResources } from "../../spec/schema";
 import * as ev from "./gen/events/task_pb";
 import { MetricsSchema } from "./gen/cgroups/v1/metrics_pb";
@@ -18,7 +20,7 @@ import * as t from "./gen/runtime/task/v2/shim_pb";
 import { type Mount } from "./gen/types/mount_pb";
 import { OptionsSchema, ProcessDetailsSchema } from "./gen/types/runc/options/oci_pb";
 import { Status } from "./gen/types/task/task_pb";
-import { BUNDLE_STATE, DEFAULT_ROOT, shared } from "./main";
+import { BUNDLE_STATE, DEFAULT_ROOT, shared, unmountAll } from "./main";
 import { Publisher } from "./publish";
 import { watchOom } from "./oom";
 import { reaper } from "./reaper";
@@ -414,29 +416,125 @@ export function anyOf(typeUrl: string, value: Uint8Array): Any {
   return create(AnySchema, { typeUrl, value });
 }
 
-// The rootfs mounts of a CreateTaskRequest, onto bundle/rootfs (as containerd's runc shim does).
+// containerd's option words (core/mount/mount_linux.go parseMountOptions) are runc's flag table
+// (src/plan/mounts.ts) less these, which containerd hands to the filesystem as data, as it does every word
+// not in its table. So do the propagation words (private, rshared, ...: containerd's table has none, its
+// propagation step is unreachable) and runc's recursive mount_setattr words (rro, rnosuid, ...), here as
+// there: a bind mount ignores its data, overlay refuses a word it does not know.
+const NOT_CONTAINERD_FLAGS = new Set(["iversion", "noiversion", "lazytime", "nolazytime", "loud", "silent", "nosymfollow", "symfollow"]);
+const PAGE_SIZE = 4096;
+
+// A rootfs Mount's options as containerd reads them: mount(2) flags and the data string. Words containerd
+// acts on in ways this shim does not ("loop": a loop device; uidmap=/gidmap=: idmapped layers) are
+// refused, as are containerd's internal X-containerd.* words (containerd refuses those too).
+export function rootfsMountOptions(options: readonly string[]): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    if (o === "") continue;
+    if (o.startsWith("X-containerd.")) throw new Error(`internal mount option "${o}" was not consumed by the mount manager`);
+    if (o === "loop" || o.startsWith("uidmap=") || o.startsWith("gidmap=")) throw new Error(`mount option "${o}" is not supported by the tsrun shim`);
+    const f = NOT_CONTAINERD_FLAGS.has(o) ? undefined : mountFlagOption(o);
+    if (f && f[1] !== 0) flags = f[0] ? flags & ~f[1] : flags | f[1];
+    else data.push(o); // "defaults" too (flag 0), as containerd does
+  }
+  const text = data.join(",");
+  if (Buffer.byteLength(text) > PAGE_SIZE) throw new Error("mount options is too long");
+  return { flags, data: text };
+}
+
+// containerd's compactLowerdirOption: an overlay's lowerdir list relative to the layers' common directory
+// (the parent of their longest common prefix; not "/" or "."), the lowerdir option moved last; undefined
+// when there is nothing to shorten.
+export function compactLowerdirs(options: readonly string[]): { dir: string; options: string[] } | undefined {
+  const idx = options.findIndex((o) => o.startsWith("lowerdir="));
+  if (idx < 0) return undefined;
+  const dirs = options[idx]!.slice("lowerdir=".length).split(":");
+  if (dirs.length === 1) return undefined;
+  const lo = dirs.reduce((a, b) => (b < a ? b : a));
+  const hi = dirs.reduce((a, b) => (b > a ? b : a));
+  let n = 0;
+  while (n < lo.length && n < hi.length && lo[n] === hi[n]) n++;
+  const prefix = lo.slice(0, n);
+  if (prefix === "") return undefined;
+  // Go's path.Dir: up to the last slash, cleaned (no trailing slash but for "/")
+  const cut = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+  const dir = cut === "" ? "." : path.posix.normalize(cut).replace(/(.)\/$/, "$1");
+  if (dir === "/" || dir === ".") return undefined;
+  const common = `${dir}/`;
+  if (dirs.some((d) => d.length <= common.length)) return undefined;
+  const rest = options.filter((_, i) => i !== idx);
+  return { dir, options: [...rest, `lowerdir=${dirs.map((d) => d.slice(common.length)).join(":")}`] };
+}
+
+// One Mount onto target, as containerd's Mount.mount: a fuse.X/fuse3.X type through its mount.fuse(3)
+// helper; else mount(2) with the flags (skipped for a remount without data), then, for a read-only bind,
+// the remount that makes it read-only (a bind ignores MS_RDONLY). containerd also keeps a user namespace's
+// locked flags on that remount; this shim does not run in one.
+async function mountOne(m: Mount, target: string): Promise<void> {
+  const fuse = /^(fuse3?)\./.exec(m.type);
+  if (fuse) {
+    await run(`mount.${fuse[1]!}`, [m.source, target, ...m.options.flatMap((o) => ["-o", o]), "-t", m.type.slice(fuse[0].length)]);
+    return;
+  }
+  const n = native();
+  let options: readonly string[] = m.options;
+  let dirFd: number | undefined;
+  // an overlay's lowerdir list near the one page mount(2) takes is shortened as containerd shortens it; where
+  // containerd mounts from a thread chdir'd into the common directory, the layers are named here through
+  // an O_PATH fd of it (/proc/self/fd/N/...): Node's threads share one working directory
+  if (m.type === "overlay" && options.reduce((a, o) => a + Buffer.byteLength(o), 0) >= PAGE_SIZE - 512) {
+    const c = compactLowerdirs(options);
+    if (c) {
+      dirFd = n.openPath(c.dir);
+      const at = `/proc/self/fd/${dirFd}/`;
+      const last = c.options.length - 1; // the lowerdir option, moved last
+      options = c.options.map((o, i) => (i === last ? `lowerdir=${o.slice("lowerdir=".length).split(":").map((d) => at + d).join(":")}` : o));
+    }
+  }
+  try {
+    const { flags, data } = rootfsMountOptions(options);
+    if ((flags & MS.REMOUNT) === 0 || data !== "") n.mount(m.source, target, m.type, flags, data);
+    if ((flags & (MS.BIND | MS.RDONLY)) === (MS.BIND | MS.RDONLY)) n.mount("", target, "", flags | MS.REMOUNT, "");
+  } finally {
+    if (dirFd !== undefined) fs.closeSync(dirFd);
+  }
+}
+
+// The rootfs mounts of a CreateTaskRequest, onto bundle/rootfs, as containerd's runc shim does (mount.All):
+// each Mount in order onto the same target (stacked); on any failure everything mounted there is unmounted
+// again (its deferred UnmountAll). bundle/rootfs is made (0711) when missing; a symlink or a non-directory
+// there is refused, never mounted through.
 export async function mountRootfs(bundle: string, mounts: Mount[]): Promise<boolean> {
   if (mounts.length === 0) return false;
   const target = path.join(bundle, "rootfs");
-  fs.mkdirSync(target, { recursive: true });
-  let done = 0;
   try {
-    for (const m of mounts) {
-      const opts = m.options.filter((x) => x !== "");
-      const bind = m.type === "bind" || opts.includes("bind") || opts.includes("rbind");
-      await run("mount", [...(bind ? [] : ["-t", m.type]), ...(opts.length ? ["-o", opts.join(",")] : []), m.source, target]);
-      done++;
-    }
+    fs.mkdirSync(target, 0o711);
   } catch (e) {
-    for (let i = 0; i < done; i++) await unmountRootfs(bundle);
-    throw new RpcError(Code.UNKNOWN, `mount rootfs component: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  const st = fs.lstatSync(target);
+  if (!st.isDirectory()) throw new RpcError(Code.FAILED_PRECONDITION, `mount rootfs: ${target} is ${st.isSymbolicLink() ? "a symlink" : "not a directory"}`);
+  for (const m of mounts) {
+    try {
+      await mountOne(m, target);
+    } catch (e) {
+      await unmountRootfs(bundle);
+      const what = `{${m.type} ${m.source} [${m.options.join(" ")}]}`;
+      throw new RpcError(Code.UNKNOWN, `failed to mount rootfs component ${what}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+    }
   }
   return true;
 }
 
+// Unmounts every mount stacked on bundle/rootfs (main.ts's unmountAll); a failure is logged, as containerd
+// logs it.
 export async function unmountRootfs(bundle: string): Promise<void> {
-  const target = path.join(bundle, "rootfs");
-  await run("umount", [target]).catch(() => run("umount", ["-l", target]).catch(() => {}));
+  try {
+    unmountAll(path.join(bundle, "rootfs"));
+  } catch (e) {
+    process.stderr.write(`tsrun shim: failed to clean up rootfs mount: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
 }
 
 // Whether the bundle's cgroupsPath has the systemd driver's form ("slice:prefix:name", no "/"), on a host
