@@ -909,7 +909,7 @@ int remove(const Flags& f) {
   Buf dir;
   if (!dir.add(root.p) || !dir.add("/") || !dir.add(f.id)) exec_node();
   if (stat(dir.p, &st) == 0 || (errno != ENOENT && errno != ENOTDIR)) exec_node();  // a container: node's
-  // the rootfs, still mounted: node's (umount -l)
+  // the rootfs, still mounted: node unmounts it (unmountAll in main.ts)
   char rootfs[PATH_MAX + 8];
   snprintf(rootfs, sizeof rootfs, "%s/rootfs", cwd);
   struct stat rs, bs;
