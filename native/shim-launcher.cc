@@ -722,7 +722,8 @@ int spawn_once(const char* const* args, int null, int logfd, Buf& said) {
 // -socket SOCK [-debug] serve` in its own session, stdin /dev/null, stdout a pipe read up to its first line
 // ("ready"), stderr TSRUN_SHIM_LOG (appended) or the bundle's log FIFO (when containerd reads it) or nothing.
 // From the startup snapshot dist/containerd-shim-tsrun-v2.blob when there is one (`node --snapshot-blob
-// BLOB -- ARGS`); node refuses a blob it did not make (status 14, before it runs anything): then from main.js.
+// BLOB -- ARGS`); node refuses a blob it did not make (status 14, before it runs anything), and a blob made
+// elsewhere may fail before "ready": then from main.js.
 // 0: ready; 1: failed (said on stderr); -1: node decides (nothing was started).
 int spawn_server(const Flags& f, const char* sock) {
   struct stat st;
@@ -764,8 +765,10 @@ int spawn_server(const Flags& f, const char* sock) {
   args[k] = nullptr;
   Buf said;
   int r = spawn_once(args, null, logfd, said);
-  if (r == 14 && with_blob) {
-    // the plain entry: main.js, then the same arguments
+  if (r != 0 && r != -3 && with_blob) {
+    // The plain entry (main.js, then the same arguments) when the server exited before its first line from
+    // the blob: node refused it (status 14), or it was made for another package directory or machine.
+    if (unlink(sock) != 0 && errno != ENOENT) die("unlink");
     const char* plain[20];
     int m = 0;
     for (int i = 0; i < entry; i++) plain[m++] = args[i];

@@ -43,6 +43,7 @@ eval last=\\\${$#}
 if [ "$last" = serve ]; then
   [ "$FAKE_NODE_MODE" = fail ] && { echo "no luck" >&2; exit 3; }
   [ "$FAKE_NODE_MODE" = refuse-blob ] && [ "$1" = --snapshot-blob ] && { echo "Failed to load the startup snapshot" >&2; exit 14; }
+  [ "$FAKE_NODE_MODE" = fail-blob ] && [ "$1" = --snapshot-blob ] && { echo "Cannot find module '/elsewhere/build/Release/tsrun.node'" >&2; exit 1; }
   echo "serve says hello" >&2
   echo ready
   exit 0
@@ -238,12 +239,14 @@ describe("the native launcher against main.ts", () => {
       assert.equal(fs.readFileSync(log, "utf8"), "serve says hello\n", "the server's stderr goes to TSRUN_SHIM_LOG");
       assert.ok(!fs.existsSync(sock), "the dead socket was removed before the server was started");
     }
-    // a blob node refuses (status 14): started again from main.js
-    if (fs.existsSync(BLOB)) {
+    // a blob node refuses (status 14), or one made for another package directory (the server fails before
+    // it is ready): started again from main.js
+    for (const mode of ["refuse-blob", "fail-blob"]) {
+      if (!fs.existsSync(BLOB)) break;
       const args = ["-namespace", NS, "-address", ADDRESS, "-id", "s6", "start"];
       const bundle = bundleWith(null);
       const sock = socketPath(ADDRESS, NS, "s6");
-      const l = run("launcher", bundle, args, { FAKE_NODE_MODE: "refuse-blob" });
+      const l = run("launcher", bundle, args, { FAKE_NODE_MODE: mode });
       assert.equal(l.status, 0, l.stderr);
       assert.equal(l.stdout.toString(), `unix://${sock}`);
       const rest = ["-namespace", NS, "-address", ADDRESS, "-publish-binary", "", "-id", "s6", "-socket", sock, "serve"];
