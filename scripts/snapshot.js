@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Builds dist/tsrun.blob, the startup snapshot bin/tsrun uses for create, run and exec, and its stamp
-// dist/tsrun.blob.node (format and meaning: src/snapshot-stamp.ts). The blob is loaded once here (a no-op
+// Builds dist/tsrun-fast.js (the fast lane bundle, below), and dist/tsrun.blob, the startup snapshot bin/tsrun
+// uses for create, run and exec, and its stamp dist/tsrun.blob.node (format and meaning: src/snapshot-stamp.ts). The blob is loaded once here (a no-op
 // command) before the stamp is written: a blob this node refuses gets no stamp, and bin/tsrun never hands it to
 // node. If anything fails, tsrun simply runs without it (the plain entry).
 "use strict";
@@ -13,6 +13,27 @@ const dist = path.join(root, "dist");
 const bundle = path.join(dist, "tsrun-snapshot.js");
 const blob = path.join(dist, "tsrun.blob");
 const stamp = path.join(dist, "tsrun.blob.node");
+
+// dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete) in one file. The systemd
+// driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
+const fast = path.join(dist, "tsrun-fast.js");
+fs.rmSync(fast, { force: true });
+try {
+  require("esbuild").buildSync({
+    entryPoints: [path.join(root, "src", "fast-entry.ts")],
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    outfile: fast,
+    logLevel: "warning",
+    minify: true,
+    keepNames: true,
+    external: ["@particle/dbus-next"],
+  });
+} catch (e) {
+  fs.rmSync(fast, { force: true });
+  console.error(`tsrun: no fast lane bundle (${e.message.split("\n")[0]}); state, start, kill and delete will start slower`);
+}
 
 fs.rmSync(blob, { force: true });
 fs.rmSync(stamp, { force: true });

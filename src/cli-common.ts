@@ -50,7 +50,9 @@ export function beforeCommand(g: GlobalOpts): Logger {
   if (skipped) logger.debug(`startup snapshot not used: ${skipped}`);
   if (recheck) {
     const { recheckStamp } = require("./snapshot-stamp") as typeof import("./snapshot-stamp");
-    const why = recheckStamp(path.resolve(__dirname, "..", "tsrun.blob.node")); // dist/src/*.js -> dist/
+    // dist/src/cli-common.js, or a bundle in dist/
+    const dist = path.basename(__dirname) === "src" ? path.dirname(__dirname) : __dirname;
+    const why = recheckStamp(path.join(dist, "tsrun.blob.node"));
     logger.debug(why === null ? "startup snapshot: this node loads it, used from the next command on" : `startup snapshot stays unused: ${why}`);
   }
   return logger;
