@@ -14,53 +14,74 @@ const bundle = path.join(dist, "tsrun-snapshot.js");
 const blob = path.join(dist, "tsrun.blob");
 const stamp = path.join(dist, "tsrun.blob.node");
 
-// dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete) in one file. The systemd
-// driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
-const fast = path.join(dist, "tsrun-fast.js");
-fs.rmSync(fast, { force: true });
-try {
-  require("esbuild").buildSync({
-    entryPoints: [path.join(root, "src", "fast-entry.ts")],
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    outfile: fast,
-    logLevel: "warning",
-    minify: true,
-    keepNames: true,
-    external: ["@particle/dbus-next"],
-  });
-} catch (e) {
-  fs.rmSync(fast, { force: true });
-  console.error(`tsrun: no fast lane bundle (${e.message.split("\n")[0]}); state, start, kill and delete will start slower`);
-}
+// Both bundles: `import * as fs from "fs"` of a Node module is bundled as `__toESM(require("fs"))`, which copies
+// every property of the module into a new object (some 100 getters for fs), at every import of every
+// module; read as TypeScript's `import fs = require("fs")` it is the module itself, as tsc's output has it.
+const builtinImports = {
+  name: "builtin-imports",
+  setup(build) {
+    const builtins = new Set(require("module").builtinModules);
+    build.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
+      const text = fs.readFileSync(args.path, "utf8");
+      const contents = text.replace(/^import \* as (\w+) from "([\w:/]+)";$/gm, (line, name, mod) => (builtins.has(mod.replace(/^node:/, "")) ? `import ${name} = require("${mod}");` : line));
+      return { contents, loader: "ts" };
+    });
+  },
+};
 
-fs.rmSync(blob, { force: true });
-fs.rmSync(stamp, { force: true });
-try {
-  const esbuild = require("esbuild");
-  esbuild.buildSync({
-    entryPoints: [path.join(root, "src", "snapshot.ts")],
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    outfile: bundle,
-    logLevel: "warning",
-    minify: true,
-    keepNames: true,
-  });
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS; // bin/tsrun never uses the blob under NODE_OPTIONS
-  execFileSync(process.execPath, ["--no-warnings", "--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: dist, env, stdio: ["ignore", "inherit", "inherit"] });
-  // Loaded once, as bin/tsrun will (a no-op command): node must take it.
-  const out = execFileSync(process.execPath, ["--snapshot-blob", blob, "--", "--version"], { cwd: dist, env, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }).toString();
-  if (!out.startsWith("tsrun version")) throw new Error(`the snapshot does not run: ${out.split("\n")[0]}`);
-  // V8's tag as a node without NODE_OPTIONS has it, as bin/tsrun runs node
-  const text = execFileSync(process.execPath, ["-e", `process.stdout.write(require(${JSON.stringify(path.join(dist, "src", "snapshot-stamp.js"))}).stampText())`], { env }).toString();
-  fs.writeFileSync(stamp, text);
-} catch (e) {
+async function main() {
+  // dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete) in one file. The systemd
+  // driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
+  const fast = path.join(dist, "tsrun-fast.js");
+  fs.rmSync(fast, { force: true });
+  try {
+    await require("esbuild").build({
+      entryPoints: [path.join(root, "src", "fast-entry.ts")],
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      outfile: fast,
+      logLevel: "warning",
+      minify: true,
+      keepNames: true,
+      external: ["@particle/dbus-next"],
+      plugins: [builtinImports],
+    });
+  } catch (e) {
+    fs.rmSync(fast, { force: true });
+    console.error(`tsrun: no fast lane bundle (${e.message.split("\n")[0]}); state, start, kill and delete will start slower`);
+  }
+
   fs.rmSync(blob, { force: true });
   fs.rmSync(stamp, { force: true });
-  const err = e.stderr ? e.stderr.toString().trim() : "";
-  console.error(`tsrun: no startup snapshot (${(err || e.message).split("\n")[0]}); create, run and exec will start slower`);
+  try {
+    const esbuild = require("esbuild");
+    await esbuild.build({
+      entryPoints: [path.join(root, "src", "snapshot.ts")],
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      outfile: bundle,
+      logLevel: "warning",
+      minify: true,
+      keepNames: true,
+      plugins: [builtinImports],
+    });
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // bin/tsrun never uses the blob under NODE_OPTIONS
+    execFileSync(process.execPath, ["--no-warnings", "--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: dist, env, stdio: ["ignore", "inherit", "inherit"] });
+    // Loaded once, as bin/tsrun will (a no-op command): node must take it.
+    const out = execFileSync(process.execPath, ["--snapshot-blob", blob, "--", "--version"], { cwd: dist, env, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }).toString();
+    if (!out.startsWith("tsrun version")) throw new Error(`the snapshot does not run: ${out.split("\n")[0]}`);
+    // V8's tag as a node without NODE_OPTIONS has it, as bin/tsrun runs node
+    const text = execFileSync(process.execPath, ["-e", `process.stdout.write(require(${JSON.stringify(path.join(dist, "src", "snapshot-stamp.js"))}).stampText())`], { env }).toString();
+    fs.writeFileSync(stamp, text);
+  } catch (e) {
+    fs.rmSync(blob, { force: true });
+    fs.rmSync(stamp, { force: true });
+    const err = e.stderr ? e.stderr.toString().trim() : "";
+    console.error(`tsrun: no startup snapshot (${(err || e.message).split("\n")[0]}); create, run and exec will start slower`);
+  }
 }
+
+main();
