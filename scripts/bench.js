@@ -140,9 +140,10 @@ function emptyBlob() {
   return r.status === 0 ? blob : undefined;
 }
 
-// Rounds of: node -e 0, then each verb through bin/tsrun (and runc's, when there is runc), interleaved so load
-// from elsewhere falls on all alike. create/state/start/kill/delete act on a container running sleep; run
-// runs /bin/true in the foreground.
+// Rounds of each verb through bin/tsrun (and runc's, when there is runc), each right after a `node -e 0`: the
+// machine's load (other users, a VM's stolen time is counted as CPU time here) falls on a verb and its floor
+// alike, and each verb is judged by the median of its own ratios (and differences) to the floor beside it.
+// create/state/start/kill/delete act on a container running sleep; run runs /bin/true in the foreground.
 function measureCli(b, runc) {
   const sleeper = path.join(work, "bundle-cli-sleep");
   const cfg = JSON.parse(JSON.stringify(b.cfg));
@@ -152,28 +153,33 @@ function measureCli(b, runc) {
   const blob = emptyBlob();
   const bins = { tsrun: TSRUN, ...(runc ? { runc } : {}) };
   const t = { floor: [], snapshot: [] };
-  for (const name of Object.keys(bins)) t[name] = { create: [], state: [], start: [], kill: [], delete: [], run: [] };
+  for (const name of Object.keys(bins)) t[name] = {};
+  // one sample: [cpu of the command, cpu of node -e 0 just before]
+  const sample = (into, verb, f) => {
+    const floor = cpu(process.execPath, ["-e", "0"]);
+    t.floor.push(floor);
+    (into[verb] ??= []).push([f(), floor]);
+  };
   for (let i = 0; i < runs; i++) {
-    t.floor.push(cpu(process.execPath, ["-e", "0"]));
-    if (blob) t.snapshot.push(cpu(process.execPath, ["--snapshot-blob", blob]));
+    if (blob) sample(t, "snapshot", () => cpu(process.execPath, ["--snapshot-blob", blob]));
     for (const [name, bin] of Object.entries(bins)) {
       const root = path.join(work, `root-cli-${name}`);
       const id = `cli-${name}-${i}`;
       cfg.linux.cgroupsPath = `/${cgParent}/${id}`;
       fs.writeFileSync(path.join(sleeper, "config.json"), JSON.stringify(cfg));
       const r = t[name];
-      r.create.push(cpu(bin, ["--root", root, "create", "--bundle", sleeper, id]));
-      r.state.push(cpu(bin, ["--root", root, "state", id]));
-      r.start.push(cpu(bin, ["--root", root, "start", id]));
-      r.kill.push(cpu(bin, ["--root", root, "kill", id, "KILL"]));
+      sample(r, "create", () => cpu(bin, ["--root", root, "create", "--bundle", sleeper, id]));
+      sample(r, "state", () => cpu(bin, ["--root", root, "state", id]));
+      sample(r, "start", () => cpu(bin, ["--root", root, "start", id]));
+      sample(r, "kill", () => cpu(bin, ["--root", root, "kill", id, "KILL"]));
       for (let k = 0; k < 200; k++) {
         const s = spawnSync(bin, ["--root", root, "state", id], { encoding: "utf8" });
         if (/"status": "stopped"/.test(s.stdout)) break;
       }
-      r.delete.push(cpu(bin, ["--root", root, "delete", id]));
+      sample(r, "delete", () => cpu(bin, ["--root", root, "delete", id]));
       const rid = `cli-${name}-r${i}`;
       setCgroup(b.dir, b.cfg, rid);
-      r.run.push(cpu(bin, ["--root", root, "run", "--bundle", b.dir, rid]));
+      sample(r, "run", () => cpu(bin, ["--root", root, "run", "--bundle", b.dir, rid]));
     }
   }
   return t;
@@ -181,21 +187,22 @@ function measureCli(b, runc) {
 
 function printCli(t) {
   const pad = (s, n) => String(s).padEnd(n);
-  const floor = median(t.floor);
-  console.log(`\nCLI CPU time (user+sys of the process tree, ms), median of ${runs} interleaved rounds, against node's floor`);
-  console.log(pad("node -e 0", 12) + pad(floor.toFixed(1), 10) + "(the floor)");
-  if (t.snapshot.length) {
-    const s = median(t.snapshot);
-    console.log(pad("empty blob", 12) + pad(s.toFixed(1), 10) + `${(s / floor).toFixed(2)}x  (node --snapshot-blob of a snapshot holding nothing: any snapshot start costs this)`);
+  const ratio = (xs) => median(xs.map(([a, f]) => a / f));
+  const plus = (xs) => median(xs.map(([a, f]) => a - f));
+  console.log(`\nCLI CPU time (user+sys of the process tree, ms), median of ${runs} rounds; each sample beside its own node -e 0`);
+  console.log(pad("node -e 0", 14) + pad(median(t.floor).toFixed(1), 9) + "(the floor: median of all its samples)");
+  if (t.snapshot) {
+    const s = t.snapshot;
+    console.log(pad("empty blob", 14) + pad(median(s.map((x) => x[0])).toFixed(1), 9) + pad(ratio(s).toFixed(2) + "x", 8) + pad("+" + plus(s).toFixed(1), 9) + "node --snapshot-blob of a snapshot holding nothing: what any snapshot start costs");
   }
-  console.log(pad("verb", 12) + pad("tsrun", 10) + pad("ratio", 8) + pad("+floor", 10) + pad("target", 16) + pad("", 8) + (t.runc ? "runc" : ""));
+  console.log(pad("verb", 14) + pad("tsrun", 9) + pad("ratio", 8) + pad("+floor", 9) + pad("target", 14) + pad("", 8) + (t.runc ? "runc" : ""));
   for (const verb of ["state", "start", "kill", "delete", "create", "run"]) {
-    const a = median(t.tsrun[verb]);
+    const xs = t.tsrun[verb];
     const byRatio = verb !== "create" && verb !== "run";
-    const meets = byRatio ? a <= 1.15 * floor : a <= floor + 40;
+    const meets = byRatio ? ratio(xs) <= 1.15 : plus(xs) <= 40;
     console.log(
-      pad(verb, 12) + pad(a.toFixed(1), 10) + pad((a / floor).toFixed(2) + "x", 8) + pad("+" + (a - floor).toFixed(1), 10) +
-        pad(byRatio ? "<= 1.15x" : "<= floor+40", 16) + pad(meets ? "meets" : "MISSES", 8) + (t.runc ? median(t.runc[verb]).toFixed(1) : ""),
+      pad(verb, 14) + pad(median(xs.map((x) => x[0])).toFixed(1), 9) + pad(ratio(xs).toFixed(2) + "x", 8) + pad("+" + plus(xs).toFixed(1), 9) +
+        pad(byRatio ? "<= 1.15x" : "<= floor+40", 14) + pad(meets ? "meets" : "MISSES", 8) + (t.runc ? median(t.runc[verb].map((x) => x[0])).toFixed(1) : ""),
     );
   }
 }
