@@ -30,7 +30,7 @@ const builtinImports = {
 };
 
 async function main() {
-  // dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete) in one file. The systemd
+  // dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete, pause, resume, list) in one file. The systemd
   // driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
   const fast = path.join(dist, "tsrun-fast.js");
   fs.rmSync(fast, { force: true });
@@ -49,7 +49,7 @@ async function main() {
     });
   } catch (e) {
     fs.rmSync(fast, { force: true });
-    console.error(`tsrun: no fast lane bundle (${e.message.split("\n")[0]}); state, start, kill and delete will start slower`);
+    console.error(`tsrun: no fast lane bundle (${e.message.split("\n")[0]}); the fast lane's commands will start slower`);
   }
 
   fs.rmSync(blob, { force: true });

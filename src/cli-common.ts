@@ -1,5 +1,6 @@
 // What the two CLI front ends share: src/cli.ts (commander: every command, usage errors, help) and
-// src/cli-fast.ts (state, start, kill and delete given plainly, parsed by hand so they load no commander).
+// src/cli-fast.ts (state, start, kill, delete, pause, resume and list given plainly, parsed by hand so they
+// load no commander).
 // Both run the same verbs with the same context, logger, errors and exit codes. Only light modules are
 // imported here; each verb loads what it uses when it runs.
 import * as fs from "fs";
@@ -96,4 +97,22 @@ export async function deleteVerb(ctx: () => Context, id: string, force: boolean)
   const c = ctx();
   const { remove } = require("./runtime/delete") as typeof import("./runtime/delete");
   await remove(c, id, { force });
+}
+
+// pause and resume, as the library's Container: the container is read first (validateId, then its state).
+export async function pauseVerb(ctx: () => Context, id: string, resume: boolean): Promise<void> {
+  const c = ctx();
+  const { validateId } = require("./state/store") as typeof import("./state/store");
+  validateId(id);
+  c.store.read(id);
+  const p = require("./runtime/pause") as typeof import("./runtime/pause");
+  await (resume ? p.resume(c, id) : p.pause(c, id));
+}
+
+export function listVerb(ctx: () => Context, format: string, quiet: boolean): void {
+  const q = require("./runtime/query") as typeof import("./runtime/query");
+  const states = q.list(ctx());
+  if (quiet) write(states.map((s) => s.id + "\n").join(""));
+  else if (format === "json") write(JSON.stringify(states) + "\n");
+  else write(q.formatTable(states));
 }

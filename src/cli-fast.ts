@@ -1,21 +1,31 @@
-// The CLI's fast lane: state, start, kill and delete, as engines call them (global options, the verb, its
-// flags and arguments, nothing unusual), parsed by hand so that these calls load neither commander nor the
-// modules of other commands. Anything else, including every usage error, help and the unusual spellings
+// The CLI's fast lane: state, start, kill, delete, pause, resume and list, as engines call them (global
+// options, the verb, its flags and arguments, nothing unusual), parsed by hand so that these calls load neither
+// commander nor the modules of other commands. Anything else, including every usage error, help and the unusual spellings
 // commander also accepts, returns undefined: the full CLI (src/cli.ts) then parses it and answers exactly as
 // it always does. Both run the same verbs (src/cli-common.ts).
-import { type GlobalOpts, beforeCommand, cliContext, deleteVerb, failure, killVerb, startVerb, stateVerb } from "./cli-common";
+import { type GlobalOpts, beforeCommand, cliContext, deleteVerb, failure, killVerb, listVerb, pauseVerb, startVerb, stateVerb } from "./cli-common";
 
 // Global options with a value, and the flags (commander's definitions in src/cli.ts).
 const VALUED = new Set(["--root", "--log", "--log-format", "--rootless", "--criu"]);
 const FLAGS = new Set(["--debug", "--systemd-cgroup"]);
 
-type Verb = "state" | "start" | "kill" | "delete";
-// Each verb's own flags (short and long spellings) and its number of arguments.
-const VERBS: Record<Verb, { flags: Record<string, string>; min: number; max: number }> = {
+type Verb = "state" | "start" | "kill" | "delete" | "pause" | "resume" | "list" | "ls";
+interface VerbDef {
+  flags: Record<string, string>; // short and long spellings -> name
+  valued?: Record<string, { name: string; values: readonly string[] }>; // options with a value (commander's choices)
+  min: number; // arguments
+  max: number;
+}
+const LIST: VerbDef = { flags: { "-q": "quiet", "--quiet": "quiet" }, valued: { "-f": { name: "format", values: ["table", "json"] }, "--format": { name: "format", values: ["table", "json"] } }, min: 0, max: 0 };
+const VERBS: Record<Verb, VerbDef> = {
   state: { flags: {}, min: 1, max: 1 },
   start: { flags: {}, min: 1, max: 1 },
   kill: { flags: { "-a": "all", "--all": "all" }, min: 1, max: 2 },
   delete: { flags: { "-f": "force", "--force": "force" }, min: 1, max: 1 },
+  pause: { flags: {}, min: 1, max: 1 },
+  resume: { flags: {}, min: 1, max: 1 },
+  list: LIST,
+  ls: LIST,
 };
 
 interface Parsed {
@@ -23,6 +33,7 @@ interface Parsed {
   verb: Verb;
   args: string[];
   flags: Set<string>;
+  values: Map<string, string>;
 }
 
 // The command line (without node and the script) when the fast lane takes it; undefined otherwise.
@@ -55,15 +66,27 @@ export function parseFast(argv: readonly string[]): Parsed | undefined {
   const def = VERBS[verb];
   const args: string[] = [];
   const flags = new Set<string>();
-  for (const a of argv.slice(i + 1)) {
-    if (a.startsWith("-")) {
-      const f = def.flags[a];
-      if (f === undefined) return undefined;
+  const values = new Map<string, string>();
+  for (let j = i + 1; j < argv.length; j++) {
+    const a = argv[j]!;
+    if (!a.startsWith("-")) {
+      args.push(a);
+      continue;
+    }
+    const f = def.flags[a];
+    if (f !== undefined) {
       flags.add(f);
-    } else args.push(a);
+      continue;
+    }
+    const eq = a.startsWith("--") ? a.indexOf("=") : -1;
+    const v = def.valued?.[eq > 0 ? a.slice(0, eq) : a];
+    if (v === undefined) return undefined;
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++j];
+    if (value === undefined || !v.values.includes(value)) return undefined;
+    values.set(v.name, value);
   }
   if (args.length < def.min || args.length > def.max) return undefined;
-  return { g, verb, args, flags };
+  return { g, verb, args, flags, values };
 }
 
 // Runs a command the fast lane takes; resolves to tsrun's exit status.
@@ -71,7 +94,7 @@ export async function runFast(p: Parsed): Promise<number> {
   const logger = beforeCommand(p.g);
   try {
     const ctx = () => cliContext(p.g, logger);
-    const id = p.args[0]!;
+    const id = p.args[0] ?? ""; // (list has none)
     switch (p.verb) {
       case "state":
         stateVerb(ctx, id);
@@ -84,6 +107,14 @@ export async function runFast(p: Parsed): Promise<number> {
         break;
       case "delete":
         await deleteVerb(ctx, id, p.flags.has("force"));
+        break;
+      case "pause":
+      case "resume":
+        await pauseVerb(ctx, id, p.verb === "resume");
+        break;
+      case "list":
+      case "ls":
+        listVerb(ctx, p.values.get("format") ?? "table", p.flags.has("quiet"));
         break;
     }
     return 0;

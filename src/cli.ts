@@ -4,8 +4,8 @@ import { Command, CommanderError, Option } from "commander";
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "./errors";
-import type { Container, Runtime } from "./api";
-import { type GlobalOpts, beforeCommand, cliContext, deleteVerb, failure, killVerb, logOptions, notifyOpts, rootOptions, startVerb, stateVerb, write } from "./cli-common";
+import type { Runtime } from "./api";
+import { type GlobalOpts, beforeCommand, cliContext, deleteVerb, failure, killVerb, listVerb, pauseVerb, logOptions, notifyOpts, rootOptions, startVerb, stateVerb, write } from "./cli-common";
 import { Logger, oneLine } from "./log";
 import type { Context } from "./runtime/context";
 
@@ -25,10 +25,6 @@ function runtimeOf(program: Command): Runtime {
   const g = program.opts<GlobalOpts>();
   const { Runtime } = require("./api") as typeof import("./api");
   return new Runtime({ ...rootOptions(g), log: logOptions(g), systemdCgroup: g.systemdCgroup === true });
-}
-
-async function containerOf(program: Command, id: string): Promise<Container> {
-  return runtimeOf(program).get(id);
 }
 
 function intOption(v: string): number {
@@ -223,12 +219,8 @@ export function buildProgram(): Command {
     .description("lists containers started by tsrun with the given root")
     .addOption(new Option("-f, --format <format>", "select one of: table or json").choices(["table", "json"]).default("table"))
     .option("-q, --quiet", "display only container IDs")
-    .action(async (o: { format: string; quiet?: boolean }) => {
-      const q = require("./runtime/query") as typeof import("./runtime/query");
-      const states = await runtimeOf(program).list();
-      if (o.quiet) write(states.map((s) => s.id + "\n").join(""));
-      else if (o.format === "json") write(JSON.stringify(states) + "\n");
-      else write(q.formatTable(states));
+    .action((o: { format: string; quiet?: boolean }) => {
+      listVerb(() => ctxOf(program), o.format, o.quiet === true);
     });
 
   program
@@ -255,7 +247,7 @@ export function buildProgram(): Command {
     .argument("<container-id>")
     .description("pause suspends all processes inside the container")
     .action(async (id: string) => {
-      await (await containerOf(program, id)).pause();
+      await pauseVerb(() => ctxOf(program), id, false);
     });
 
   program
@@ -263,7 +255,7 @@ export function buildProgram(): Command {
     .argument("<container-id>")
     .description("resumes all processes that have been previously paused")
     .action(async (id: string) => {
-      await (await containerOf(program, id)).resume();
+      await pauseVerb(() => ctxOf(program), id, true);
     });
 
   program

@@ -1,4 +1,4 @@
-// The plain (non-snapshot) entry of bin/tsrun. state, start, kill and delete given plainly take the fast lane
+// The plain (non-snapshot) entry of bin/tsrun. The fast lane's command lines (state, start, kill, delete, ...)
 // (src/cli-fast.ts: no commander, only the modules the verb uses); every other command line goes to the full
 // CLI (src/cli.ts).
 import { recordCallerFds } from "./runtime/caller";

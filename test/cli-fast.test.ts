@@ -12,23 +12,26 @@ import { REPO, TSRUN, cleanup, makeBundle, ok, stateRoot, tsrun, uniqueId, work 
 after(cleanup);
 
 describe("parseFast", () => {
-  test("takes state, start, kill and delete given plainly", () => {
-    assert.deepEqual(parseFast(["--root", "/r", "state", "c1"]), { g: { logFormat: "text", rootless: "auto", root: "/r" }, verb: "state", args: ["c1"], flags: new Set() });
+  test("takes state, start, kill, delete, pause, resume and list given plainly", () => {
+    assert.deepEqual(parseFast(["--root", "/r", "state", "c1"]), { g: { logFormat: "text", rootless: "auto", root: "/r" }, verb: "state", args: ["c1"], flags: new Set(), values: new Map() });
     assert.deepEqual(parseFast(["--root=/r", "--log", "/l", "--log-format", "json", "--debug", "--systemd-cgroup", "--rootless", "false", "--criu", "x", "kill", "-a", "c1", "KILL"]), {
       g: { logFormat: "json", rootless: "false", root: "/r", log: "/l", debug: true, systemdCgroup: true },
       verb: "kill",
       args: ["c1", "KILL"],
       flags: new Set(["all"]),
+      values: new Map(),
     });
     assert.deepEqual(parseFast(["delete", "c1", "--force"])?.flags, new Set(["force"]));
     assert.deepEqual(parseFast(["kill", "c1", "--all"])?.args, ["c1"]);
     assert.deepEqual(parseFast(["start", ""])?.args, [""]); // the id's own error, as commander passes it on
+    assert.equal(parseFast(["resume", "c1"])?.verb, "resume");
+    assert.deepEqual(parseFast(["list", "-f", "json", "-q"])?.values, new Map([["format", "json"]]));
+    assert.deepEqual(parseFast(["ls", "--format=table"])?.values, new Map([["format", "table"]]));
   });
 
   test("leaves everything else to the full CLI", () => {
     for (const argv of [
       [],
-      ["list"],
       ["create", "c1"],
       ["--help"],
       ["state", "--help"],
@@ -48,6 +51,11 @@ describe("parseFast", () => {
       ["--bogus", "state", "c1"],
       ["--debug=1", "state", "c1"],
       ["toString", "c1"],
+      ["pause"],
+      ["list", "x"],
+      ["list", "--format", "xml"],
+      ["list", "-fjson"],
+      ["list", "-f"],
     ])
       assert.equal(parseFast(argv), undefined, JSON.stringify(argv));
   });
@@ -78,7 +86,7 @@ function same(args: string[], withLog = true): { status: number; stdout: string;
 }
 
 describe("the fast lane answers as the full CLI", () => {
-  test("bin/tsrun runs state, start, kill and delete from dist/tsrun-fast.js", { skip: !fs.existsSync(path.join(REPO, "dist", "tsrun-fast.js")) && "no fast lane bundle" }, () => {
+  test("bin/tsrun runs the fast lane's verbs from dist/tsrun-fast.js", { skip: !fs.existsSync(path.join(REPO, "dist", "tsrun-fast.js")) && "no fast lane bundle" }, () => {
     const log = path.join(work(), uniqueId("trace"));
     const r = spawnSync("strace", ["-f", "-qq", "-s", "4096", "-e", "trace=execve", "-o", log, TSRUN, "--root", stateRoot(), "state", "nope"], { encoding: "utf8" });
     if (r.error) return; // no strace
@@ -89,7 +97,7 @@ describe("the fast lane answers as the full CLI", () => {
 
   test("errors: no such container, a bad id, a bad --rootless, a bad signal", () => {
     const id = uniqueId();
-    for (const cmd of [["state", id], ["start", id], ["kill", id], ["kill", "-a", id, "9"], ["delete", id]]) assert.equal(same(cmd).status, 1);
+    for (const cmd of [["state", id], ["start", id], ["kill", id], ["kill", "-a", id, "9"], ["delete", id], ["pause", id], ["resume", id]]) assert.equal(same(cmd).status, 1);
     assert.equal(same(["delete", "--force", id]).status, 0);
     assert.match(same(["state", "a/b"]).stderr, /invalid container ID format/);
     assert.match(same(["start", ".."]).stderr, /invalid container ID format/);
@@ -97,7 +105,7 @@ describe("the fast lane answers as the full CLI", () => {
     assert.match(same(["--rootless", "maybe", "start", "a/b"]).stderr, /invalid container ID format/); // start checks the id first
   });
 
-  test("a whole lifecycle: create, state, start, kill, delete", () => {
+  test("a whole lifecycle: create, state, start, kill, pause and resume refused, list, delete", () => {
     const b = makeBundle(["sleep", "30"]);
     ok(tsrun(["create", "--bundle", b.dir, b.id]));
     const created = same(["state", b.id], false);
@@ -107,11 +115,16 @@ describe("the fast lane answers as the full CLI", () => {
     assert.equal((JSON.parse(same(["state", b.id], false).stdout) as { status: string }).status, "running");
     assert.match(same(["start", b.id]).stderr, /cannot start an already running container/);
     assert.equal(same(["kill", b.id, "0"]).status, 0);
+    assert.match(same(["resume", b.id]).stderr, /container not paused/);
+    assert.match(same(["list"], false).stdout, new RegExp(`${b.id}.*running`));
+    assert.equal((JSON.parse(same(["list", "--format", "json"]).stdout) as { id: string }[]).filter((c) => c.id === b.id).length, 1);
+    assert.match(same(["ls", "-q"]).stdout, new RegExp(`^${b.id}$`, "m"));
     assert.match(same(["delete", b.id]).stderr, /cannot delete container .* that is not stopped: running/);
     ok(tsrun(["kill", b.id, "KILL"]));
     for (let i = 0; i < 100 && !tsrun(["state", b.id]).stdout.includes('"stopped"'); i++) spawnSync("sleep", ["0.05"]);
     assert.equal((JSON.parse(same(["state", b.id], false).stdout) as { status: string }).status, "stopped");
     assert.match(same(["kill", b.id]).stderr, /container not running/);
+    assert.match(same(["pause", b.id]).stderr, /container not running/);
     ok(tsrun(["--debug", "delete", b.id]));
     assert.match(same(["state", b.id]).stderr, /does not exist/);
   });
