@@ -30,7 +30,18 @@ const builtinImports = {
 };
 
 async function main() {
-  // dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete, pause, resume, list) in one file. The systemd
+  // zod exports all its locales (z.locales.*, some 200 kB minified), and the namespace object tsrun uses as `z`
+// keeps them all in the bundle, and so in the snapshot's heap, which node copies and deserializes at every
+// create. tsrun never selects a locale (its messages are zod's English ones, the default): only en is bundled.
+const zodEnglishOnly = {
+  name: "zod-english-only",
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (/[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: path.join(path.dirname(args.importer), "..", "locales", "en.js"), namespace: "zod-locales" } : undefined));
+    build.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({ contents: `export { default as en } from ${JSON.stringify(args.path)};\n`, resolveDir: path.dirname(args.path), loader: "js" }));
+  },
+};
+
+// dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete, pause, resume, list) in one file. The systemd
   // driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
   const fast = path.join(dist, "tsrun-fast.js");
   fs.rmSync(fast, { force: true });
@@ -65,7 +76,7 @@ async function main() {
       logLevel: "warning",
       minify: true,
       keepNames: true,
-      plugins: [builtinImports],
+      plugins: [builtinImports, zodEnglishOnly],
     });
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // bin/tsrun never uses the blob under NODE_OPTIONS
