@@ -1,8 +1,9 @@
 // The CLI's fast lane: state, start, kill, delete, pause, resume and list, as engines call them (global
 // options, the verb, its flags and arguments, nothing unusual), parsed by hand so that these calls load neither
-// commander nor the modules of other commands. Anything else, including every usage error, help and the unusual spellings
-// commander also accepts, returns undefined: the full CLI (src/cli.ts) then parses it and answers exactly as
-// it always does. Both run the same verbs (src/cli-common.ts).
+// commander nor the modules of other commands. Anything else, including every usage error, help and the unusual
+// spellings commander also accepts, returns undefined: the full CLI (src/cli.ts) then parses it and answers
+// exactly as it always does. Both run the same verbs (src/cli-common.ts); test/cli-fast.test.ts holds the two
+// answers side by side.
 import { type GlobalOpts, beforeCommand, cliContext, deleteVerb, failure, killVerb, listVerb, pauseVerb, startVerb, stateVerb } from "./cli-common";
 
 // Global options with a value, and the flags (commander's definitions in src/cli.ts).
