@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds dist/tsrun-fast.js (the fast lane bundle, below), and dist/tsrun.blob, the startup snapshot bin/tsrun
-// uses for create, run and exec, and its stamp dist/tsrun.blob.node (format and meaning: src/snapshot-stamp.ts). The blob is loaded once here (a no-op
-// command) before the stamp is written: a blob this node refuses gets no stamp, and bin/tsrun never hands it to
-// node. If anything fails, tsrun simply runs without it (the plain entry).
+// uses for create, run and exec, and its stamp dist/tsrun.blob.node (format and meaning: src/snapshot-stamp.ts).
+// The blob is loaded once here (a no-op command) before the stamp is written: a blob this node refuses gets no
+// stamp, and bin/tsrun never hands it to node. If anything fails, tsrun simply runs without it (the plain entry).
 "use strict";
 const { execFileSync } = require("child_process");
 const fs = require("fs");
@@ -29,8 +29,7 @@ const builtinImports = {
   },
 };
 
-async function main() {
-  // zod exports all its locales (z.locales.*, some 200 kB minified), and the namespace object tsrun uses as `z`
+// zod exports all its locales (z.locales.*, some 200 kB minified), and the namespace object tsrun uses as `z`
 // keeps them all in the bundle, and so in the snapshot's heap, which node copies and deserializes at every
 // create. tsrun never selects a locale (its messages are zod's English ones, the default): only en is bundled.
 const zodEnglishOnly = {
@@ -41,8 +40,9 @@ const zodEnglishOnly = {
   },
 };
 
-// dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete, pause, resume, list) in one file. The systemd
-  // driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
+async function main() {
+  // dist/tsrun-fast.js: the fast lane (src/fast-entry.ts: state, start, kill, delete, pause, resume, list) in one
+  // file. The systemd driver's D-Bus library stays a plain require (only --systemd-cgroup containers reach it).
   const fast = path.join(dist, "tsrun-fast.js");
   fs.rmSync(fast, { force: true });
   try {
