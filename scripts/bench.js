@@ -4,7 +4,10 @@
 // runc comes from Debian (`apt-get install runc`); without it only tsrun's figures are printed.
 // Also: the seccomp compiler on Docker's default profile (cold and from the cache), and the cost of a cheap
 // syscall (the static probe's getppid-loop) in a container with that profile and without, tsrun and runc.
-// Usage: node scripts/bench.js [--runs N] [--loops N]
+// And each CLI verb's CPU time (user+sys of its whole process tree, as the shell's `times` reports what it
+// waited for) against `node -e 0` in the same rounds, with the targets of issue 15: state/start/kill/delete
+// <= 1.15x node's floor, create and run <= the floor + 40 ms.
+// Usage: node scripts/bench.js [--runs N] [--loops N] [--cli-only]
 "use strict";
 const { spawnSync } = require("child_process");
 const fs = require("fs");
@@ -113,6 +116,97 @@ function measureExec(name, bin, b) {
   }
 }
 
+// ---- the CLI's CPU time against node's floor
+
+// CPU ms (user+sys) of `bin args` and every process it waited for; bash's `times` prints the children's
+// line from getrusage(RUSAGE_CHILDREN), to the millisecond.
+function cpu(bin, args, ok = [0]) {
+  const errFile = path.join(work, "stderr");
+  const script = '"$@" </dev/null >/dev/null 2>"$0"; s=$?; times; exit $s';
+  const r = spawnSync("bash", ["-c", script, errFile, bin, ...args], { encoding: "utf8" });
+  if (!ok.includes(r.status)) throw new Error(`${path.basename(bin)} ${args.join(" ")}: exit ${r.status}: ${fs.readFileSync(errFile, "utf8")}`);
+  const lines = r.stdout.trim().split("\n");
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1]);
+  if (!m) throw new Error(`times: ${r.stdout}`);
+  return (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000;
+}
+
+// A startup snapshot that holds nothing: what any `node --snapshot-blob` start costs before tsrun's code.
+function emptyBlob() {
+  const js = path.join(work, "empty-snapshot.js");
+  const blob = path.join(work, "empty.blob");
+  fs.writeFileSync(js, "require('v8').startupSnapshot.setDeserializeMainFunction(() => {});\n");
+  const r = spawnSync(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", js], { cwd: work, stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } });
+  return r.status === 0 ? blob : undefined;
+}
+
+// Rounds of each verb through bin/tsrun (and runc's, when there is runc), each right after a `node -e 0`: the
+// machine's load (other users, a VM's stolen time is counted as CPU time here) falls on a verb and its floor
+// alike, and each verb is judged by the median of its own ratios (and differences) to the floor beside it.
+// create/state/start/kill/delete act on a container running sleep; run runs /bin/true in the foreground.
+function measureCli(b, runc) {
+  const sleeper = path.join(work, "bundle-cli-sleep");
+  const cfg = JSON.parse(JSON.stringify(b.cfg));
+  cfg.process.args = ["sleep", "600"];
+  cfg.root.path = path.join(b.dir, "rootfs");
+  fs.mkdirSync(sleeper, { recursive: true });
+  const blob = emptyBlob();
+  const bins = { tsrun: TSRUN, ...(runc ? { runc } : {}) };
+  const t = { floor: [], snapshot: [] };
+  for (const name of Object.keys(bins)) t[name] = {};
+  // one sample: [cpu of the command, cpu of node -e 0 just before]
+  const sample = (into, verb, f) => {
+    const floor = cpu(process.execPath, ["-e", "0"]);
+    t.floor.push(floor);
+    (into[verb] ??= []).push([f(), floor]);
+  };
+  for (let i = 0; i < runs; i++) {
+    if (blob) sample(t, "snapshot", () => cpu(process.execPath, ["--snapshot-blob", blob]));
+    for (const [name, bin] of Object.entries(bins)) {
+      const root = path.join(work, `root-cli-${name}`);
+      const id = `cli-${name}-${i}`;
+      cfg.linux.cgroupsPath = `/${cgParent}/${id}`;
+      fs.writeFileSync(path.join(sleeper, "config.json"), JSON.stringify(cfg));
+      const r = t[name];
+      sample(r, "create", () => cpu(bin, ["--root", root, "create", "--bundle", sleeper, id]));
+      sample(r, "state", () => cpu(bin, ["--root", root, "state", id]));
+      sample(r, "start", () => cpu(bin, ["--root", root, "start", id]));
+      sample(r, "kill", () => cpu(bin, ["--root", root, "kill", id, "KILL"]));
+      for (let k = 0; k < 200; k++) {
+        const s = spawnSync(bin, ["--root", root, "state", id], { encoding: "utf8" });
+        if (/"status": "stopped"/.test(s.stdout)) break;
+      }
+      sample(r, "delete", () => cpu(bin, ["--root", root, "delete", id]));
+      const rid = `cli-${name}-r${i}`;
+      setCgroup(b.dir, b.cfg, rid);
+      sample(r, "run", () => cpu(bin, ["--root", root, "run", "--bundle", b.dir, rid]));
+    }
+  }
+  return t;
+}
+
+function printCli(t) {
+  const pad = (s, n) => String(s).padEnd(n);
+  const ratio = (xs) => median(xs.map(([a, f]) => a / f));
+  const plus = (xs) => median(xs.map(([a, f]) => a - f));
+  console.log(`\nCLI CPU time (user+sys of the process tree, ms), median of ${runs} rounds; each sample beside its own node -e 0`);
+  console.log(pad("node -e 0", 14) + pad(median(t.floor).toFixed(1), 9) + "(the floor: median of all its samples)");
+  if (t.snapshot) {
+    const s = t.snapshot;
+    console.log(pad("empty blob", 14) + pad(median(s.map((x) => x[0])).toFixed(1), 9) + pad(ratio(s).toFixed(2) + "x", 8) + pad("+" + plus(s).toFixed(1), 9) + "node --snapshot-blob of a snapshot holding nothing: what any snapshot start costs");
+  }
+  console.log(pad("verb", 14) + pad("tsrun", 9) + pad("ratio", 8) + pad("+floor", 9) + pad("target", 14) + pad("", 8) + (t.runc ? "runc" : ""));
+  for (const verb of ["state", "start", "kill", "delete", "create", "run"]) {
+    const xs = t.tsrun[verb];
+    const byRatio = verb !== "create" && verb !== "run";
+    const meets = byRatio ? ratio(xs) <= 1.15 : plus(xs) <= 40;
+    console.log(
+      pad(verb, 14) + pad(median(xs.map((x) => x[0])).toFixed(1), 9) + pad(ratio(xs).toFixed(2) + "x", 8) + pad("+" + plus(xs).toFixed(1), 9) +
+        pad(byRatio ? "<= 1.15x" : "<= floor+40", 14) + pad(meets ? "meets" : "MISSES", 8) + (t.runc ? median(t.runc[verb].map((x) => x[0])).toFixed(1) : ""),
+    );
+  }
+}
+
 // ---- seccomp
 
 const REPO = path.join(__dirname, "..");
@@ -175,6 +269,10 @@ function main() {
   }
   const b = makeBundle(["true", "sleep"]);
   const runc = which("runc");
+  if (process.argv.includes("--cli-only")) {
+    printCli(measureCli(b, runc));
+    return;
+  }
   const results = { tsrun: { ...measure("tsrun", TSRUN, b), ...measureExec("tsrun", TSRUN, b) } };
   if (runc) results.runc = { ...measure("runc", runc, b), ...measureExec("runc", runc, b) };
   else console.log("runc not found (apt-get install runc): tsrun figures only\n");
@@ -213,6 +311,8 @@ function main() {
   row("no seccomp", (x) => x[0].toFixed(1));
   row("Docker's profile", (x) => x[1].toFixed(1));
   row("filter cost", (x) => (x[1] - x[0]).toFixed(1));
+
+  printCli(measureCli(b, runc));
 }
 
 try {

@@ -1,8 +1,6 @@
 // Waiting without blocking the event loop: every wait in tsrun is a timer or a watched fd, never a sleep.
-import { setTimeout as timer } from "timers/promises";
-
 export function delay(ms: number): Promise<void> {
-  return timer(ms).then(() => undefined);
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // Retries `attempt` (true: done) with a growing pause (from `first` to `max` ms) until `timeoutMs` has

@@ -4,30 +4,20 @@ import { Command, CommanderError, Option } from "commander";
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "./errors";
-import type { Container, Runtime } from "./api";
-import { Logger, oneLine, type LogFormat, type LogOptions } from "./log";
+import type { Runtime } from "./api";
+import { type GlobalOpts, beforeCommand, cliContext, deleteVerb, failure, killVerb, listVerb, pauseVerb, logOptions, notifyOpts, rootOptions, startVerb, stateVerb, write } from "./cli-common";
+import { Logger, oneLine } from "./log";
 import type { Context } from "./runtime/context";
 
 const VERSION = "0.1.0";
 const SPEC_VERSION = "1.3.0";
-
-interface GlobalOpts {
-  root?: string;
-  log?: string;
-  logFormat: LogFormat;
-  debug?: boolean;
-  systemdCgroup?: boolean;
-  rootless?: string;
-}
 
 let logger = new Logger();
 let exitCode = 0;
 
 // The context of the CLI-only verbs (exec's flags, run's foreground, events' exact JSON, ps, logs, attach).
 function ctxOf(program: Command): Context {
-  const g = program.opts<GlobalOpts>();
-  const { makeContext } = require("./runtime/context") as typeof import("./runtime/context");
-  return makeContext({ ...rootOptions(g), logger, systemdCgroup: g.systemdCgroup === true });
+  return cliContext(program.opts<GlobalOpts>(), logger);
 }
 
 // The library runtime the other verbs go through.
@@ -37,30 +27,9 @@ function runtimeOf(program: Command): Runtime {
   return new Runtime({ ...rootOptions(g), log: logOptions(g), systemdCgroup: g.systemdCgroup === true });
 }
 
-// --root (default: rootless.ts's, decided when the context is made) and --rootless.
-function rootOptions(g: GlobalOpts): { root?: string; rootless?: boolean } {
-  const { parseRootless } = require("./runtime/rootless") as typeof import("./runtime/rootless");
-  const rootless = parseRootless(g.rootless);
-  return { ...(g.root !== undefined ? { root: g.root } : {}), ...(rootless !== undefined ? { rootless } : {}) };
-}
-
-function logOptions(g: GlobalOpts): LogOptions {
-  return { ...(g.log ? { file: g.log } : {}), format: g.logFormat ?? "text", debug: g.debug === true };
-}
-
-async function containerOf(program: Command, id: string): Promise<Container> {
-  return runtimeOf(program).get(id);
-}
-
 function intOption(v: string): number {
   if (!/^\d+$/.test(v)) throw new TsrunError(`invalid number: ${v}`);
   return Number(v);
-}
-
-// runc reads NOTIFY_SOCKET from its environment at create, run and start (an empty value is unset).
-function notifyOpts(): { notifySocket?: string } {
-  const v = process.env.NOTIFY_SOCKET;
-  return v ? { notifySocket: v } : {};
 }
 
 function commitOf(): string {
@@ -72,10 +41,6 @@ function commitOf(): string {
     }
   }
   return "unknown";
-}
-
-function write(text: string): void {
-  fs.writeSync(1, text);
 }
 
 export function buildProgram(): Command {
@@ -103,20 +68,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(false)
     .enablePositionalOptions()
     .hook("preAction", () => {
-      const g = program.opts<GlobalOpts>();
-      logger = new Logger(logOptions(g));
-      // bin/tsrun did not start create/run/exec from the snapshot: why (once, with --debug); a stamp from
-      // another boot is checked here, before the command runs (src/snapshot-stamp.ts)
-      const skipped = process.env.TSRUN_SNAPSHOT_SKIPPED;
-      const recheck = process.env.TSRUN_SNAPSHOT_RECHECK;
-      delete process.env.TSRUN_SNAPSHOT_SKIPPED;
-      delete process.env.TSRUN_SNAPSHOT_RECHECK;
-      if (skipped) logger.debug(`startup snapshot not used: ${skipped}`);
-      if (recheck) {
-        const { recheckStamp } = require("./snapshot-stamp") as typeof import("./snapshot-stamp");
-        const why = recheckStamp(path.resolve(__dirname, "..", "tsrun.blob.node")); // dist/src/cli.js -> dist/
-        logger.debug(why === null ? "startup snapshot: this node loads it, used from the next command on" : `startup snapshot stays unused: ${why}`);
-      }
+      logger = beforeCommand(program.opts<GlobalOpts>());
     });
 
   const createFlags = (c: Command) =>
@@ -163,10 +115,7 @@ export function buildProgram(): Command {
     .argument("<container-id>")
     .description("executes the user defined process in a created container")
     .action(async (id: string) => {
-      const { validateId } = require("./state/store") as typeof import("./state/store");
-      validateId(id);
-      const { start } = require("./runtime/start") as typeof import("./runtime/start");
-      await start(ctxOf(program), id, notifyOpts());
+      await startVerb(() => ctxOf(program), id);
     });
 
   createFlags(program.command("run").argument("<container-id>").description("create and run a container"))
@@ -260,9 +209,8 @@ export function buildProgram(): Command {
     .command("state")
     .argument("<container-id>")
     .description("output the state of a container")
-    .action(async (id: string) => {
-      const s = await (await containerOf(program, id)).state();
-      write(JSON.stringify(s, null, 2) + "\n");
+    .action((id: string) => {
+      stateVerb(() => ctxOf(program), id);
     });
 
   program
@@ -271,12 +219,8 @@ export function buildProgram(): Command {
     .description("lists containers started by tsrun with the given root")
     .addOption(new Option("-f, --format <format>", "select one of: table or json").choices(["table", "json"]).default("table"))
     .option("-q, --quiet", "display only container IDs")
-    .action(async (o: { format: string; quiet?: boolean }) => {
-      const q = require("./runtime/query") as typeof import("./runtime/query");
-      const states = await runtimeOf(program).list();
-      if (o.quiet) write(states.map((s) => s.id + "\n").join(""));
-      else if (o.format === "json") write(JSON.stringify(states) + "\n");
-      else write(q.formatTable(states));
+    .action((o: { format: string; quiet?: boolean }) => {
+      listVerb(() => ctxOf(program), o.format, o.quiet === true);
     });
 
   program
@@ -286,8 +230,7 @@ export function buildProgram(): Command {
     .description("kill sends the specified signal (default: SIGTERM) to the container's init process")
     .option("-a, --all", "send the specified signal to all processes inside the container")
     .action(async (id: string, signal: string, o: { all?: boolean }) => {
-      const { kill } = require("./runtime/kill") as typeof import("./runtime/kill");
-      await kill(ctxOf(program), id, signal, { all: o.all === true });
+      await killVerb(() => ctxOf(program), id, signal, o.all === true);
     });
 
   program
@@ -296,8 +239,7 @@ export function buildProgram(): Command {
     .description("delete any resources held by the container often used with detached container")
     .option("-f, --force", "forcibly deletes the container if it is still running (uses SIGKILL)")
     .action(async (id: string, o: { force?: boolean }) => {
-      const { remove } = require("./runtime/delete") as typeof import("./runtime/delete");
-      await remove(ctxOf(program), id, { force: o.force === true });
+      await deleteVerb(() => ctxOf(program), id, o.force === true);
     });
 
   program
@@ -305,7 +247,7 @@ export function buildProgram(): Command {
     .argument("<container-id>")
     .description("pause suspends all processes inside the container")
     .action(async (id: string) => {
-      await (await containerOf(program, id)).pause();
+      await pauseVerb(() => ctxOf(program), id, false);
     });
 
   program
@@ -313,7 +255,7 @@ export function buildProgram(): Command {
     .argument("<container-id>")
     .description("resumes all processes that have been previously paused")
     .action(async (id: string) => {
-      await (await containerOf(program, id)).resume();
+      await pauseVerb(() => ctxOf(program), id, true);
     });
 
   program
@@ -453,8 +395,7 @@ export async function main(argv: string[]): Promise<number> {
       logger.error(e.message.replace(/^error: /, ""));
       return 1;
     }
-    logger.error(messageOf(e));
-    return e instanceof TsrunError ? e.exitCode : 1;
+    return failure(logger, e);
   } finally {
     logger.close();
   }

@@ -1,7 +1,6 @@
 // Hooks that run in the runtime's namespaces (prestart, createRuntime, poststart, poststop): the state
 // JSON on stdin, the hook's env (tsrun's own when none is given, as runc), and its timeout. A hook runs as
 // a child process the event loop waits for: nothing blocks while it runs.
-import { spawn } from "child_process";
 import type { Hook } from "./spec/schema";
 import type { ContainerState } from "./state/store";
 
@@ -13,6 +12,9 @@ export function runHook(kind: string, index: number, hook: Hook, state: Containe
   const args = hook.args && hook.args.length > 0 ? hook.args : [hook.path];
   const env = hook.env ? Object.fromEntries(hook.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])) : process.env;
   const what = `error running ${kind} hook #${index} ${hook.path}`;
+  // child_process (and the streams and net modules it loads) only when a hook runs: start and delete without
+  // hooks never pay for it
+  const { spawn } = require("child_process") as typeof import("child_process");
   return new Promise<void>((resolve, reject) => {
     const child = spawn(hook.path, args.slice(1), { argv0: args[0]!, env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];

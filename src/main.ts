@@ -1,5 +1,20 @@
-// The plain (non-snapshot) entry of bin/tsrun.
+// The plain (non-snapshot) entry of bin/tsrun. The fast lane's command lines (state, start, kill, delete, ...)
+// (src/cli-fast.ts: no commander, only the modules the verb uses); every other command line goes to the full
+// CLI (src/cli.ts).
 import { recordCallerFds } from "./runtime/caller";
-import { runCli } from "./cli";
+import { parseFast } from "./cli-fast";
 recordCallerFds();
-runCli();
+const fast = parseFast(process.argv.slice(2));
+if (fast) {
+  const { runFast } = require("./cli-fast") as typeof import("./cli-fast");
+  runFast(fast).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      require("fs").writeSync(2, `${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  const { runCli } = require("./cli") as typeof import("./cli");
+  runCli();
+}

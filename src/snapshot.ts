@@ -16,6 +16,11 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
   for (let i = 0; i < 3; i++) parseSpec(JSON.parse(JSON.stringify(defaultSpec({ rootless: i === 1, cgroupNamespace: i === 2 }))));
   v8.startupSnapshot.setDeserializeMainFunction(() => {
     process.argv.splice(1, 0, "tsrun"); // node --snapshot-blob B -- ARGS: there is no script in argv
+    // bin/tsrun's malloc tunable for loading the blob: not passed on to hooks
+    if (process.env.TSRUN_UNSET_TUNABLES) {
+      delete process.env.GLIBC_TUNABLES;
+      delete process.env.TSRUN_UNSET_TUNABLES;
+    }
     recordCallerFds();
     runCli();
   });

@@ -61,7 +61,12 @@ export async function startProcess(ctx: Context, id: string, o: StartOptions = {
       throw new TsrunError(`start container ${id}: ${messageOf(e)}`);
     }
     // From here the container is no longer "created": whatever happens, start is not retried.
-    fs.rmSync(sockPath, { force: true });
+    try {
+      fs.unlinkSync(sockPath);
+    } catch (e) {
+      // gone already (as fs.rmSync's force, without loading its rimraf module)
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
     const chan = new Channel(fd);
     let failure: string | undefined;
     let hookFailed = false;
