@@ -183,7 +183,7 @@ for (const handler of Object.keys(handlers)) {
       assert.equal(ppid(a.pid), shim);
       assert.equal(ppid(b.pid), shim);
       const shimCmd = fs.readFileSync(`/proc/${shim}/cmdline`, "utf8");
-      assert.match(shimCmd, handlers[handler]!.runtimeType === "io.containerd.tsrun.v2" ? /shim\/containerd\/main\.js/ : /containerd-shim-runc-v2/);
+      assert.match(shimCmd, handlers[handler]!.runtimeType === "io.containerd.tsrun.v2" ? /shim\/containerd\/main\.js|containerd-shim-tsrun-v2\.blob/ : /containerd-shim-runc-v2/);
       // cgroups (cgroupfs): <cgroup_parent>/<container id>
       const memcg = (pid: number) => /^\d+:memory:(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
       assert.equal(memcg(a.pid), `${c.cgroupParent}/${ids.a}`);
