@@ -92,8 +92,12 @@ describe("the report builder", () => {
     assert.deepStrictEqual(r.missingRequired, []);
     assert.deepStrictEqual(
       r.groups.flatMap((g) => g.items).filter((i) => i.status !== "ok").map((i) => i.id),
-      ["lsm.selinux"],
+      ["lsm.selinux", "checkpoint"],
     );
+    // tsrun's own gap, whatever the host has (CRIU here)
+    const c = itemOf(r, "checkpoint");
+    assert.strictEqual(c.detail, "not implemented by tsrun");
+    assert.match(c.cost ?? "", /checkpoint/);
   });
 
   it("a missing fact the default config needs is ✗ with its cost, and makes the status 1", () => {

@@ -152,8 +152,10 @@ describe("lifecycle", () => {
     assert.match(v[0]!, /^tsrun version \d+\.\d+\.\d+/);
     assert.match(v[1]!, /^commit: /);
     assert.match(v[2]!, /^spec: 1\.3\.\d+/);
-    const f = JSON.parse(ok(tsrun(["features"])).stdout) as { ociVersionMax: string; linux: { namespaces: string[] }; hooks: string[] };
+    const f = JSON.parse(ok(tsrun(["features"])).stdout) as { ociVersionMax: string; linux: { namespaces: string[] }; hooks: string[]; annotations: Record<string, string> };
     assert.equal(f.ociVersionMax, "1.3.0");
+    // runc's annotation for CRIU checkpointing, which tsrun does not implement
+    assert.equal(f.annotations["org.opencontainers.runc.checkpoint.enabled"], "false");
     assert.deepEqual([...f.linux.namespaces].sort(), ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"]);
     assert.ok(f.hooks.includes("createContainer"));
   });

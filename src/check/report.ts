@@ -186,6 +186,8 @@ function others(f: CheckFacts): CheckGroup {
     items: [
       item("root", "running as root", f.uid === 0, true, `uid ${f.uid}`, "the default config is not rootless: use `tsrun spec --rootless` (user namespace, no cgroup limits)"),
       item("criu", "CRIU", c.version !== null, false, c.version ? `${c.path} ${c.version}` : c.path ? `${c.path}: ${c.error}` : "not on PATH", "none today: tsrun implements no checkpoint/restore"),
+      // (the runtime's own gap, whatever the host has: features says the same, org.opencontainers.runc.checkpoint.enabled "false")
+      item("checkpoint", "checkpoint/restore", false, false, "not implemented by tsrun", "no `checkpoint`/`restore` commands: podman container checkpoint, ctr task checkpoint and the shim's Checkpoint fail"),
     ],
   };
 }

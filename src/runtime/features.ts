@@ -74,6 +74,8 @@ export function features(): Record<string, unknown> {
       mountExtensions: { idmap: { enabled: true } },
       netDevices: { enabled: true },
     },
-    annotations: { "org.opencontainers.runtime-spec.features": "tsrun" },
+    // runc's checkpoint annotation (types/features: third-party runtimes MAY use it): tsrun has no
+    // checkpoint/restore
+    annotations: { "org.opencontainers.runtime-spec.features": "tsrun", "org.opencontainers.runc.checkpoint.enabled": "false" },
   };
 }
