@@ -4,7 +4,7 @@
 // unit properties.
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { outsideUid } from "../src/cgroups/systemd/dbus";
+import { outsideUid } from "../src/userns";
 import { deviceProperties, expandSlice, parseCgroupsPath, type Property, rangeToBits, resourceProperties, startProperties, systemdVersionAtoi, unitCgroupPath, unitName } from "../src/cgroups/systemd/units";
 
 const byName = (props: Property[]) => Object.fromEntries(props.map((p) => [p.name, p.value]));

@@ -7,6 +7,7 @@ import * as path from "path";
 import type { Process, Spec } from "../spec/schema";
 import { NAMESPACES, type NamespaceKind } from "./linux";
 import { isBindMount } from "./mounts";
+import { runningInUserNamespace } from "../userns";
 
 // What the identity steps of a process need (create and exec).
 export interface ProcessFacts {
@@ -71,16 +72,6 @@ export function hostFacts(spec: Spec, bundle: string, rootfs: string): HostFacts
     bindSources,
     ...(runningInUserNamespace() ? { inUserNamespace: true } : {}),
   };
-}
-
-// Whether this process is in a user namespace other than the initial one (its uid map is not the identity
-// over every uid), as runc's userns.RunningInUserNS.
-export function runningInUserNamespace(): boolean {
-  try {
-    return !/^\s*0\s+0\s+4294967295\s*$/.test(fs.readFileSync("/proc/self/uid_map", "utf8"));
-  } catch {
-    return false;
-  }
 }
 
 export function processFacts(rootfs: string, proc: Process | undefined): ProcessFacts {

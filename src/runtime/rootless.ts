@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { TsrunError, messageOf } from "../errors";
-import { runningInUserNamespace } from "../plan/host";
+import { outsideUid, runningInUserNamespace } from "../userns";
 
 // Whether this process runs inside a user namespace (its uid map is not the initial namespace's identity map).
 export const inUserNamespace = runningInUserNamespace;
@@ -80,14 +80,10 @@ function userBusPresent(env: NodeJS.ProcessEnv): boolean {
 // The uid this namespace's root is outside it (undefined: not mapped).
 function outsideRoot(): number | undefined {
   try {
-    for (const line of fs.readFileSync("/proc/self/uid_map", "utf8").split("\n")) {
-      const [inside, outside] = line.trim().split(/\s+/).map(Number);
-      if (inside === 0 && Number.isSafeInteger(outside)) return outside;
-    }
+    return outsideUid(0, fs.readFileSync("/proc/self/uid_map", "utf8"));
   } catch {
-    // no map
+    return undefined;
   }
-  return undefined;
 }
 
 // runc's RootlessEUID: tsrun runs as a non-root user.

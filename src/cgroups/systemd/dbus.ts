@@ -12,6 +12,7 @@ import { createRequire } from "module";
 import * as path from "path";
 import type * as DBus from "@particle/dbus-next";
 import { delay } from "../../async";
+import { outsideUid } from "../../userns";
 import type { Property } from "./units";
 import { systemdVersionAtoi } from "./units";
 
@@ -43,18 +44,6 @@ function userBusAddress(): string {
   const dir = process.env.XDG_RUNTIME_DIR;
   if (!dir) throw new Error("rootless systemd cgroups: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set");
   return `unix:path=${path.join(dir, "bus")}`;
-}
-
-// The uid `uid` is in the parent user namespace, by a uid_map's text ("inside outside count" lines);
-// undefined when the map does not cover it.
-export function outsideUid(uid: number, map: string): number | undefined {
-  for (const line of map.split("\n")) {
-    const f = line.trim().split(/\s+/).map(Number);
-    if (f.length !== 3 || f.some((n) => !Number.isSafeInteger(n))) continue;
-    const [inside, outside, count] = f as [number, number, number];
-    if (uid >= inside && uid < inside + count) return outside + (uid - inside);
-  }
-  return undefined;
 }
 
 // The uid the bus sees for this process (SO_PEERCRED, in the bus's namespace): inside a user namespace (tsrun
