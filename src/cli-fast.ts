@@ -125,3 +125,14 @@ export async function runFast(p: Parsed): Promise<number> {
     logger.close();
   }
 }
+
+// Runs a fast-lane command line and exits with its status: both entries (src/main.ts, src/fast-entry.ts).
+export function runFastAndExit(p: Parsed): void {
+  runFast(p).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      require("fs").writeSync(2, `${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -9,19 +9,13 @@
 // snapshot is mapped from the binary. That alone is over the 1.15x these verbs are allowed; this file costs
 // about 1.05-1.15x. create, run and exec keep the snapshot: for them it is cheaper than loading zod and the
 // config schema (tsrun-snapshot.js run without the blob costs ~80 ms more per create).
-import { parseFast, runFast } from "./cli-fast";
+import { parseFast, runFastAndExit } from "./cli-fast";
 import { recordCallerFds } from "./runtime/caller";
 
 const fast = parseFast(process.argv.slice(2));
 if (fast) {
   recordCallerFds();
-  runFast(fast).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      require("fs").writeSync(2, `${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
-    },
-  );
+  runFastAndExit(fast);
 } else {
   // the bundle is dist/tsrun-fast.js (this module compiled alone, dist/src/fast-entry.js, is not used)
   const plain: string = require("path").join(__dirname, "src", "main.js");

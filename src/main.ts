@@ -6,14 +6,8 @@ import { parseFast } from "./cli-fast";
 recordCallerFds();
 const fast = parseFast(process.argv.slice(2));
 if (fast) {
-  const { runFast } = require("./cli-fast") as typeof import("./cli-fast");
-  runFast(fast).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      require("fs").writeSync(2, `${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
-    },
-  );
+  const { runFastAndExit } = require("./cli-fast") as typeof import("./cli-fast");
+  runFastAndExit(fast);
 } else {
   const { runCli } = require("./cli") as typeof import("./cli");
   runCli();
