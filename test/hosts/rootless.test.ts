@@ -101,7 +101,6 @@ describe("rootless under a systemd user session (systemd 252, cgroup v2)", { ski
   after(() => {
     if (uid < 0) return;
     asUser("podman", ["rm", "--all", "--force", "--time", "0"]);
-    for (const [who] of RUNTIMES) asUser(path.join(REPO, "bin", "tsrun"), ["--root", `${xdg}/${who}-list`, "list"]); // (nothing: state dirs go with the user)
     spawnSync("loginctl", ["disable-linger", USER]);
     spawnSync("systemctl", ["stop", `user@${uid}.service`]);
     spawnSync("pkill", ["-KILL", "-u", USER]);
