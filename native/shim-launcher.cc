@@ -940,6 +940,9 @@ int remove(const Flags& f) {
 int main(int argc, char** argv) {
   g_argc = argc;
   g_argv = argv;
+  // node parses NODE_EXTRA_CA_CERTS's bundle at start-up (~55 ms of CPU for Debian's): the shim makes no TLS
+  // connection, and containers get their environment from config.json.
+  unsetenv("NODE_EXTRA_CA_CERTS");
   Flags f = parse_flags(argc, argv);
   if (strcmp(f.action, "start") == 0) return start(f);
   if (strcmp(f.action, "delete") == 0) return remove(f);

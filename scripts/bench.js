@@ -120,16 +120,21 @@ function measureExec(name, bin, b) {
 
 // CPU ms (user+sys) of `bin args` and every process it waited for; bash's `times` prints the children's
 // line from getrusage(RUSAGE_CHILDREN), to the millisecond.
-function cpu(bin, args, ok = [0]) {
+function cpu(bin, args, ok = [0], env = process.env) {
   const errFile = path.join(work, "stderr");
   const script = '"$@" </dev/null >/dev/null 2>"$0"; s=$?; times; exit $s';
-  const r = spawnSync("bash", ["-c", script, errFile, bin, ...args], { encoding: "utf8" });
+  const r = spawnSync("bash", ["-c", script, errFile, bin, ...args], { encoding: "utf8", env });
   if (!ok.includes(r.status)) throw new Error(`${path.basename(bin)} ${args.join(" ")}: exit ${r.status}: ${fs.readFileSync(errFile, "utf8")}`);
   const lines = r.stdout.trim().split("\n");
   const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1]);
   if (!m) throw new Error(`times: ${r.stdout}`);
   return (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000;
 }
+
+// The floor is node as bin/tsrun starts it: without NODE_EXTRA_CA_CERTS (bin/tsrun unsets it; a CA bundle
+// parsed at start-up would raise the floor by tens of ms and flatter every ratio).
+const floorEnv = { ...process.env };
+delete floorEnv.NODE_EXTRA_CA_CERTS;
 
 // A startup snapshot that holds nothing: what any `node --snapshot-blob` start costs before tsrun's code.
 function emptyBlob() {
@@ -156,12 +161,12 @@ function measureCli(b, runc) {
   for (const name of Object.keys(bins)) t[name] = {};
   // one sample: [cpu of the command, cpu of node -e 0 just before]
   const sample = (into, verb, f) => {
-    const floor = cpu(process.execPath, ["-e", "0"]);
+    const floor = cpu(process.execPath, ["-e", "0"], [0], floorEnv);
     t.floor.push(floor);
     (into[verb] ??= []).push([f(), floor]);
   };
   for (let i = 0; i < runs; i++) {
-    if (blob) sample(t, "snapshot", () => cpu(process.execPath, ["--snapshot-blob", blob]));
+    if (blob) sample(t, "snapshot", () => cpu(process.execPath, ["--snapshot-blob", blob], [0], floorEnv));
     for (const [name, bin] of Object.entries(bins)) {
       const root = path.join(work, `root-cli-${name}`);
       const id = `cli-${name}-${i}`;

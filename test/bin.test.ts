@@ -56,6 +56,26 @@ function fakePackage(stamp: (real: string) => string): string {
 
 const haveBlob = fs.existsSync(path.join(REPO, "dist", "tsrun.blob.node"));
 
+// NODE_EXTRA_CA_CERTS makes node parse a CA bundle at start-up (tens of ms): tsrun and the shim launcher start
+// node without it. A bundle that cannot be read makes node warn on stderr, so the warning shows whether it
+// was read.
+describe("node starts without NODE_EXTRA_CA_CERTS", () => {
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: "/nonexistent/ca.pem" };
+  it("bin/tsrun, fast lane, snapshot and commander entries", () => {
+    for (const args of [["state", "x"], ["create", "-b", path.join(tmp, "none"), "x"], ["ps", "x"]]) {
+      const r = spawnSync(TSRUN, ["--root", tmp, ...args], { encoding: "utf8", env });
+      assert.strictEqual(r.status, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /extra certs/, args.join(" "));
+    }
+  });
+  it("the containerd shim launcher, when it executes node", () => {
+    const r = spawnSync(path.join(REPO, "bin", "containerd-shim-tsrun-v2"), ["-id", "x", "nosuchaction"], { encoding: "utf8", env, cwd: tmp });
+    assert.strictEqual(r.status, 1, r.stderr);
+    assert.match(r.stderr, /unknown action/);
+    assert.doesNotMatch(r.stderr, /extra certs/);
+  });
+});
+
 describe("bin/tsrun", { skip: !hasStrace && "strace is not installed" }, () => {
   it("`tsrun state x` executes node and nothing else", () => {
     const t = traced(TSRUN, ["--root", tmp, "state", "x"]);
