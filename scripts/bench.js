@@ -167,6 +167,8 @@ function measureCli(b, runc) {
   };
   for (let i = 0; i < runs; i++) {
     if (blob) sample(t, "snapshot", () => cpu(process.execPath, ["--snapshot-blob", blob], [0], floorEnv));
+    // node as this environment starts it, for comparison, when it sets NODE_EXTRA_CA_CERTS
+    if (process.env.NODE_EXTRA_CA_CERTS) sample(t, "caFloor", () => cpu(process.execPath, ["-e", "0"]));
     for (const [name, bin] of Object.entries(bins)) {
       const root = path.join(work, `root-cli-${name}`);
       const id = `cli-${name}-${i}`;
@@ -196,6 +198,10 @@ function printCli(t) {
   const plus = (xs) => median(xs.map(([a, f]) => a - f));
   console.log(`\nCLI CPU time (user+sys of the process tree, ms), median of ${runs} rounds; each sample beside its own node -e 0`);
   console.log(pad("node -e 0", 14) + pad(median(t.floor).toFixed(1), 9) + "(the floor: median of all its samples)");
+  if (t.caFloor) {
+    const s = t.caFloor;
+    console.log(pad("  + CA certs", 14) + pad(median(s.map((x) => x[0])).toFixed(1), 9) + pad(ratio(s).toFixed(2) + "x", 8) + pad("+" + plus(s).toFixed(1), 9) + "node -e 0 with this environment's NODE_EXTRA_CA_CERTS (bin/tsrun unsets it)");
+  }
   if (t.snapshot) {
     const s = t.snapshot;
     console.log(pad("empty blob", 14) + pad(median(s.map((x) => x[0])).toFixed(1), 9) + pad(ratio(s).toFixed(2) + "x", 8) + pad("+" + plus(s).toFixed(1), 9) + "node --snapshot-blob of a snapshot holding nothing: what any snapshot start costs");
