@@ -12,7 +12,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { REPO, cleanup, probe, uniqueId, waitFor, work } from "../helpers";
+import { REPO, cleanup, uniqueId, waitFor, work } from "../helpers";
+import { probeImage } from "./probe-image";
 
 const skip = process.env.TSRUN_GUEST === "1" ? false : "runs only in the systemd test host (npm run test:hosts)";
 const RUNTIMES = [
@@ -26,22 +27,6 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   const r = spawnSync(cmd, args, { encoding: "utf8", env, timeout: 300_000 });
   assert.equal(r.status, 0, `${cmd} ${args.join(" ")}: ${r.stderr}${r.error ? String(r.error) : ""}`);
   return r.stdout;
-}
-
-// An OCI layout holding the static probe only, and the same as a tar (oci-archive).
-function image(dir: string): string {
-  const layout = path.join(dir, "layout");
-  const unpacked = path.join(dir, "unpacked");
-  run("umoci", ["init", "--layout", layout]);
-  run("umoci", ["new", "--image", `${layout}:latest`]);
-  run("umoci", ["unpack", "--image", `${layout}:latest`, unpacked]);
-  fs.copyFileSync(probe(), path.join(unpacked, "rootfs", "probe"));
-  fs.chmodSync(path.join(unpacked, "rootfs", "probe"), 0o755);
-  run("umoci", ["repack", "--image", `${layout}:latest`, unpacked]);
-  run("umoci", ["config", "--image", `${layout}:latest`, "--config.cmd", "/probe"]);
-  const archive = path.join(dir, "image.tar");
-  run("tar", ["-C", layout, "-cf", archive, "."]);
-  return archive;
 }
 
 // What systemd and the cgroup files say of the scope a process is in.
@@ -79,7 +64,7 @@ describe("engines with the systemd cgroup driver (systemd 252, cgroup v2)", { sk
   before(() => {
     dir = path.join(work(), uniqueId("eng"));
     fs.mkdirSync(dir, { recursive: true });
-    archive = image(dir);
+    archive = probeImage(dir);
   });
   after(() => {
     if (containerd?.pid) {

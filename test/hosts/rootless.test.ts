@@ -14,7 +14,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { defaultSpec } from "../../src/spec/default";
-import { REPO, makeRootfs, probe, uniqueId, waitFor } from "../helpers";
+import { REPO, makeRootfs, uniqueId, waitFor } from "../helpers";
+import { probeImage } from "./probe-image";
 
 const skip = process.env.TSRUN_GUEST === "1" ? false : "runs only in the systemd test host (npm run test:hosts)";
 const USER = `tsrg${process.pid % 100000}`;
@@ -166,16 +167,7 @@ describe("rootless under a systemd user session (systemd 252, cgroup v2)", { ski
 
   test("rootless podman (cgroup_manager systemd): run, exec, stop, rm through runc and through tsrun", () => {
     // the image: the static probe alone, loaded into the user's storage
-    const layout = path.join(home, "layout");
-    const unpacked = path.join(home, "unpacked");
-    execFileSync("umoci", ["init", "--layout", layout]);
-    execFileSync("umoci", ["new", "--image", `${layout}:latest`]);
-    execFileSync("umoci", ["unpack", "--image", `${layout}:latest`, unpacked]);
-    fs.copyFileSync(probe(), path.join(unpacked, "rootfs", "probe"));
-    fs.chmodSync(path.join(unpacked, "rootfs", "probe"), 0o755);
-    execFileSync("umoci", ["repack", "--image", `${layout}:latest`, unpacked]);
-    const archive = path.join(home, "image.tar");
-    execFileSync("tar", ["-C", layout, "-cf", archive, "."]);
+    const archive = probeImage(home);
     execFileSync("chown", ["-R", `${uid}:${uid}`, home]);
     const conf = path.join(home, "containers.conf");
     fs.writeFileSync(conf, ["[containers]", "default_ulimits = []", "[engine]", 'runtime_supports_json = ["runc", "tsrun", "crun"]', 'events_logger = "file"', 'cgroup_manager = "systemd"', ""].join("\n"));
